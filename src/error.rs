@@ -1,0 +1,239 @@
+//! The crate's one error type, [`Error`], and [`Step`], the transaction-control
+//! step that an [`Error::StepFailed`] names.
+
+use std::fmt;
+
+use crate::Mode;
+
+/// A transaction-control step that txmanager runs on your behalf.
+///
+/// Carried by [`Error::StepFailed`] so that a caller can tell *which* step of a
+/// block's life cycle failed, not only that SQLite returned an error.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::Step;
+///
+/// assert_eq!(Step::RollbackToSavepoint.to_string(), "ROLLBACK TO SAVEPOINT");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// `BEGIN` of an outermost block, or the lazy `BEGIN` after a manual commit.
+    Begin,
+    /// `ROLLBACK` of the whole transaction.
+    Rollback,
+    /// `SAVEPOINT` opening a nested block.
+    Savepoint,
+    /// `RELEASE` of a nested block's savepoint.
+    ReleaseSavepoint,
+    /// `ROLLBACK TO` of a nested block's savepoint.
+    RollbackToSavepoint,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Begin => "BEGIN",
+            Step::Rollback => "ROLLBACK",
+            Step::Savepoint => "SAVEPOINT",
+            Step::ReleaseSavepoint => "RELEASE SAVEPOINT",
+            Step::RollbackToSavepoint => "ROLLBACK TO SAVEPOINT",
+        })
+    }
+}
+
+/// Everything that can go wrong in txmanager.
+///
+/// Closures passed to the mode methods may return their own error type `E`, as
+/// long as `E: From<Error>`; txmanager hands your error back unchanged.
+///
+/// **Which error wins.** When a block fails and the rollback that follows
+/// fails too, the *first* error is returned (your closure's error, or
+/// [`Error::CommitFailed`]); the rollback's failure marks the manager broken,
+/// and every later call reports it through [`Error::Broken`] until
+/// [`TransactionManager::reset`](crate::TransactionManager::reset) succeeds.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Error, TransactionManager};
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// let err = tm
+///     .commit_on_success(|tx| tx.commit())
+///     .unwrap_err();
+/// assert!(matches!(err, Error::NotInManualMode { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "commit() is only allowed in a commit_manually block, but the current \
+///      block is commit_on_success; nothing was changed"
+/// );
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `commit_manually` block ended with writes it had neither committed nor
+    /// rolled back. txmanager rolled them back.
+    #[error(
+        "Transaction managed block ended with pending COMMIT/ROLLBACK; \
+         its uncommitted writes were rolled back"
+    )]
+    PendingCommitRollback,
+
+    /// `commit()` or `rollback()` was called on a handle whose block is not a
+    /// `commit_manually` block. Nothing was changed.
+    #[error(
+        "{operation}() is only allowed in a commit_manually block, \
+         but the current block is {mode}; nothing was changed"
+    )]
+    NotInManualMode {
+        /// `"commit"` or `"rollback"`.
+        operation: &'static str,
+        /// The mode of the block the call was made in.
+        mode: Mode,
+    },
+
+    /// An `autocommit` block was opened inside a block that holds an open
+    /// transaction. It was refused, and the enclosing work was not committed.
+    #[error(
+        "an autocommit block cannot run inside an open transaction \
+         (the enclosing block is {enclosing}); nothing was committed"
+    )]
+    AutocommitInTransaction {
+        /// The mode of the enclosing block.
+        enclosing: Mode,
+    },
+
+    /// `COMMIT` failed. The transaction was rolled back, so none of the
+    /// block's writes were committed.
+    #[error("COMMIT failed and the transaction was rolled back")]
+    CommitFailed {
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A transaction-control step other than `COMMIT` failed.
+    #[error("{step} failed")]
+    StepFailed {
+        /// The step that failed.
+        step: Step,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A statement run through txmanager failed.
+    #[error("statement failed: {sql}")]
+    Statement {
+        /// The SQL text of the statement.
+        sql: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The transaction of the current block ended without txmanager ending
+    /// it: the closure ran a raw `COMMIT` or `ROLLBACK`, or SQLite rolled the
+    /// transaction back on its own after an error (as it does for
+    /// `SQLITE_FULL`, `SQLITE_IOERR` and some others). The block cannot commit
+    /// or roll back as a unit any more, so every later statement in it is
+    /// refused and the block fails.
+    #[error(
+        "the transaction was ended outside txmanager ({}): a raw COMMIT or ROLLBACK, \
+         or SQLite rolled it back on its own; the block was stopped",
+        match statement { Some(sql) => format!("noticed after `{sql}`"), None => "noticed when the block ended".to_owned() }
+    )]
+    TransactionClosedUnderneath {
+        /// The statement after which txmanager noticed, if it was a statement.
+        statement: Option<String>,
+    },
+
+    /// A transaction was open where txmanager expected none: a raw `BEGIN`
+    /// ran in autocommit mode. txmanager rolled it back.
+    #[error(
+        "a transaction was opened outside txmanager ({}); it was rolled back",
+        match statement { Some(sql) => format!("by `{sql}`"), None => "found when a block started or ended".to_owned() }
+    )]
+    TransactionOpenedUnderneath {
+        /// The statement that opened it, if txmanager saw it run.
+        statement: Option<String>,
+    },
+
+    /// The manager is broken: a rollback failed, so the connection may still
+    /// hold a half-finished transaction. It refuses all work until
+    /// [`TransactionManager::reset`](crate::TransactionManager::reset) succeeds.
+    #[error("the transaction manager is broken ({reason}); call reset() or reopen it")]
+    Broken {
+        /// What broke it.
+        reason: String,
+    },
+
+    /// Any other error from rusqlite, such as one from opening the database.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl Error {
+    /// The SQLite error code behind this error, if there is one.
+    ///
+    /// Useful for deciding whether to retry (`DatabaseBusy`, `DatabaseLocked`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{rusqlite::ErrorCode, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)", [])?;
+    /// tm.execute("INSERT INTO t (id) VALUES (1)", [])?;
+    /// let err = tm.execute("INSERT INTO t (id) VALUES (1)", []).unwrap_err();
+    /// assert_eq!(err.sqlite_error_code(), Some(ErrorCode::ConstraintViolation));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sqlite_error_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            Error::CommitFailed { source }
+            | Error::StepFailed { source, .. }
+            | Error::Statement { source, .. }
+            | Error::Sqlite(source) => source.sqlite_error_code(),
+            _ => None,
+        }
+    }
+
+    /// The transaction-control step that failed, if this error is about one.
+    ///
+    /// [`Error::CommitFailed`] answers `None` here: match on it directly.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Error, Step};
+    ///
+    /// let err = Error::StepFailed {
+    ///     step: Step::Begin,
+    ///     source: txmanager::rusqlite::Error::InvalidQuery,
+    /// };
+    /// assert_eq!(err.step(), Some(Step::Begin));
+    /// ```
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::StepFailed { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn statement(sql: &str, source: rusqlite::Error) -> Self {
+        Error::Statement {
+            sql: sql.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! # txmanager
+//!
+//! Django's three transaction modes, and django-concurrency's optimistic
+//! locking, for Rust over [rusqlite]. Built for many writers sharing one
+//! SQLite database that must never lose an update.
+//!
+//! A [`TransactionManager`] owns a connection. Outside any block it is in
+//! autocommit mode; three methods run a closure in a mode, handing it a
+//! [`Transaction`] handle:
+//!
+//! | method | what it does |
+//! |---|---|
+//! | [`autocommit`](TransactionManager::autocommit) | every statement commits as it runs |
+//! | [`commit_on_success`](TransactionManager::commit_on_success) | one transaction: `Ok` commits, `Err` or a panic rolls back |
+//! | [`commit_manually`](TransactionManager::commit_manually) | the closure calls `commit()` / `rollback()`; uncommitted writes at the end are rolled back and reported as [`Error::PendingCommitRollback`] |
+//!
+//! Blocks nest through the handle (as savepoints), [`Transaction::on_commit`]
+//! hooks run after the outermost commit, and the free functions
+//! [`autocommit()`], [`commit_on_success()`] and [`commit_manually()`] wrap a
+//! plain function the way Django's decorators did.
+//!
+//! Closures return `Result<T, E>` with any `E: From<txmanager::Error>`, so you
+//! keep your own error type.
+//!
+//! ```
+//! use txmanager::{Error, TransactionManager};
+//!
+//! # fn main() -> Result<(), Error> {
+//! let mut tm = TransactionManager::open_in_memory()?;
+//! tm.execute("CREATE TABLE account (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", [])?;
+//! tm.execute("INSERT INTO account (id, balance) VALUES (1, 100), (2, 0)", [])?;
+//!
+//! // Both updates commit together, or neither does.
+//! tm.commit_on_success(|tx| {
+//!     tx.execute("UPDATE account SET balance = balance - 30 WHERE id = 1", [])?;
+//!     tx.execute("UPDATE account SET balance = balance + 30 WHERE id = 2", [])?;
+//!     Ok::<_, Error>(())
+//! })?;
+//!
+//! let total: i64 = tm.query_row("SELECT sum(balance) FROM account", [], |r| r.get(0))?;
+//! assert_eq!(total, 100);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `docs/modes.md` tables every mode at every nesting level, and
+//! `docs/ARCHITECTURE.md` shows how a call flows through the modules.
+//!
+//! [rusqlite]: https://docs.rs/rusqlite
+#![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub use rusqlite;
+
+mod block;
+mod error;
+mod manager;
+mod mode;
+mod settings;
+mod sqlite;
+mod transaction;
+
+pub use error::{Error, Step};
+pub use manager::TransactionManager;
+pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
+pub use settings::{Settings, Synchronous, TransactionBehavior};
+pub use transaction::Transaction;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,582 @@
+//! [`TransactionManager`]: owns one connection and runs blocks on it.
+
+use std::cell::Cell;
+use std::fmt;
+use std::path::Path;
+
+use rusqlite::{CachedStatement, Connection, Params, Row};
+
+use crate::block::{Frame, Hook};
+use crate::settings::{Settings, TransactionBehavior};
+use crate::sqlite::{self, SavepointCache};
+use crate::{Error, Mode, Transaction};
+
+/// Owns a SQLite connection and runs closures on it in Django's three
+/// transaction modes.
+///
+/// Outside any block the manager is in autocommit mode: each
+/// [`execute`](Self::execute) commits as it runs. The mode methods
+/// [`autocommit`](Self::autocommit), [`commit_on_success`](Self::commit_on_success)
+/// and [`commit_manually`](Self::commit_manually) run a closure that receives a
+/// [`Transaction`] handle; blocks nest through the handle.
+///
+/// The manager is `Send` (move it to a worker thread) but not `Sync`: like a
+/// connection, one thread uses it at a time. Open one manager per thread.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::TransactionManager;
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE reporter (first_name TEXT, last_name TEXT)", [])?;
+/// tm.commit_on_success(|tx| {
+///     tx.execute("INSERT INTO reporter VALUES (?1, ?2)", ("Alice", "Smith"))?;
+///     tx.execute("INSERT INTO reporter VALUES (?1, ?2)", ("Ben", "Jones"))?;
+///     Ok::<_, txmanager::Error>(())
+/// })?;
+/// let n: i64 = tm.query_row("SELECT count(*) FROM reporter", [], |r| r.get(0))?;
+/// assert_eq!(n, 2);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A block's handle cannot escape the block:
+///
+/// ```compile_fail
+/// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
+/// let leaked = tm.commit_on_success(|tx| Ok::<_, txmanager::Error>(tx));
+/// ```
+///
+/// and a block cannot be opened on the manager while another block runs on
+/// it; nest through the handle instead:
+///
+/// ```compile_fail
+/// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
+/// tm.commit_on_success(|tx| {
+///     tm.commit_on_success(|inner| Ok::<_, txmanager::Error>(()))
+/// });
+/// ```
+pub struct TransactionManager {
+    pub(crate) conn: Connection,
+    /// The running blocks, outermost first.
+    pub(crate) frames: Vec<Frame>,
+    /// Hooks waiting for the outermost commit, in the order they were added.
+    pub(crate) hooks: Vec<Hook>,
+    /// Index of the frame that opened the transaction, if one is open.
+    pub(crate) txn_root: Option<usize>,
+    /// Set when the transaction ended behind our back; cleared when the
+    /// outermost block ends.
+    pub(crate) transaction_lost: Cell<bool>,
+    /// Why the manager is broken, if a rollback failed.
+    pub(crate) broken: Option<String>,
+    pub(crate) behavior: TransactionBehavior,
+    pub(crate) savepoints: SavepointCache,
+}
+
+impl fmt::Debug for TransactionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransactionManager")
+            .field("path", &self.conn.path())
+            .field("depth", &self.frames.len())
+            .field("pending_hooks", &self.hooks.len())
+            .field("behavior", &self.behavior)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionManager {
+    /// Opens (creating if needed) the database file at `path` with the
+    /// default [`Settings`]: a 5 s busy timeout, foreign keys on, WAL with
+    /// `synchronous = NORMAL`, and `BEGIN IMMEDIATE` for outermost blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] if the file cannot be opened or configured.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::TransactionManager;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let tm = TransactionManager::open(dir.path().join("app.db"))?;
+    /// let fk: i64 = tm.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    /// assert_eq!(fk, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with(path, &Settings::default())
+    }
+
+    /// Opens the database file at `path` with the given settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] if the file cannot be opened or configured.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Settings, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let tm = TransactionManager::open_with(dir.path().join("app.db"), &Settings::default().with_wal(false))?;
+    /// let mode: String = tm.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    /// assert_eq!(mode, "delete");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, settings: &Settings) -> Result<Self, Error> {
+        let conn = Connection::open(path)?;
+        let is_file = conn.path().is_some_and(|p| !p.is_empty());
+        sqlite::configure(&conn, settings, is_file)?;
+        Ok(Self::with_behavior(conn, settings.behavior()))
+    }
+
+    /// Opens a private in-memory database with the default [`Settings`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] if SQLite cannot allocate the database.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (x)", [])?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_in_memory() -> Result<Self, Error> {
+        Self::open_in_memory_with(&Settings::default())
+    }
+
+    /// Opens a private in-memory database with the given settings (WAL and
+    /// `synchronous` do not apply to memory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] if SQLite cannot allocate the database.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Settings, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = TransactionManager::open_in_memory_with(&Settings::default().with_foreign_keys(false))?;
+    /// let fk: i64 = tm.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    /// assert_eq!(fk, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_in_memory_with(settings: &Settings) -> Result<Self, Error> {
+        let conn = Connection::open_in_memory()?;
+        sqlite::configure(&conn, settings, false)?;
+        Ok(Self::with_behavior(conn, settings.behavior()))
+    }
+
+    /// Wraps a connection you opened yourself. Its settings are left as they
+    /// are (no busy timeout or `PRAGMA` is applied); outermost blocks use
+    /// `BEGIN IMMEDIATE`.
+    ///
+    /// If the connection is inside a transaction, blocks are refused with
+    /// [`Error::TransactionOpenedUnderneath`] until [`reset`](Self::reset).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{rusqlite::Connection, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let conn = Connection::open_in_memory()?;
+    /// let mut tm = TransactionManager::new(conn);
+    /// tm.commit_on_success(|tx| tx.execute_batch("CREATE TABLE t (x)"))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(conn: Connection) -> Self {
+        Self::with_behavior(conn, TransactionBehavior::default())
+    }
+
+    fn with_behavior(conn: Connection, behavior: TransactionBehavior) -> Self {
+        TransactionManager {
+            conn,
+            frames: Vec::new(),
+            hooks: Vec::new(),
+            txn_root: None,
+            transaction_lost: Cell::new(false),
+            broken: None,
+            behavior,
+            savepoints: SavepointCache::default(),
+        }
+    }
+
+    /// How outermost blocks begin their transaction.
+    ///
+    /// ```
+    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// assert_eq!(tm.behavior(), TransactionBehavior::Immediate);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn behavior(&self) -> TransactionBehavior {
+        self.behavior
+    }
+
+    /// Changes how later outermost blocks begin their transaction.
+    ///
+    /// ```
+    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.set_behavior(TransactionBehavior::Deferred);
+    /// assert_eq!(tm.behavior(), TransactionBehavior::Deferred);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_behavior(&mut self, behavior: TransactionBehavior) {
+        self.behavior = behavior;
+    }
+
+    /// Runs one statement in the default autocommit mode: it commits as it
+    /// runs. Returns the number of rows changed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] with the SQL if SQLite rejects it;
+    /// [`Error::TransactionOpenedUnderneath`] if it was a raw `BEGIN` (the
+    /// transaction is rolled back); [`Error::Broken`] on a broken manager.
+    ///
+    /// # Example
+    ///
+    /// Django's doctest, first step: by default each save commits at once, so
+    /// a function that saves and then fails keeps what it saved.
+    ///
+    /// ```
+    /// use txmanager::TransactionManager;
+    ///
+    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    ///
+    /// fn create_a_reporter_then_fail(tm: &TransactionManager, first: &str, last: &str) -> Result<(), BoxError> {
+    ///     tm.execute("INSERT INTO reporter (first_name, last_name) VALUES (?1, ?2)", (first, last))?;
+    ///     Err("I meant to do that".into())
+    /// }
+    ///
+    /// # fn main() -> Result<(), BoxError> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE reporter (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT)", [])?;
+    ///
+    /// let err = create_a_reporter_then_fail(&tm, "Alice", "Smith").unwrap_err();
+    /// assert_eq!(err.to_string(), "I meant to do that");
+    ///
+    /// // The object created before the error still exists.
+    /// let name: String = tm.query_row("SELECT first_name || ' ' || last_name FROM reporter", [], |r| r.get(0))?;
+    /// assert_eq!(name, "Alice Smith");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize, Error> {
+        self.run_statement(sql, |stmt| stmt.execute(params))
+    }
+
+    /// Runs several `;`-separated statements without parameters, in autocommit mode.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute_batch("CREATE TABLE a (x); CREATE TABLE b (y);")?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        self.run_batch(sql)
+    }
+
+    /// Runs a query expected to return at least one row and maps the first.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute); no row is
+    /// `Error::Statement { source: rusqlite::Error::QueryReturnedNoRows, .. }`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// let two: i64 = tm.query_row("SELECT 1 + ?1", [1], |r| r.get(0))?;
+    /// assert_eq!(two, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T, Error>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.run_statement(sql, |stmt| stmt.query_row(params, f))
+    }
+
+    /// Prepares a statement through the connection's statement cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] if the SQL does not compile; [`Error::Broken`] on
+    /// a broken manager.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute_batch("CREATE TABLE t (v); INSERT INTO t VALUES (1), (2), (3);")?;
+    /// let mut stmt = tm.prepare("SELECT v FROM t ORDER BY v")?;
+    /// let values: Vec<i64> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    /// assert_eq!(values, [1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>, Error> {
+        self.prepare_statement(sql)
+    }
+
+    /// Runs `f` in autocommit mode: every statement commits as it runs, and a
+    /// block that fails keeps the writes it made before failing. This is the
+    /// same behaviour as running statements on the manager directly.
+    ///
+    /// Blocks opened inside it through the handle start real transactions.
+    ///
+    /// # Errors
+    ///
+    /// The closure's own error, unchanged. [`Error::TransactionOpenedUnderneath`]
+    /// if the block left a raw `BEGIN` open (it is rolled back), and
+    /// [`Error::Broken`] on a broken manager.
+    ///
+    /// # Example
+    ///
+    /// Django's doctest: "the autocommit decorator works exactly the same as
+    /// the default behavior".
+    ///
+    /// ```
+    /// use txmanager::TransactionManager;
+    ///
+    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    ///
+    /// # fn main() -> Result<(), BoxError> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE reporter (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT)", [])?;
+    /// tm.execute("INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')", [])?;
+    ///
+    /// let result: Result<(), BoxError> = tm.autocommit(|tx| {
+    ///     tx.execute("INSERT INTO reporter (first_name, last_name) VALUES (?1, ?2)", ("Ben", "Jones"))?;
+    ///     Err("I meant to do that".into())
+    /// });
+    /// assert_eq!(result.unwrap_err().to_string(), "I meant to do that");
+    ///
+    /// // Same behaviour as before: Ben was committed before the failure.
+    /// let names: Vec<String> = tm
+    ///     .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")?
+    ///     .query_map([], |r| r.get(0))?
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(names, ["Alice Smith", "Ben Jones"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn autocommit<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_block(Mode::Autocommit, f)
+    }
+
+    /// Runs `f` in one transaction: `Ok` commits, `Err` rolls back and returns
+    /// your error, and a panic rolls back and keeps unwinding. `on_commit`
+    /// hooks run after the commit, in order.
+    ///
+    /// # Errors
+    ///
+    /// - the closure's own error, unchanged (the transaction was rolled back);
+    /// - [`Error::StepFailed`] with [`Step::Begin`](crate::Step::Begin) if the
+    ///   transaction could not start (the closure did not run);
+    /// - [`Error::CommitFailed`] if `COMMIT` failed (the transaction was rolled back);
+    /// - [`Error::TransactionClosedUnderneath`] if the transaction was ended
+    ///   by something other than txmanager while the block ran;
+    /// - [`Error::TransactionOpenedUnderneath`] if the connection was already
+    ///   inside a transaction txmanager did not open;
+    /// - [`Error::Broken`] on a broken manager (the closure did not run).
+    ///
+    /// If the rollback after a failure fails too, the first error is returned
+    /// and the manager is marked broken.
+    ///
+    /// # Example
+    ///
+    /// Django's doctest: "the transaction is only committed if the function
+    /// doesn't throw an exception".
+    ///
+    /// ```
+    /// use txmanager::TransactionManager;
+    ///
+    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    ///
+    /// # fn main() -> Result<(), BoxError> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE reporter (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT)", [])?;
+    /// tm.execute("INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith'), ('Ben', 'Jones')", [])?;
+    /// let names = |tm: &TransactionManager| -> Result<Vec<String>, txmanager::Error> {
+    ///     Ok(tm.prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")?
+    ///         .query_map([], |r| r.get(0))?
+    ///         .collect::<Result<_, _>>()?)
+    /// };
+    ///
+    /// let result: Result<(), BoxError> = tm.commit_on_success(|tx| {
+    ///     tx.execute("INSERT INTO reporter (first_name, last_name) VALUES (?1, ?2)", ("Carol", "Doe"))?;
+    ///     Err("I meant to do that".into())
+    /// });
+    /// assert_eq!(result.unwrap_err().to_string(), "I meant to do that");
+    /// // This time the object never got saved.
+    /// assert_eq!(names(&tm)?, ["Alice Smith", "Ben Jones"]);
+    ///
+    /// // If there aren't any errors, the data will get saved.
+    /// tm.commit_on_success(|tx| {
+    ///     let id: i64 = tx.query_row("SELECT id FROM reporter WHERE first_name = 'Alice'", [], |r| r.get(0))?;
+    ///     tx.execute("DELETE FROM reporter WHERE id = ?1", [id])?;
+    ///     Ok::<_, txmanager::Error>(())
+    /// })?;
+    /// assert_eq!(names(&tm)?, ["Ben Jones"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_on_success<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_block(Mode::CommitOnSuccess, f)
+    }
+
+    /// Runs `f` in a transaction that the closure manages itself with
+    /// [`Transaction::commit`] and [`Transaction::rollback`], any number of
+    /// times. If the block ends with uncommitted writes, they are rolled back
+    /// and the call fails with [`Error::PendingCommitRollback`]. A block that
+    /// only read and never committed ends fine.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::PendingCommitRollback`] if the block returned `Ok` with
+    ///   uncommitted writes (they were rolled back);
+    /// - the closure's own error, unchanged, if it returned `Err` (uncommitted
+    ///   writes were rolled back). *Django differs here*: it replaced your
+    ///   exception with its own `TransactionManagementError` when the block
+    ///   was dirty, hiding the real cause; txmanager returns your error;
+    /// - the errors listed on [`commit_on_success`](Self::commit_on_success)
+    ///   for beginning the transaction and for a broken manager.
+    ///
+    /// # Example
+    ///
+    /// Django's doctest: "you can manually manage transactions if you really
+    /// want to, but you have to remember to commit/rollback".
+    ///
+    /// ```
+    /// use txmanager::{Error, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE reporter (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT)", [])?;
+    /// tm.execute("INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')", [])?;
+    ///
+    /// tm.commit_manually(|tx| {
+    ///     tx.execute("INSERT INTO reporter (first_name, last_name) VALUES ('Carol', 'Doe')", [])?;
+    ///     tx.commit()
+    /// })?;
+    ///
+    /// // If you forget, you get an error, and the write is rolled back.
+    /// let err = tm
+    ///     .commit_manually(|tx| {
+    ///         tx.execute("INSERT INTO reporter (first_name, last_name) VALUES ('David', 'Davidson')", [])?;
+    ///         Ok::<_, Error>(()) // oops, I forgot to commit/rollback!
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with("Transaction managed block ended with pending COMMIT/ROLLBACK"));
+    ///
+    /// let names: Vec<String> = tm
+    ///     .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")?
+    ///     .query_map([], |r| r.get(0))?
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(names, ["Ben Jones", "Carol Doe"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_manually<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_block(Mode::CommitManually, f)
+    }
+
+    /// Whether the manager is broken: a rollback failed, and it refuses all
+    /// work until [`reset`](Self::reset) succeeds.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// assert!(!tm.is_broken());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Brings a broken manager back: rolls back whatever transaction the
+    /// connection still holds, forgets pending hooks, and accepts work again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StepFailed`] with [`Step::Rollback`](crate::Step::Rollback) if
+    /// the rollback fails again; the manager stays broken, and the cure is
+    /// to drop it and open a new one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.reset()?; // harmless on a healthy manager
+    /// assert!(!tm.is_broken());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.frames.clear();
+        self.hooks.clear();
+        self.txn_root = None;
+        self.transaction_lost.set(false);
+        if !self.conn.is_autocommit() {
+            self.conn
+                .execute_batch(sqlite::ROLLBACK)
+                .map_err(|source| Error::StepFailed {
+                    step: crate::Step::Rollback,
+                    source,
+                })?;
+        }
+        self.broken = None;
+        Ok(())
+    }
+}

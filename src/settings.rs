@@ -1,0 +1,230 @@
+//! [`Settings`]: how [`TransactionManager::open_with`] sets up a connection,
+//! and [`TransactionBehavior`]: how an outermost block begins its transaction.
+
+use std::time::Duration;
+
+/// How an outermost block begins its transaction.
+///
+/// The default is [`TransactionBehavior::Immediate`]: the block takes the
+/// database's write lock at `BEGIN`, waiting up to the busy timeout for it.
+/// With `Deferred`, a block that reads first and writes later must *upgrade*
+/// its lock mid-transaction; if another connection wrote in between, SQLite
+/// fails that upgrade with `SQLITE_BUSY` at once, without waiting, and the
+/// busy timeout cannot help (the pitfall reported as rusqlite#767). Use
+/// `Deferred` only for read-only blocks that must not wait for writers.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Settings, TransactionBehavior, TransactionManager};
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let settings = Settings::default().with_behavior(TransactionBehavior::Deferred);
+/// let mut tm = TransactionManager::open_in_memory_with(&settings)?;
+/// let n: i64 = tm.commit_on_success(|tx| tx.query_row("SELECT 1", [], |row| row.get(0)))?;
+/// assert_eq!(n, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TransactionBehavior {
+    /// `BEGIN DEFERRED`: take locks when the first statement needs them.
+    Deferred,
+    /// `BEGIN IMMEDIATE`: take the write lock at once (the default).
+    #[default]
+    Immediate,
+    /// `BEGIN EXCLUSIVE`: take the write lock and, outside WAL mode, keep
+    /// readers out too.
+    Exclusive,
+}
+
+/// SQLite's `synchronous` setting for a database file.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Settings, Synchronous};
+///
+/// let settings = Settings::default().with_synchronous(Synchronous::Full);
+/// assert_eq!(settings.synchronous(), Synchronous::Full);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `OFF`: fastest, and a power loss may corrupt the database.
+    Off,
+    /// `NORMAL`: with WAL, a power loss may lose the last commits but never
+    /// corrupts the database (the default).
+    #[default]
+    Normal,
+    /// `FULL`: every commit is durable once it returns.
+    Full,
+}
+
+/// Connection settings applied by [`TransactionManager::open_with`] and
+/// [`TransactionManager::open_in_memory_with`].
+///
+/// The defaults, which [`TransactionManager::open`] applies:
+///
+/// | setting | default | applies to |
+/// |---|---|---|
+/// | busy timeout | 5 s | every connection |
+/// | `PRAGMA foreign_keys` | `ON` | every connection |
+/// | `PRAGMA journal_mode` | `WAL` | files only (`:memory:` cannot use WAL) |
+/// | `PRAGMA synchronous` | `NORMAL` | files only |
+/// | transaction behavior | [`TransactionBehavior::Immediate`] | every outermost block |
+///
+/// [`TransactionManager::open`]: crate::TransactionManager::open
+/// [`TransactionManager::open_with`]: crate::TransactionManager::open_with
+/// [`TransactionManager::open_in_memory_with`]: crate::TransactionManager::open_in_memory_with
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use txmanager::{Settings, TransactionManager};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let settings = Settings::default().with_busy_timeout(Duration::from_secs(30));
+/// let tm = TransactionManager::open_with(dir.path().join("app.db"), &settings)?;
+/// let mode: String = tm.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+/// assert_eq!(mode, "wal");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Settings {
+    busy_timeout: Duration,
+    foreign_keys: bool,
+    wal: bool,
+    synchronous: Synchronous,
+    behavior: TransactionBehavior,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            busy_timeout: Duration::from_secs(5),
+            foreign_keys: true,
+            wal: true,
+            synchronous: Synchronous::Normal,
+            behavior: TransactionBehavior::Immediate,
+        }
+    }
+}
+
+impl Settings {
+    /// How long a statement waits for a lock held by another connection
+    /// before failing with `SQLITE_BUSY`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let s = txmanager::Settings::default().with_busy_timeout(Duration::from_millis(250));
+    /// assert_eq!(s.busy_timeout(), Duration::from_millis(250));
+    /// ```
+    #[must_use]
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Whether foreign-key constraints are enforced.
+    ///
+    /// ```
+    /// let s = txmanager::Settings::default().with_foreign_keys(false);
+    /// assert!(!s.foreign_keys());
+    /// ```
+    #[must_use]
+    pub fn with_foreign_keys(mut self, on: bool) -> Self {
+        self.foreign_keys = on;
+        self
+    }
+
+    /// Whether a database file is switched to write-ahead logging.
+    ///
+    /// ```
+    /// let s = txmanager::Settings::default().with_wal(false);
+    /// assert!(!s.wal());
+    /// ```
+    #[must_use]
+    pub fn with_wal(mut self, on: bool) -> Self {
+        self.wal = on;
+        self
+    }
+
+    /// The `synchronous` level for a database file.
+    ///
+    /// ```
+    /// use txmanager::{Settings, Synchronous};
+    /// let s = Settings::default().with_synchronous(Synchronous::Off);
+    /// assert_eq!(s.synchronous(), Synchronous::Off);
+    /// ```
+    #[must_use]
+    pub fn with_synchronous(mut self, level: Synchronous) -> Self {
+        self.synchronous = level;
+        self
+    }
+
+    /// How outermost blocks begin their transaction.
+    ///
+    /// ```
+    /// use txmanager::{Settings, TransactionBehavior};
+    /// let s = Settings::default().with_behavior(TransactionBehavior::Exclusive);
+    /// assert_eq!(s.behavior(), TransactionBehavior::Exclusive);
+    /// ```
+    #[must_use]
+    pub fn with_behavior(mut self, behavior: TransactionBehavior) -> Self {
+        self.behavior = behavior;
+        self
+    }
+
+    /// The busy timeout.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(txmanager::Settings::default().busy_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Whether foreign keys are enforced.
+    ///
+    /// ```
+    /// assert!(txmanager::Settings::default().foreign_keys());
+    /// ```
+    pub fn foreign_keys(&self) -> bool {
+        self.foreign_keys
+    }
+
+    /// Whether files use write-ahead logging.
+    ///
+    /// ```
+    /// assert!(txmanager::Settings::default().wal());
+    /// ```
+    pub fn wal(&self) -> bool {
+        self.wal
+    }
+
+    /// The `synchronous` level for files.
+    ///
+    /// ```
+    /// use txmanager::{Settings, Synchronous};
+    /// assert_eq!(Settings::default().synchronous(), Synchronous::Normal);
+    /// ```
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
+    }
+
+    /// How outermost blocks begin.
+    ///
+    /// ```
+    /// use txmanager::{Settings, TransactionBehavior};
+    /// assert_eq!(Settings::default().behavior(), TransactionBehavior::Immediate);
+    /// ```
+    pub fn behavior(&self) -> TransactionBehavior {
+        self.behavior
+    }
+}
