@@ -33,11 +33,11 @@ pub(crate) enum FrameScope {
 pub(crate) struct Frame {
     pub(crate) mode: Mode,
     pub(crate) scope: FrameScope,
-    /// A statement that is not read-only ran since the last commit/rollback.
+    /// A statement that is not read-only ran (or was prepared) since the
+    /// block began or last committed or rolled back. A prepared statement
+    /// borrows the handle, so it cannot outlive a commit, a rollback or a
+    /// nested block: marking at prepare time misses nothing.
     dirty: Cell<bool>,
-    /// `total_changes()` at the last commit/rollback or nested block: a
-    /// second signal for writes made through a statement prepared earlier.
-    changes_mark: Cell<u64>,
     /// Index in `hooks` where this frame's uncommitted hooks start.
     hooks_mark: usize,
     /// Whether the frame's transaction is open. Only an outermost manual
@@ -109,9 +109,6 @@ impl TransactionManager {
             }
             (_, true) => {
                 self.ensure_open()?;
-                if let Some(parent) = self.frames.last() {
-                    parent.fold_changes(self.conn.total_changes());
-                }
                 let sql = &self.savepoints.get(depth).open;
                 self.conn
                     .execute_batch(sql)
@@ -126,7 +123,6 @@ impl TransactionManager {
             mode,
             scope,
             dirty: Cell::new(false),
-            changes_mark: Cell::new(self.conn.total_changes()),
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
         });
@@ -138,7 +134,7 @@ impl TransactionManager {
         let Some(frame) = self.frames.last() else {
             return Err(self.lost_frame());
         };
-        if frame.mode == Mode::CommitManually && frame.is_dirty(self.conn.total_changes()) {
+        if frame.mode == Mode::CommitManually && frame.dirty.get() {
             self.finish(Outcome::Discard)?;
             return Err(Error::PendingCommitRollback);
         }
@@ -172,9 +168,6 @@ impl TransactionManager {
             }
             FrameScope::Savepoint => {
                 let result = self.finish_savepoint(&frame, depth, outcome);
-                if let Some(parent) = self.frames.last() {
-                    parent.changes_mark.set(self.conn.total_changes());
-                }
                 result.map(|()| Vec::new())
             }
             FrameScope::Transaction => {
@@ -203,9 +196,7 @@ impl TransactionManager {
             match self.conn.execute_batch(release) {
                 Ok(()) => {
                     if let Some(parent) = self.frames.last() {
-                        parent
-                            .dirty
-                            .set(parent.dirty.get() || frame.is_dirty(self.conn.total_changes()));
+                        parent.dirty.set(parent.dirty.get() || frame.dirty.get());
                     }
                     return Ok(());
                 }
@@ -349,7 +340,7 @@ impl TransactionManager {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
-        let dirty = frame.is_dirty(self.conn.total_changes());
+        let dirty = frame.dirty.get();
         Ok((
             self.frames.len() - 1,
             frame.scope,
@@ -363,7 +354,6 @@ impl TransactionManager {
     fn reset_top_frame(&self, open: bool) {
         if let Some(top) = self.frames.last() {
             top.dirty.set(false);
-            top.changes_mark.set(self.conn.total_changes());
             top.open.set(open);
         }
     }
@@ -449,9 +439,7 @@ impl TransactionManager {
 
     /// Whether the top block has uncommitted writes.
     pub(crate) fn top_is_dirty(&self) -> bool {
-        self.frames
-            .last()
-            .is_some_and(|f| f.is_dirty(self.conn.total_changes()))
+        self.frames.last().is_some_and(|f| f.dirty.get())
     }
 
     /// Refuses work on a broken manager or in a block whose transaction was
@@ -482,7 +470,6 @@ impl TransactionManager {
                     source,
                 })?;
             root.open.set(true);
-            root.changes_mark.set(self.conn.total_changes());
         }
         Ok(())
     }
@@ -549,21 +536,6 @@ impl TransactionManager {
         Error::Broken {
             reason: "internal error: no running block matches this handle".to_owned(),
         }
-    }
-}
-
-impl Frame {
-    fn is_dirty(&self, total_changes: u64) -> bool {
-        self.dirty.get() || total_changes != self.changes_mark.get()
-    }
-
-    /// Folds row changes counted since the mark into the dirty flag, before a
-    /// nested block moves the count on.
-    fn fold_changes(&self, total_changes: u64) {
-        if total_changes != self.changes_mark.get() {
-            self.dirty.set(true);
-        }
-        self.changes_mark.set(total_changes);
     }
 }
 

@@ -530,6 +530,22 @@ impl TransactionManager {
         self.run_block(Mode::CommitManually, f)
     }
 
+    /// Whether the connection is outside any transaction, as SQLite itself
+    /// reports it. Between blocks this is always `true`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// let inside = tm.commit_on_success(|_| Ok::<_, txmanager::Error>(()));
+    /// assert!(inside.is_ok());
+    /// assert!(tm.is_autocommit());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_autocommit(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
     /// Whether the manager is broken: a rollback failed, and it refuses all
     /// work until [`reset`](Self::reset) succeeds.
     ///

@@ -88,8 +88,8 @@ impl<'m> Transaction<'m> {
     }
 
     /// Whether this block has written since it began or last committed or
-    /// rolled back: a statement that is not read-only ran (DDL included), or
-    /// rows changed.
+    /// rolled back: a statement that is not read-only ran (DDL included) or
+    /// was prepared, or a nested block released its writes into this one.
     ///
     /// ```
     /// # fn main() -> Result<(), txmanager::Error> {
@@ -184,7 +184,19 @@ impl<'m> Transaction<'m> {
     /// queries over many rows or a statement run many times.
     ///
     /// txmanager cannot see when a prepared statement runs, so preparing one
-    /// that is not read-only marks the block dirty at once.
+    /// that is not read-only marks the block dirty at once. The statement
+    /// borrows the handle, so it cannot be kept past a `commit()`, a
+    /// `rollback()` or a nested block, where the dirty mark would go stale:
+    ///
+    /// ```compile_fail
+    /// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
+    /// tm.commit_manually(|tx| {
+    ///     let mut insert = tx.prepare("INSERT INTO t VALUES (1)")?;
+    ///     tx.commit()?;
+    ///     insert.execute([])?; // would write after the commit, unseen
+    ///     Ok::<_, txmanager::Error>(())
+    /// });
+    /// ```
     ///
     /// # Errors
     ///
