@@ -98,12 +98,7 @@ impl TransactionManager {
                     // BEGIN whose rollback failed): refuse to build on it.
                     return Err(Error::TransactionOpenedUnderneath { statement: None });
                 }
-                self.conn
-                    .execute_batch(sqlite::begin(self.behavior))
-                    .map_err(|source| Error::StepFailed {
-                        step: Step::Begin,
-                        source,
-                    })?;
+                self.begin()?;
                 self.txn_root = Some(depth);
                 FrameScope::Transaction
             }
@@ -463,15 +458,19 @@ impl TransactionManager {
             return Ok(());
         };
         if !root.open.get() {
-            self.conn
-                .execute_batch(sqlite::begin(self.behavior))
-                .map_err(|source| Error::StepFailed {
-                    step: Step::Begin,
-                    source,
-                })?;
+            self.begin()?;
             root.open.set(true);
         }
         Ok(())
+    }
+
+    fn begin(&self) -> Result<(), Error> {
+        self.conn
+            .execute_batch(sqlite::begin(self.behavior))
+            .map_err(|source| Error::StepFailed {
+                step: Step::Begin,
+                source,
+            })
     }
 
     fn expects_open_transaction(&self) -> bool {
