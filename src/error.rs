@@ -174,6 +174,68 @@ pub enum Error {
         reason: String,
     },
 
+    /// A versioned record was saved or deleted, but its row no longer has the
+    /// version the record was loaded with: someone else changed or deleted it
+    /// first. Nothing was written, and the record's in-memory version is
+    /// unchanged; reload it, reapply your change, and save again.
+    #[error(
+        "record modified: {table} row {pk} was loaded at version {expected}, but {}",
+        match found { Some(v) => format!("is now at version {v}"), None => "has since been deleted".to_owned() }
+    )]
+    RecordModified {
+        /// The record's table.
+        table: &'static str,
+        /// The record's primary key.
+        pk: i64,
+        /// The version the record was loaded with.
+        expected: i64,
+        /// The version found in the database just after the conflict, or
+        /// `None` if the row is gone.
+        found: Option<i64>,
+    },
+
+    /// `get` or `reload` found no row with that primary key.
+    #[error("no {table} row has primary key {pk}")]
+    RecordNotFound {
+        /// The record's table.
+        table: &'static str,
+        /// The primary key looked up.
+        pk: i64,
+    },
+
+    /// The record has no primary key yet: it was never saved.
+    #[error("this {table} record has no primary key yet: it was never saved")]
+    RecordNotSaved {
+        /// The record's table.
+        table: &'static str,
+    },
+
+    /// The record type or table has no version column, so there is no
+    /// version to check.
+    #[error("{table} has no version column; declare one or use apply_concurrency_check")]
+    NotVersioned {
+        /// The table.
+        table: String,
+    },
+
+    /// A table, column or trigger name was refused before any SQL ran.
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidIdentifier {
+        /// What the name was for: `"table"`, `"column"`, ….
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// The table does not exist.
+    #[error("no such table: {table}")]
+    NoSuchTable {
+        /// The table name as given.
+        table: String,
+    },
+
     /// Any other error from rusqlite, such as one from opening the database.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),

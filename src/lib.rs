@@ -62,15 +62,24 @@ mod block;
 mod error;
 mod manager;
 mod mode;
+mod record;
 mod settings;
 mod sqlite;
+pub mod testing;
 mod transaction;
+mod versioning;
 
 pub use error::{Error, Step};
 pub use manager::TransactionManager;
 pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
+pub use record::{Record, RecordMeta};
 pub use settings::{Settings, Synchronous, TransactionBehavior};
 pub use transaction::Transaction;
+pub use versioning::{
+    ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, apply_concurrency_check,
+    apply_concurrency_check_for, concurrency_check, disable_concurrency, disable_version_increment,
+    has_changed, with_concurrency_disabled, with_version_increment_disabled,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

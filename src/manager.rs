@@ -9,6 +9,7 @@ use rusqlite::{CachedStatement, Connection, Params, Row};
 use crate::block::{Frame, Hook};
 use crate::settings::{Settings, TransactionBehavior};
 use crate::sqlite::{self, SavepointCache};
+use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
 
 /// Owns a SQLite connection and runs closures on it in Django's three
@@ -73,6 +74,8 @@ pub struct TransactionManager {
     pub(crate) broken: Option<String>,
     pub(crate) behavior: TransactionBehavior,
     pub(crate) savepoints: SavepointCache,
+    /// Active `disable_concurrency` / `disable_version_increment` scopes.
+    pub(crate) concurrency_overrides: Vec<Override>,
 }
 
 impl fmt::Debug for TransactionManager {
@@ -215,6 +218,7 @@ impl TransactionManager {
             broken: None,
             behavior,
             savepoints: SavepointCache::default(),
+            concurrency_overrides: Vec::new(),
         }
     }
 

@@ -39,16 +39,41 @@ impl fmt::Display for Mode {
     }
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::TransactionManager {}
-    impl Sealed for crate::Transaction<'_> {}
+pub(crate) mod sealed {
+    use crate::TransactionManager;
+
+    /// Gives crate code the manager behind a scope. The module is private,
+    /// so the trait and its methods cannot be named outside the crate.
+    pub trait Sealed {
+        fn manager(&self) -> &TransactionManager;
+        fn manager_mut(&mut self) -> &mut TransactionManager;
+    }
+
+    impl Sealed for TransactionManager {
+        fn manager(&self) -> &TransactionManager {
+            self
+        }
+        fn manager_mut(&mut self) -> &mut TransactionManager {
+            self
+        }
+    }
+
+    impl Sealed for crate::Transaction<'_> {
+        fn manager(&self) -> &TransactionManager {
+            self.manager_ref()
+        }
+        fn manager_mut(&mut self) -> &mut TransactionManager {
+            self.manager_mut()
+        }
+    }
 }
 
-/// Something a block can run in: the [`TransactionManager`] (an outermost
-/// block) or an open [`Transaction`] handle (a nested block).
+/// Where work runs: the [`TransactionManager`] (outermost blocks, and
+/// statements in the default autocommit mode) or an open [`Transaction`]
+/// handle (nested blocks, and statements in the handle's block).
 ///
-/// It lets an [`InMode`] runner be called either way. The trait is sealed.
+/// An [`InMode`] runner, the [`Record`](crate::Record) methods and the
+/// versioning functions take either. The trait is sealed.
 ///
 /// # Example
 ///

@@ -5,7 +5,10 @@
 
 use rusqlite::Connection;
 
+use crate::Error;
+use crate::record::RecordMeta;
 use crate::settings::{Settings, Synchronous, TransactionBehavior};
+use crate::versioning::VersionKind;
 
 pub(crate) const COMMIT: &str = "COMMIT";
 pub(crate) const ROLLBACK: &str = "ROLLBACK";
@@ -77,7 +80,229 @@ impl SavepointCache {
     }
 }
 
-/// Quotes an identifier for SQLite: wraps it in double quotes and doubles any
+/// Checks a table, column or trigger name before it goes into SQL: ASCII
+/// letters, digits and `_`, not starting with a digit, at most 64 bytes, and
+/// not in SQLite's reserved `sqlite_` namespace. Names are quoted as well;
+/// this check is what turns an injection attempt into a clear error before
+/// anything runs.
+pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), Error> {
+    let refuse = |reason| {
+        Err(Error::InvalidIdentifier {
+            what,
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    let Some(first) = name.chars().next() else {
+        return refuse("it is empty");
+    };
+    if name.len() > 64 {
+        return refuse("it is longer than 64 bytes");
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return refuse("it must start with an ASCII letter or '_'");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return refuse("only ASCII letters, digits and '_' are allowed");
+    }
+    if name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
+        return refuse("names starting with 'sqlite_' are reserved by SQLite");
+    }
+    Ok(())
+}
+
+/// The SQL of one record type, built once from its [`RecordMeta`] and kept
+/// for the life of the process.
+///
+/// Parameter layout: the data columns are `?1..=?n` in declaration order;
+/// `version_param`, `pk_param` and `expected_param` follow.
+#[derive(Debug)]
+pub(crate) struct RecordSql {
+    pub(crate) get: String,
+    pub(crate) all: String,
+    /// `SELECT <columns> FROM <table>`, for `select_where`.
+    pub(crate) select: String,
+    pub(crate) insert: String,
+    pub(crate) insert_with_pk: String,
+    pub(crate) update_checked: String,
+    pub(crate) update_unchecked: String,
+    pub(crate) delete_checked: String,
+    pub(crate) delete_unchecked: String,
+    pub(crate) current_version: String,
+    /// Where the new version (integer, auto-increment) or the increment
+    /// (conditional) is bound in updates and inserts; `None` for triggers,
+    /// whose updates leave the version to the database.
+    pub(crate) version_param: Option<usize>,
+    pub(crate) pk_param: usize,
+    pub(crate) expected_param: usize,
+    /// Updates end in `RETURNING <version>` (trigger and conditional kinds).
+    pub(crate) update_returns_version: bool,
+}
+
+/// Builds a record type's SQL, validating every name first.
+pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, Error> {
+    validate_identifier("table", meta.table())?;
+    validate_identifier("primary key column", meta.primary_key())?;
+    for column in meta.columns() {
+        validate_identifier("column", column)?;
+    }
+    let version = meta.version();
+    if let Some(field) = version {
+        validate_identifier("version column", field.column_name())?;
+        if let VersionKind::Conditional(fields) = field.kind() {
+            for name in fields {
+                if !meta.columns().contains(name) {
+                    return Err(Error::InvalidIdentifier {
+                        what: "conditional version field",
+                        name: (*name).to_owned(),
+                        reason: "it is not one of the record's columns",
+                    });
+                }
+            }
+        }
+    }
+
+    let table = quote_identifier(meta.table());
+    let pk = quote_identifier(meta.primary_key());
+    let columns: Vec<String> = meta.columns().iter().map(|c| quote_identifier(c)).collect();
+    let n = columns.len();
+    let version_column = version.map(|v| quote_identifier(v.column_name()));
+
+    let mut selected = vec![pk.clone()];
+    selected.extend(version_column.clone());
+    selected.extend(columns.iter().cloned());
+    let select = format!("SELECT {} FROM {table}", selected.join(", "));
+
+    // INSERT: columns, then the version, then (with a chosen key) the key.
+    let mut insert_columns = columns.clone();
+    insert_columns.extend(version_column.clone());
+    let placeholders = |count: usize| {
+        (1..=count)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let insert = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        insert_columns.join(", "),
+        placeholders(insert_columns.len())
+    );
+    insert_columns.push(pk.clone());
+    let insert_with_pk = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        insert_columns.join(", "),
+        placeholders(insert_columns.len())
+    );
+
+    let mut assignments: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .collect();
+    let (version_param, update_returns_version) = match (version, &version_column) {
+        (Some(field), Some(vcol)) => match field.kind() {
+            VersionKind::Integer | VersionKind::AutoIncrement => {
+                assignments.push(format!("{vcol} = ?{}", n + 1));
+                (Some(n + 1), false)
+            }
+            VersionKind::Conditional(fields) => {
+                let changed: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let i = meta
+                            .columns()
+                            .iter()
+                            .position(|c| c == f)
+                            .map_or(0, |i| i + 1);
+                        format!("{} IS NOT ?{i}", quote_identifier(f))
+                    })
+                    .collect();
+                let changed = if changed.is_empty() {
+                    "0".to_owned()
+                } else {
+                    changed.join(" OR ")
+                };
+                assignments.push(format!(
+                    "{vcol} = CASE WHEN {changed} THEN {vcol} + ?{} ELSE {vcol} END",
+                    n + 1
+                ));
+                (Some(n + 1), true)
+            }
+            // The trigger bumps the version; the update leaves it alone.
+            VersionKind::Trigger => (None, true),
+        },
+        _ => (None, false),
+    };
+    let pk_param = version_param.map_or(n + 1, |v| v + 1);
+    let expected_param = pk_param + 1;
+    let returning = match (&version_column, update_returns_version) {
+        (Some(vcol), true) => format!(" RETURNING {vcol}"),
+        _ => String::new(),
+    };
+    let set = if assignments.is_empty() {
+        // A record with no data columns still needs a SET clause.
+        format!("{pk} = {pk}")
+    } else {
+        assignments.join(", ")
+    };
+    let update_unchecked = format!("UPDATE {table} SET {set} WHERE {pk} = ?{pk_param}{returning}");
+    let (update_checked, delete_checked, current_version) = match &version_column {
+        Some(vcol) => (
+            format!(
+                "UPDATE {table} SET {set} WHERE {pk} = ?{pk_param} AND {vcol} = ?{expected_param}{returning}"
+            ),
+            format!("DELETE FROM {table} WHERE {pk} = ?1 AND {vcol} = ?2"),
+            format!("SELECT {vcol} FROM {table} WHERE {pk} = ?1"),
+        ),
+        None => (update_unchecked.clone(), String::new(), String::new()),
+    };
+
+    Ok(RecordSql {
+        get: format!("{select} WHERE {pk} = ?1"),
+        all: format!("{select} ORDER BY {pk}"),
+        select,
+        insert,
+        insert_with_pk,
+        update_checked,
+        update_unchecked,
+        delete_checked,
+        delete_unchecked: format!("DELETE FROM {table} WHERE {pk} = ?1"),
+        current_version,
+        version_param,
+        pk_param,
+        expected_param,
+        update_returns_version,
+    })
+}
+
+/// The names of a table's columns; empty if the table does not exist.
+pub(crate) const TABLE_COLUMNS: &str = "SELECT name FROM pragma_table_info(?1)";
+
+/// Adds a version column to an existing table; existing rows start at 1.
+pub(crate) fn add_version_column(table: &str, column: &str) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN {} INTEGER NOT NULL DEFAULT 1",
+        quote_identifier(table),
+        quote_identifier(column)
+    )
+}
+
+/// A trigger that bumps the version on every UPDATE that does not set it
+/// itself, so writes from raw SQL and other programs bump it too. Created
+/// idempotently. `recursive_triggers` is off by default, so the trigger's own
+/// UPDATE does not fire it again.
+pub(crate) fn version_trigger(table: &str, column: &str) -> String {
+    let trigger = quote_identifier(&format!("txmanager_version_{table}_{column}"));
+    let table = quote_identifier(table);
+    let column = quote_identifier(column);
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
+         WHEN NEW.{column} IS OLD.{column} \
+         BEGIN UPDATE {table} SET {column} = OLD.{column} + 1 WHERE rowid = NEW.rowid; END"
+    )
+}
+
+/// Quotes an identifier for SQLite/// Quotes an identifier for SQLite: wraps it in double quotes and doubles any
 /// double quote inside it.
 pub(crate) fn quote_identifier(name: &str) -> String {
     let mut quoted = String::with_capacity(name.len() + 2);

@@ -58,6 +58,10 @@ impl<'m> Transaction<'m> {
         self.tm
     }
 
+    pub(crate) fn manager_ref(&self) -> &TransactionManager {
+        self.tm
+    }
+
     /// The mode of this handle's block.
     ///
     /// ```

@@ -1,0 +1,950 @@
+//! Optimistic concurrency: version kinds, the check every versioned update
+//! and delete runs, scoped switches to turn it off, adding versioning to an
+//! existing table, and checking by hand.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::mode::sealed::Sealed;
+use crate::sqlite::{self, RecordSql};
+use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction, TransactionManager};
+
+/// How a version column changes when a record is saved.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::VersionKind;
+///
+/// assert_eq!(VersionKind::AutoIncrement.to_string(), "auto-increment");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VersionKind {
+    /// A microsecond clock with a +1 floor: each save sets the version to
+    /// `max(now in µs, old + 1)`. django-concurrency's `IntegerVersionField`.
+    Integer,
+    /// `old + 1` on every save, starting at 1. django-concurrency's
+    /// `AutoIncVersionField`.
+    AutoIncrement,
+    /// An SQLite trigger adds 1 on every `UPDATE` of the row, so raw SQL
+    /// writes, even from other programs, bump it too. Create the trigger with
+    /// [`apply_concurrency_check`] (it is idempotent). django-concurrency's
+    /// `TriggerVersionField`.
+    Trigger,
+    /// Bumped (by 1) only when one of the named columns changes; the check
+    /// always runs. django-concurrency's `ConditionalVersionField`.
+    Conditional(&'static [&'static str]),
+}
+
+impl fmt::Display for VersionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VersionKind::Integer => "integer",
+            VersionKind::AutoIncrement => "auto-increment",
+            VersionKind::Trigger => "trigger",
+            VersionKind::Conditional(_) => "conditional",
+        })
+    }
+}
+
+impl VersionKind {
+    /// The version an inserted row starts with.
+    pub(crate) fn initial(self) -> i64 {
+        match self {
+            VersionKind::Integer => clock_micros().max(1),
+            _ => 1,
+        }
+    }
+
+    /// The version after `current` when the application computes it.
+    pub(crate) fn next(self, current: i64) -> i64 {
+        let floor = current.saturating_add(1);
+        match self {
+            VersionKind::Integer => clock_micros().max(floor),
+            _ => floor,
+        }
+    }
+}
+
+fn clock_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// A record type's version field: its [`VersionKind`], its column, and
+/// whether it is checked automatically.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{VersionField, VersionKind};
+///
+/// const FIELD: VersionField = VersionField::integer().column("cm_version_id").manual();
+/// assert_eq!(FIELD.kind(), VersionKind::Integer);
+/// assert_eq!(FIELD.column_name(), "cm_version_id");
+/// assert!(FIELD.is_manual());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionField {
+    kind: VersionKind,
+    column: Option<&'static str>,
+    manual: bool,
+}
+
+impl VersionField {
+    /// A version field of `kind`, checked automatically.
+    ///
+    /// ```
+    /// use txmanager::{VersionField, VersionKind};
+    /// assert_eq!(VersionField::new(VersionKind::Trigger), VersionField::trigger());
+    /// ```
+    pub const fn new(kind: VersionKind) -> Self {
+        VersionField {
+            kind,
+            column: None,
+            manual: false,
+        }
+    }
+
+    /// [`VersionKind::Integer`].
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::integer().kind(), txmanager::VersionKind::Integer);
+    /// ```
+    pub const fn integer() -> Self {
+        Self::new(VersionKind::Integer)
+    }
+
+    /// [`VersionKind::AutoIncrement`].
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::auto_increment().kind(), txmanager::VersionKind::AutoIncrement);
+    /// ```
+    pub const fn auto_increment() -> Self {
+        Self::new(VersionKind::AutoIncrement)
+    }
+
+    /// [`VersionKind::Trigger`].
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::trigger().kind(), txmanager::VersionKind::Trigger);
+    /// ```
+    pub const fn trigger() -> Self {
+        Self::new(VersionKind::Trigger)
+    }
+
+    /// [`VersionKind::Conditional`]: bumped only when one of `fields` changes.
+    ///
+    /// ```
+    /// let field = txmanager::VersionField::conditional(&["title"]);
+    /// assert_eq!(field.kind(), txmanager::VersionKind::Conditional(&["title"]));
+    /// ```
+    pub const fn conditional(fields: &'static [&'static str]) -> Self {
+        Self::new(VersionKind::Conditional(fields))
+    }
+
+    /// Stores the version in `column` instead of a column named like the field.
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::integer().column("v").column_name(), "v");
+    /// ```
+    #[must_use]
+    pub const fn column(mut self, column: &'static str) -> Self {
+        self.column = Some(column);
+        self
+    }
+
+    /// Checks only when you call [`concurrency_check`]: saves still bump the
+    /// version, but do not check it. The cookbook's `manually=True`.
+    ///
+    /// ```
+    /// assert!(txmanager::VersionField::integer().manual().is_manual());
+    /// ```
+    #[must_use]
+    pub const fn manual(mut self) -> Self {
+        self.manual = true;
+        self
+    }
+
+    /// Sets the column to `default` unless [`column`](Self::column) chose one.
+    /// The [`record!`](crate::record!) macro passes the field's name.
+    ///
+    /// ```
+    /// use txmanager::VersionField;
+    /// assert_eq!(VersionField::integer().or_column("version").column_name(), "version");
+    /// assert_eq!(VersionField::integer().column("v").or_column("version").column_name(), "v");
+    /// ```
+    #[must_use]
+    pub const fn or_column(mut self, default: &'static str) -> Self {
+        if self.column.is_none() {
+            self.column = Some(default);
+        }
+        self
+    }
+
+    /// The kind.
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::trigger().kind(), txmanager::VersionKind::Trigger);
+    /// ```
+    pub const fn kind(&self) -> VersionKind {
+        self.kind
+    }
+
+    /// The column name (`"version"` if none was set).
+    ///
+    /// ```
+    /// assert_eq!(txmanager::VersionField::integer().column_name(), "version");
+    /// ```
+    pub const fn column_name(&self) -> &'static str {
+        match self.column {
+            Some(column) => column,
+            None => "version",
+        }
+    }
+
+    /// Whether saves skip the automatic check.
+    ///
+    /// ```
+    /// assert!(!txmanager::VersionField::integer().is_manual());
+    /// ```
+    pub const fn is_manual(&self) -> bool {
+        self.manual
+    }
+}
+
+/// What a [`disable_concurrency`] or [`disable_version_increment`] scope
+/// applies to: every record, one record type, or one record.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{record, ConcurrencyTarget, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+///
+/// let everything = ConcurrencyTarget::all();
+/// let tags = ConcurrencyTarget::of::<Tag>();
+/// let one = ConcurrencyTarget::record(&Tag { id: Some(7), ..Default::default() });
+/// assert_ne!(tags, one);
+/// # let _ = everything;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConcurrencyTarget(Target);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    All,
+    Table(&'static str),
+    Row(&'static str, Option<i64>),
+}
+
+impl ConcurrencyTarget {
+    /// Every record type.
+    ///
+    /// ```
+    /// let _ = txmanager::ConcurrencyTarget::all();
+    /// ```
+    pub fn all() -> Self {
+        ConcurrencyTarget(Target::All)
+    }
+
+    /// Every record of type `R`.
+    ///
+    /// ```
+    /// # use txmanager::{record, ConcurrencyTarget, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// let _ = ConcurrencyTarget::of::<Tag>();
+    /// ```
+    pub fn of<R: Record>() -> Self {
+        ConcurrencyTarget(Target::Table(R::meta().table()))
+    }
+
+    /// This one record, by table and primary key (a record never saved
+    /// matches nothing: it has no version to check yet).
+    ///
+    /// ```
+    /// # use txmanager::{record, ConcurrencyTarget, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// let _ = ConcurrencyTarget::record(&Tag { id: Some(1), ..Default::default() });
+    /// ```
+    pub fn record<R: Record>(record: &R) -> Self {
+        ConcurrencyTarget(Target::Row(R::meta().table(), record.primary_key()))
+    }
+
+    fn covers(self, table: &str, pk: i64) -> bool {
+        match self.0 {
+            Target::All => true,
+            Target::Table(t) => t == table,
+            Target::Row(t, row) => t == table && row == Some(pk),
+        }
+    }
+}
+
+/// One active `disable_*` scope, kept on the manager's stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Override {
+    target: ConcurrencyTarget,
+    /// `true`: no check (and the version still moves on);
+    /// `false`: check, but leave the version as it is.
+    skip_check: bool,
+}
+
+/// What a save or delete of one row does, after the active scopes.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    check: bool,
+    bump: bool,
+}
+
+impl TransactionManager {
+    fn concurrency_policy(&self, table: &str, pk: i64) -> Policy {
+        let mut policy = Policy {
+            check: true,
+            bump: true,
+        };
+        for o in &self.concurrency_overrides {
+            if o.target.covers(table, pk) {
+                if o.skip_check {
+                    policy.check = false;
+                } else {
+                    policy.bump = false;
+                }
+            }
+        }
+        policy
+    }
+}
+
+/// A scope in which some version checks or increments are switched off, on
+/// one manager only. Dropping it (at the end of the scope, or while a panic
+/// unwinds) switches them back on. It derefs to the scope it was made from,
+/// and is itself a [`Scope`], so records can be saved through it.
+///
+/// Made by [`disable_concurrency`] and [`disable_version_increment`].
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{disable_concurrency, record, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "a".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// let mut stale = tag.clone();
+/// tag.save(&tm)?;
+/// {
+///     let guard = disable_concurrency(&mut tm, ConcurrencyTarget::all());
+///     stale.save(&guard)?; // not checked: overwrites
+/// }
+/// assert!(stale.save(&tm).is_ok(), "stale was brought up to date by its save");
+/// # Ok(())
+/// # }
+/// ```
+pub struct ConcurrencyGuard<'a, S: Scope> {
+    scope: &'a mut S,
+}
+
+impl<S: Scope> fmt::Debug for ConcurrencyGuard<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyGuard")
+            .field(
+                "active_scopes",
+                &self.scope.manager().concurrency_overrides.len(),
+            )
+            .finish()
+    }
+}
+
+impl<S: Scope> Deref for ConcurrencyGuard<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        self.scope
+    }
+}
+
+impl<S: Scope> DerefMut for ConcurrencyGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        self.scope
+    }
+}
+
+impl<S: Scope> Drop for ConcurrencyGuard<'_, S> {
+    fn drop(&mut self) {
+        // Guards borrow their scope mutably, so they can only be dropped in
+        // the reverse order of their creation: popping is always ours.
+        self.scope.manager_mut().concurrency_overrides.pop();
+    }
+}
+
+impl<S: Scope> Sealed for ConcurrencyGuard<'_, S> {
+    fn manager(&self) -> &TransactionManager {
+        self.scope.manager()
+    }
+    fn manager_mut(&mut self) -> &mut TransactionManager {
+        self.scope.manager_mut()
+    }
+}
+
+impl<S: Scope> Scope for ConcurrencyGuard<'_, S> {
+    fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.scope.run(mode, f)
+    }
+}
+
+fn push_override<S: Scope>(
+    scope: &mut S,
+    target: ConcurrencyTarget,
+    skip_check: bool,
+) -> ConcurrencyGuard<'_, S> {
+    scope
+        .manager_mut()
+        .concurrency_overrides
+        .push(Override { target, skip_check });
+    ConcurrencyGuard { scope }
+}
+
+/// Switches version *checks* off for `target`, on this manager only, until
+/// the guard is dropped: saves and deletes of matching records overwrite
+/// whatever is there, and a save whose row was deleted re-inserts it under
+/// the same primary key. Versions still move on, so other holders of the
+/// record see the change. Scopes nest; other managers and threads keep
+/// checking (django-concurrency's switch was process-global, a known hazard).
+///
+/// # Example
+///
+/// The cookbook's "recover a deleted record": saving a record whose row was
+/// deleted is a conflict, unless concurrency is disabled for it.
+///
+/// ```
+/// use txmanager::{disable_concurrency, record, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "keep me".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// let mut revision = tag.clone();
+/// tag.delete(&tm)?;
+///
+/// let err = revision.save(&tm).unwrap_err();
+/// assert!(matches!(err, Error::RecordModified { found: None, .. }));
+///
+/// let target = ConcurrencyTarget::record(&revision);
+/// revision.save(&disable_concurrency(&mut tm, target))?;
+/// assert_eq!(Tag::get(&tm, 1)?.label, "keep me");
+/// # Ok(())
+/// # }
+/// ```
+pub fn disable_concurrency<S: Scope>(
+    scope: &mut S,
+    target: ConcurrencyTarget,
+) -> ConcurrencyGuard<'_, S> {
+    push_override(scope, target, true)
+}
+
+/// Runs `f` with version checks switched off for `target`: the closure form
+/// of [`disable_concurrency`], as the cookbook's `with disable_concurrency(...)`.
+///
+/// # Errors
+///
+/// Whatever `f` returns.
+///
+/// # Example
+///
+/// The cookbook's data import: load rows without checks.
+///
+/// ```
+/// use txmanager::{record, with_concurrency_disabled, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// with_concurrency_disabled(&mut tm, ConcurrencyTarget::of::<Tag>(), |tm| {
+///     tm.commit_on_success(|tx| {
+///         for (id, label) in [(1, "imported"), (2, "also imported")] {
+///             Tag { id: Some(id), version: Some(1), label: label.into() }.save(tx)?;
+///         }
+///         Ok::<_, Error>(())
+///     })
+/// })?;
+/// assert_eq!(Tag::all(&tm)?.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn with_concurrency_disabled<S: Scope, T>(
+    scope: &mut S,
+    target: ConcurrencyTarget,
+    f: impl FnOnce(&mut ConcurrencyGuard<'_, S>) -> T,
+) -> T {
+    f(&mut disable_concurrency(scope, target))
+}
+
+/// Keeps version checks on for `target` but stops saves from bumping the
+/// version, until the guard is dropped. A stale save still fails; a fresh one
+/// writes without changing the version, so copies loaded earlier stay valid
+/// (useful for bookkeeping writes such as a `last_seen` column). It never
+/// outlives its scope: django-concurrency's per-instance switch could leave an
+/// instance's checks off for good.
+///
+/// [`VersionKind::Trigger`] versions are bumped by the database itself and
+/// are not affected.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{disable_version_increment, record, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "a".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// {
+///     let guard = disable_version_increment(&mut tm, ConcurrencyTarget::of::<Tag>());
+///     tag.label = "b".into();
+///     tag.save(&guard)?;
+///     assert_eq!(tag.version, Some(1), "not bumped");
+/// }
+/// tag.save(&tm)?;
+/// assert_eq!(tag.version, Some(2), "bumped again once the scope ends");
+/// # Ok(())
+/// # }
+/// ```
+pub fn disable_version_increment<S: Scope>(
+    scope: &mut S,
+    target: ConcurrencyTarget,
+) -> ConcurrencyGuard<'_, S> {
+    push_override(scope, target, false)
+}
+
+/// Runs `f` with version increments switched off for `target`: the closure
+/// form of [`disable_version_increment`].
+///
+/// # Errors
+///
+/// Whatever `f` returns.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{record, with_version_increment_disabled, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "a".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// with_version_increment_disabled(&mut tm, ConcurrencyTarget::record(&tag), |tm| tag.save(tm))?;
+/// assert_eq!(tag.version, Some(1));
+/// # Ok(())
+/// # }
+/// ```
+pub fn with_version_increment_disabled<S: Scope, T>(
+    scope: &mut S,
+    target: ConcurrencyTarget,
+    f: impl FnOnce(&mut ConcurrencyGuard<'_, S>) -> T,
+) -> T {
+    f(&mut disable_version_increment(scope, target))
+}
+
+/// Checks by hand that `record`'s row still has the version it was loaded
+/// with, for records whose version field is [`manual`](VersionField::manual)
+/// (or any versioned record, before custom save logic). The cookbook's
+/// `concurrency_check(self)`. Run it in the same `commit_on_success` block
+/// as the save that follows, so nothing can change in between.
+///
+/// A record never saved passes; so does one covered by [`disable_concurrency`].
+///
+/// # Errors
+///
+/// [`Error::RecordModified`] if the row changed or is gone;
+/// [`Error::NotVersioned`] for a type without a version field.
+///
+/// # Example
+///
+/// See [`record!`](crate::record!) for the cookbook's custom-save model.
+///
+/// ```
+/// use txmanager::{concurrency_check, record, Error, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment().manual()) { pub label: String, } }
+///
+/// # fn main() -> Result<(), Error> {
+/// let tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "a".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// concurrency_check(&tm, &tag)?;
+/// tm.execute("UPDATE tag SET version = version + 1", [])?;
+/// assert!(matches!(concurrency_check(&tm, &tag), Err(Error::RecordModified { expected: 1, found: Some(2), .. })));
+/// # Ok(())
+/// # }
+/// ```
+pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(), Error> {
+    let meta = R::meta();
+    if meta.version().is_none() {
+        return Err(Error::NotVersioned {
+            table: meta.table().to_owned(),
+        });
+    }
+    let (Some(pk), Some(expected)) = (record.primary_key(), record.version()) else {
+        return Ok(());
+    };
+    let tm = scope.manager();
+    if !tm.concurrency_policy(meta.table(), pk).check {
+        return Ok(());
+    }
+    let sql = meta.sql()?;
+    let found = current_version(tm, sql, pk)?;
+    if found == Some(expected) {
+        Ok(())
+    } else {
+        Err(Error::RecordModified {
+            table: meta.table(),
+            pk,
+            expected,
+            found,
+        })
+    }
+}
+
+/// Whether `record`'s row has changed (or gone) since the record was loaded
+/// or last saved, judged by its version.
+///
+/// # Errors
+///
+/// [`Error::NotVersioned`] for a type without a version field;
+/// [`Error::RecordNotSaved`] for a record never saved.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{has_changed, record, Record, TransactionManager, VersionField};
+/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+/// let mut tag = Tag { label: "a".into(), ..Default::default() };
+/// tag.save(&tm)?;
+/// assert!(!has_changed(&tm, &tag)?);
+/// tm.execute("UPDATE tag SET label = 'b', version = version + 1", [])?;
+/// assert!(has_changed(&tm, &tag)?);
+/// # Ok(())
+/// # }
+/// ```
+pub fn has_changed<S: Scope, R: Record>(scope: &S, record: &R) -> Result<bool, Error> {
+    let meta = R::meta();
+    if meta.version().is_none() {
+        return Err(Error::NotVersioned {
+            table: meta.table().to_owned(),
+        });
+    }
+    let pk = record.primary_key().ok_or(Error::RecordNotSaved {
+        table: meta.table(),
+    })?;
+    let found = current_version(scope.manager(), meta.sql()?, pk)?;
+    Ok(found.is_none() || found != record.version())
+}
+
+/// Adds versioning to an existing table: adds `column` (an `INTEGER NOT NULL
+/// DEFAULT 1`, so existing rows start at version 1) unless it is already
+/// there, and for [`VersionKind::Trigger`] creates the bumping trigger. Safe to
+/// call again: it is idempotent. Runs as one `commit_on_success` block (nested,
+/// if `scope` is a handle), so on any error nothing has changed.
+///
+/// From then on, every save of a record type declared with that version
+/// column is checked. Rust types are fixed at compile time, so to version an
+/// existing record type, add the `version` line to its [`record!`](crate::record!)
+/// declaration and call [`apply_concurrency_check_for`] at start-up; the
+/// cookbook's `apply_concurrency_check(User, 'version', IntegerVersionField)`.
+///
+/// # Errors
+///
+/// [`Error::InvalidIdentifier`] for a bad table or column name (checked before
+/// any SQL runs); [`Error::NoSuchTable`]; SQL errors.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check, Error, TransactionManager, VersionKind};
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute_batch("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user (username) VALUES ('ann');")?;
+/// apply_concurrency_check(&mut tm, "auth_user", "version", VersionKind::Integer)?;
+/// apply_concurrency_check(&mut tm, "auth_user", "version", VersionKind::Integer)?; // idempotent
+/// let v: i64 = tm.query_row("SELECT version FROM auth_user", [], |r| r.get(0))?;
+/// assert_eq!(v, 1);
+///
+/// let err = apply_concurrency_check(&mut tm, "auth_user; DROP TABLE auth_user", "version", VersionKind::Integer).unwrap_err();
+/// assert!(matches!(err, Error::InvalidIdentifier { what: "table", .. }));
+/// # Ok(())
+/// # }
+/// ```
+pub fn apply_concurrency_check<S: Scope>(
+    scope: &mut S,
+    table: &str,
+    column: &str,
+    kind: VersionKind,
+) -> Result<(), Error> {
+    sqlite::validate_identifier("table", table)?;
+    sqlite::validate_identifier("version column", column)?;
+    scope.run(Mode::CommitOnSuccess, |tx| {
+        let existing: Vec<String> = {
+            let mut stmt = tx.prepare(sqlite::TABLE_COLUMNS)?;
+            let names = stmt.query_map([table], |r| r.get(0))?;
+            names.collect::<Result<_, _>>()?
+        };
+        if existing.is_empty() {
+            return Err(Error::NoSuchTable {
+                table: table.to_owned(),
+            });
+        }
+        if !existing.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+            tx.execute(&sqlite::add_version_column(table, column), [])?;
+        }
+        if kind == VersionKind::Trigger {
+            tx.execute(&sqlite::version_trigger(table, column), [])?;
+        }
+        Ok(())
+    })
+}
+
+/// [`apply_concurrency_check`] for record type `R`'s table and declared
+/// version field.
+///
+/// # Errors
+///
+/// [`Error::NotVersioned`] if `R` declares no version field; else as for
+/// [`apply_concurrency_check`].
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check_for, record, Record, TransactionManager, VersionField};
+///
+/// record! {
+///     #[derive(Debug, Clone, Default)]
+///     pub struct User in "auth_user" (
+///         primary_key id,
+///         version version: VersionField::trigger(),
+///     ) {
+///         pub username: String,
+///     }
+/// }
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute_batch("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user (username) VALUES ('ann');")?;
+/// apply_concurrency_check_for::<User, _>(&mut tm)?;
+/// let mut ann = User::get(&tm, 1)?;
+/// tm.execute("UPDATE auth_user SET username = 'anne'", [])?; // raw SQL: the trigger bumps the version
+/// assert!(ann.save(&tm).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub fn apply_concurrency_check_for<R: Record, S: Scope>(scope: &mut S) -> Result<(), Error> {
+    let meta = R::meta();
+    let field = meta.version().ok_or_else(|| Error::NotVersioned {
+        table: meta.table().to_owned(),
+    })?;
+    apply_concurrency_check(scope, meta.table(), field.column_name(), field.kind())
+}
+
+// ---------- the operations behind `Record` ----------
+
+pub(crate) fn save<R: Record>(tm: &TransactionManager, record: &mut R) -> Result<(), Error> {
+    let meta = R::meta();
+    let sql = meta.sql()?;
+    let Some(pk) = record.primary_key() else {
+        let version = meta.version().map(|f| f.kind().initial());
+        return insert(tm, sql, record, None, version);
+    };
+    match (meta.version(), record.version()) {
+        (Some(field), Some(expected)) => {
+            update_versioned(tm, meta, sql, field, record, pk, expected)
+        }
+        (Some(field), None) => insert(tm, sql, record, Some(pk), Some(field.kind().initial())),
+        (None, _) => {
+            let updated = tm.run_statement(&sql.update_unchecked, |stmt| {
+                record.bind_columns(stmt, 1)?;
+                stmt.raw_bind_parameter(sql.pk_param, pk)?;
+                stmt.raw_execute()
+            })?;
+            if updated == 0 {
+                insert(tm, sql, record, Some(pk), None)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn insert<R: Record>(
+    tm: &TransactionManager,
+    sql: &RecordSql,
+    record: &mut R,
+    pk: Option<i64>,
+    version: Option<i64>,
+) -> Result<(), Error> {
+    let text = if pk.is_some() {
+        &sql.insert_with_pk
+    } else {
+        &sql.insert
+    };
+    let rowid = tm.run_statement(text, |stmt| {
+        let mut index = record.bind_columns(stmt, 1)?;
+        if let Some(version) = version {
+            stmt.raw_bind_parameter(index, version)?;
+            index += 1;
+        }
+        if let Some(pk) = pk {
+            stmt.raw_bind_parameter(index, pk)?;
+        }
+        stmt.raw_execute()?;
+        Ok(tm.conn.last_insert_rowid())
+    })?;
+    record.set_primary_key(Some(pk.unwrap_or(rowid)));
+    record.set_version(version);
+    Ok(())
+}
+
+fn update_versioned<R: Record>(
+    tm: &TransactionManager,
+    meta: &RecordMeta,
+    sql: &RecordSql,
+    field: crate::VersionField,
+    record: &mut R,
+    pk: i64,
+    expected: i64,
+) -> Result<(), Error> {
+    let policy = tm.concurrency_policy(meta.table(), pk);
+    let check = policy.check && !field.is_manual();
+    let kind = field.kind();
+    // What goes in the version parameter: the new version, or for the
+    // conditional kind the increment to add when a tracked field changed.
+    let version_value = match kind {
+        VersionKind::Integer | VersionKind::AutoIncrement if policy.bump => kind.next(expected),
+        VersionKind::Integer | VersionKind::AutoIncrement => expected,
+        VersionKind::Conditional(_) => i64::from(policy.bump),
+        VersionKind::Trigger => 0,
+    };
+    let text = if check {
+        &sql.update_checked
+    } else {
+        &sql.update_unchecked
+    };
+    let new_version = tm.run_statement(text, |stmt| {
+        record.bind_columns(stmt, 1)?;
+        if let Some(index) = sql.version_param {
+            stmt.raw_bind_parameter(index, version_value)?;
+        }
+        stmt.raw_bind_parameter(sql.pk_param, pk)?;
+        if check {
+            stmt.raw_bind_parameter(sql.expected_param, expected)?;
+        }
+        if sql.update_returns_version {
+            let mut rows = stmt.raw_query();
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let returned: i64 = row.get(0)?;
+            // RETURNING shows the row before AFTER triggers ran; the
+            // trigger adds exactly 1.
+            Ok(Some(if kind == VersionKind::Trigger {
+                returned + 1
+            } else {
+                returned
+            }))
+        } else {
+            Ok((stmt.raw_execute()? > 0).then_some(version_value))
+        }
+    })?;
+    match new_version {
+        Some(version) => {
+            record.set_version(Some(version));
+            Ok(())
+        }
+        None if check => Err(conflict(tm, meta, sql, pk, expected)),
+        // Unchecked, and the row is gone: re-insert it under the same key
+        // (the cookbook's recovery of a deleted record).
+        None => insert(tm, sql, record, Some(pk), Some(kind.next(expected))),
+    }
+}
+
+pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Result<(), Error> {
+    let meta = R::meta();
+    let sql = meta.sql()?;
+    let pk = record.primary_key().ok_or(Error::RecordNotSaved {
+        table: meta.table(),
+    })?;
+    let expected = match (meta.version(), record.version()) {
+        (Some(field), Some(expected))
+            if !field.is_manual() && tm.concurrency_policy(meta.table(), pk).check =>
+        {
+            Some(expected)
+        }
+        _ => None,
+    };
+    let text = if expected.is_some() {
+        &sql.delete_checked
+    } else {
+        &sql.delete_unchecked
+    };
+    let deleted = tm.run_statement(text, |stmt| {
+        stmt.raw_bind_parameter(1, pk)?;
+        if let Some(expected) = expected {
+            stmt.raw_bind_parameter(2, expected)?;
+        }
+        stmt.raw_execute()
+    })?;
+    if let (0, Some(expected)) = (deleted, expected) {
+        return Err(conflict(tm, meta, sql, pk, expected));
+    }
+    record.set_primary_key(None);
+    record.set_version(None);
+    Ok(())
+}
+
+fn current_version(
+    tm: &TransactionManager,
+    sql: &RecordSql,
+    pk: i64,
+) -> Result<Option<i64>, Error> {
+    tm.run_statement(&sql.current_version, |stmt| {
+        stmt.raw_bind_parameter(1, pk)?;
+        let mut rows = stmt.raw_query();
+        rows.next()?.map(|row| row.get(0)).transpose()
+    })
+}
+
+/// The error for a stale write, with the version found just after it. If
+/// even that read fails, its error is returned instead: it says more.
+fn conflict(
+    tm: &TransactionManager,
+    meta: &RecordMeta,
+    sql: &RecordSql,
+    pk: i64,
+    expected: i64,
+) -> Error {
+    match current_version(tm, sql, pk) {
+        Ok(found) => Error::RecordModified {
+            table: meta.table(),
+            pk,
+            expected,
+            found,
+        },
+        Err(err) => err,
+    }
+}
