@@ -129,14 +129,16 @@ pub(crate) struct RecordSql {
     pub(crate) delete_checked: String,
     pub(crate) delete_unchecked: String,
     pub(crate) current_version: String,
-    /// Where the new version (integer, auto-increment) or the increment
-    /// (conditional) is bound in updates and inserts; `None` for triggers,
-    /// whose updates leave the version to the database.
+    /// Where the version value is bound in updates: the new version
+    /// (checked integer and auto-increment updates), or the increment or
+    /// clock, 0 meaning "do not bump" (conditional, and unchecked updates);
+    /// `None` for triggers, whose updates leave the version to the database.
     pub(crate) version_param: Option<usize>,
     pub(crate) pk_param: usize,
     pub(crate) expected_param: usize,
-    /// Updates end in `RETURNING <version>` (trigger and conditional kinds).
-    pub(crate) update_returns_version: bool,
+    /// Checked updates end in `RETURNING <version>` (trigger and conditional
+    /// kinds). Unchecked updates of a versioned record always do.
+    pub(crate) checked_update_returns_version: bool,
 }
 
 /// Builds a record type's SQL, validating every name first.
@@ -194,65 +196,91 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, Error> {
         placeholders(insert_columns.len())
     );
 
-    let mut assignments: Vec<String> = columns
+    let data_assignments: Vec<String> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| format!("{c} = ?{}", i + 1))
         .collect();
-    let (version_param, update_returns_version) = match (version, &version_column) {
-        (Some(field), Some(vcol)) => match field.kind() {
-            VersionKind::Integer | VersionKind::AutoIncrement => {
-                assignments.push(format!("{vcol} = ?{}", n + 1));
-                (Some(n + 1), false)
-            }
-            VersionKind::Conditional(fields) => {
-                let changed: Vec<String> = fields
-                    .iter()
-                    .map(|f| {
-                        let i = meta
-                            .columns()
-                            .iter()
-                            .position(|c| c == f)
-                            .map_or(0, |i| i + 1);
-                        format!("{} IS NOT ?{i}", quote_identifier(f))
-                    })
-                    .collect();
-                let changed = if changed.is_empty() {
-                    "0".to_owned()
-                } else {
-                    changed.join(" OR ")
-                };
-                assignments.push(format!(
-                    "{vcol} = CASE WHEN {changed} THEN {vcol} + ?{} ELSE {vcol} END",
-                    n + 1
-                ));
-                (Some(n + 1), true)
-            }
-            // The trigger bumps the version; the update leaves it alone.
-            VersionKind::Trigger => (None, true),
-        },
-        _ => (None, false),
-    };
+    // How each kind of update sets the version. A checked update of the
+    // integer and auto-increment kinds binds the new version, computed by the
+    // application from the version it checked (no read-back needed). An
+    // unchecked update computes it from the row itself, so a forced write
+    // still moves the version past every copy held in memory, and reads it
+    // back with RETURNING. The bound parameter is the new version (checked),
+    // or the increment / the clock, where 0 means "do not bump" (unchecked).
+    let p = n + 1;
+    let (checked_set, unchecked_set, version_param, checked_returns) =
+        match (version, &version_column) {
+            (Some(field), Some(v)) => match field.kind() {
+                VersionKind::Integer => (
+                    Some(format!("{v} = ?{p}")),
+                    Some(format!(
+                        "{v} = CASE WHEN ?{p} = 0 THEN {v} ELSE max(?{p}, {v} + 1) END"
+                    )),
+                    Some(p),
+                    false,
+                ),
+                VersionKind::AutoIncrement => (
+                    Some(format!("{v} = ?{p}")),
+                    Some(format!("{v} = {v} + ?{p}")),
+                    Some(p),
+                    false,
+                ),
+                VersionKind::Conditional(fields) => {
+                    let changed: Vec<String> = fields
+                        .iter()
+                        .map(|f| {
+                            let i = meta
+                                .columns()
+                                .iter()
+                                .position(|c| c == f)
+                                .map_or(0, |i| i + 1);
+                            format!("{} IS NOT ?{i}", quote_identifier(f))
+                        })
+                        .collect();
+                    let changed = if changed.is_empty() {
+                        "0".to_owned()
+                    } else {
+                        changed.join(" OR ")
+                    };
+                    let set = format!("{v} = CASE WHEN {changed} THEN {v} + ?{p} ELSE {v} END");
+                    (Some(set.clone()), Some(set), Some(p), true)
+                }
+                // The trigger bumps the version; updates leave it alone.
+                VersionKind::Trigger => (None, None, None, true),
+            },
+            _ => (None, None, None, false),
+        };
     let pk_param = version_param.map_or(n + 1, |v| v + 1);
     let expected_param = pk_param + 1;
-    let returning = match (&version_column, update_returns_version) {
-        (Some(vcol), true) => format!(" RETURNING {vcol}"),
+    let set = |version_set: Option<String>| {
+        let mut assignments = data_assignments.clone();
+        assignments.extend(version_set);
+        if assignments.is_empty() {
+            // A record with no data columns still needs a SET clause.
+            format!("{pk} = {pk}")
+        } else {
+            assignments.join(", ")
+        }
+    };
+    let returning = |wanted: bool| match (&version_column, wanted) {
+        (Some(v), true) => format!(" RETURNING {v}"),
         _ => String::new(),
     };
-    let set = if assignments.is_empty() {
-        // A record with no data columns still needs a SET clause.
-        format!("{pk} = {pk}")
-    } else {
-        assignments.join(", ")
-    };
-    let update_unchecked = format!("UPDATE {table} SET {set} WHERE {pk} = ?{pk_param}{returning}");
+    let update_unchecked = format!(
+        "UPDATE {table} SET {} WHERE {pk} = ?{pk_param}{}",
+        set(unchecked_set),
+        returning(true)
+    );
     let (update_checked, delete_checked, current_version) = match &version_column {
-        Some(vcol) => (
+        Some(v) => (
             format!(
-                "UPDATE {table} SET {set} WHERE {pk} = ?{pk_param} AND {vcol} = ?{expected_param}{returning}"
+                "UPDATE {table} SET {} WHERE {pk} = ?{pk_param} AND {v} = ?{expected_param}{}",
+                set(checked_set),
+                returning(checked_returns)
             ),
-            format!("DELETE FROM {table} WHERE {pk} = ?1 AND {vcol} = ?2"),
-            format!("SELECT {vcol} FROM {table} WHERE {pk} = ?1"),
+            format!("DELETE FROM {table} WHERE {pk} = ?1 AND {v} = ?2"),
+            format!("SELECT {v} FROM {table} WHERE {pk} = ?1"),
         ),
         None => (update_unchecked.clone(), String::new(), String::new()),
     };
@@ -271,7 +299,7 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, Error> {
         version_param,
         pk_param,
         expected_param,
-        update_returns_version,
+        checked_update_returns_version: checked_returns,
     })
 }
 

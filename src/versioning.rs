@@ -832,18 +832,20 @@ fn update_versioned<R: Record>(
     let policy = tm.concurrency_policy(meta.table(), pk);
     let check = policy.check && !field.is_manual();
     let kind = field.kind();
-    // What goes in the version parameter: the new version, or for the
-    // conditional kind the increment to add when a tracked field changed.
-    let version_value = match kind {
-        VersionKind::Integer | VersionKind::AutoIncrement if policy.bump => kind.next(expected),
-        VersionKind::Integer | VersionKind::AutoIncrement => expected,
-        VersionKind::Conditional(_) => i64::from(policy.bump),
-        VersionKind::Trigger => 0,
+    // The version parameter: see `RecordSql::version_param`.
+    let version_value = match (kind, check) {
+        (VersionKind::Integer | VersionKind::AutoIncrement, true) if policy.bump => {
+            kind.next(expected)
+        }
+        (VersionKind::Integer | VersionKind::AutoIncrement, true) => expected,
+        (VersionKind::Integer, false) if policy.bump => clock_micros().max(1),
+        (VersionKind::AutoIncrement | VersionKind::Conditional(_), _) => i64::from(policy.bump),
+        (VersionKind::Integer, false) | (VersionKind::Trigger, _) => 0,
     };
-    let text = if check {
-        &sql.update_checked
+    let (text, returns_version) = if check {
+        (&sql.update_checked, sql.checked_update_returns_version)
     } else {
-        &sql.update_unchecked
+        (&sql.update_unchecked, true)
     };
     let new_version = tm.run_statement(text, |stmt| {
         record.bind_columns(stmt, 1)?;
@@ -854,7 +856,7 @@ fn update_versioned<R: Record>(
         if check {
             stmt.raw_bind_parameter(sql.expected_param, expected)?;
         }
-        if sql.update_returns_version {
+        if returns_version {
             let mut rows = stmt.raw_query();
             let Some(row) = rows.next()? else {
                 return Ok(None);
