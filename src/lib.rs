@@ -43,7 +43,17 @@
 //! # }
 //! ```
 //!
+//! ## Optimistic concurrency
+//!
+//! [`record!`] declares a typed record with an optional version column. Every
+//! update and delete of a versioned record checks the version inside the
+//! current transaction, so a stale write fails with [`Error::RecordModified`]
+//! instead of overwriting someone else's work. See [`Record`], [`VersionKind`],
+//! [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`]
+//! and [`testing::ConcurrencyTest`].
+//!
 //! `docs/modes.md` tables every mode at every nesting level, and
+//! `docs/versioning.md` covers records and version checks, and
 //! `docs/ARCHITECTURE.md` shows how a call flows through the modules.
 //!
 //! [rusqlite]: https://docs.rs/rusqlite
