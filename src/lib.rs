@@ -52,8 +52,8 @@
 //! [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`]
 //! and [`testing::ConcurrencyTest`].
 //!
-//! `docs/modes.md` tables every mode at every nesting level, and
-//! `docs/versioning.md` covers records and version checks, and
+//! `docs/modes.md` tables every mode at every nesting level;
+//! `docs/versioning.md` covers records and version checks;
 //! `docs/ARCHITECTURE.md` shows how a call flows through the modules.
 //!
 //! [rusqlite]: https://docs.rs/rusqlite

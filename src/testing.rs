@@ -8,7 +8,7 @@
 //! 1. a new record has no version yet, and a save gives it one;
 //! 2. a save bumps the version;
 //! 3. two copies of one record conflict: after the first is saved, saving the
-//!    second fails with [`Error::RecordModified`](crate::Error::RecordModified)
+//!    second fails with [`Error::RecordModified`]
 //!    and leaves its in-memory version unchanged.
 
 use std::fmt;
@@ -43,7 +43,22 @@ impl ConcurrencyTestFailure {
     /// The check that failed, as a sentence.
     ///
     /// ```
-    /// // See the type's example.
+    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// record! {
+    ///     #[derive(Debug, Clone, Default)]
+    ///     pub struct Unchecked in "unchecked" (
+    ///         primary_key id,
+    ///         version version: VersionField::auto_increment().manual(),
+    ///     ) { pub x: i64, }
+    /// }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE unchecked (id INTEGER PRIMARY KEY, version INTEGER, x INTEGER)", [])?;
+    /// let failure = ConcurrencyTest::new(Unchecked::default).run(&mut tm).unwrap_err();
+    /// assert_eq!(failure.check(), "two copies of one record conflict");
+    /// assert_eq!(failure.detail(), "saving the stale copy succeeded");
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn check(&self) -> &'static str {
         self.check
@@ -52,7 +67,22 @@ impl ConcurrencyTestFailure {
     /// What was seen instead.
     ///
     /// ```
-    /// // See the type's example.
+    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// record! {
+    ///     #[derive(Debug, Clone, Default)]
+    ///     pub struct Unchecked in "unchecked" (
+    ///         primary_key id,
+    ///         version version: VersionField::auto_increment().manual(),
+    ///     ) { pub x: i64, }
+    /// }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE unchecked (id INTEGER PRIMARY KEY, version INTEGER, x INTEGER)", [])?;
+    /// let failure = ConcurrencyTest::new(Unchecked::default).run(&mut tm).unwrap_err();
+    /// assert_eq!(failure.check(), "two copies of one record conflict");
+    /// assert_eq!(failure.detail(), "saving the stale copy succeeded");
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn detail(&self) -> &str {
         &self.detail
