@@ -10,6 +10,7 @@ use std::cell::Cell;
 use rusqlite::CachedStatement;
 use scopeguard::ScopeGuard;
 
+use crate::settings::TransactionBehavior;
 use crate::sqlite::{self, COMMIT, ROLLBACK};
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
 
@@ -63,7 +64,22 @@ impl TransactionManager {
         F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.enter(mode)?;
+        self.run_block_with(mode, None, f)
+    }
+
+    /// [`run_block`](Self::run_block), with the `BEGIN` behavior to use if
+    /// this block opens the transaction (`None`: the manager's default).
+    pub(crate) fn run_block_with<T, E, F>(
+        &mut self,
+        mode: Mode,
+        behavior: Option<TransactionBehavior>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.enter(mode, behavior)?;
         // From here on the frame is open; the guard rolls it back on every
         // exit that does not defuse it, a panic in `f` included.
         let mut guard = scopeguard::guard(self, |tm| tm.abandon());
@@ -83,7 +99,7 @@ impl TransactionManager {
         }
     }
 
-    fn enter(&mut self, mode: Mode) -> Result<(), Error> {
+    fn enter(&mut self, mode: Mode, behavior: Option<TransactionBehavior>) -> Result<(), Error> {
         self.check_usable()?;
         let depth = self.frames.len();
         let scope = match (mode, self.txn_root.is_some()) {
@@ -98,6 +114,7 @@ impl TransactionManager {
                     // BEGIN whose rollback failed): refuse to build on it.
                     return Err(Error::TransactionOpenedUnderneath { statement: None });
                 }
+                self.active_behavior = behavior.unwrap_or(self.behavior);
                 self.begin()?;
                 self.txn_root = Some(depth);
                 FrameScope::Transaction
@@ -466,7 +483,7 @@ impl TransactionManager {
 
     fn begin(&self) -> Result<(), Error> {
         self.conn
-            .execute_batch(sqlite::begin(self.behavior))
+            .execute_batch(sqlite::begin(self.active_behavior))
             .map_err(|source| Error::StepFailed {
                 step: Step::Begin,
                 source,

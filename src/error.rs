@@ -77,6 +77,18 @@ impl fmt::Display for Step {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Opening a manager: a connection setting could not be applied (for
+    /// example `journal_mode` while another connection holds the lock the
+    /// switch to WAL needs).
+    #[error("could not apply {setting} to the new connection")]
+    Configure {
+        /// The setting: `"busy_timeout"`, `"foreign_keys"`, `"journal_mode"`, `"synchronous"`.
+        setting: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+
     /// A `commit_manually` block ended with writes it had neither committed nor
     /// rolled back. txmanager rolled them back.
     #[error(
@@ -263,6 +275,7 @@ impl Error {
     pub fn sqlite_error_code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Error::CommitFailed { source }
+            | Error::Configure { source, .. }
             | Error::StepFailed { source, .. }
             | Error::Statement { source, .. }
             | Error::Sqlite(source) => source.sqlite_error_code(),

@@ -73,6 +73,9 @@ pub struct TransactionManager {
     /// Why the manager is broken, if a rollback failed.
     pub(crate) broken: Option<String>,
     pub(crate) behavior: TransactionBehavior,
+    /// The behavior the running outermost block began with (a manual block
+    /// begins again with it after a commit).
+    pub(crate) active_behavior: TransactionBehavior,
     pub(crate) savepoints: SavepointCache,
     /// Active `disable_concurrency` / `disable_version_increment` scopes.
     pub(crate) concurrency_overrides: Vec<Override>,
@@ -97,7 +100,8 @@ impl TransactionManager {
     ///
     /// # Errors
     ///
-    /// [`Error::Sqlite`] if the file cannot be opened or configured.
+    /// [`Error::Sqlite`] if the file cannot be opened; [`Error::Configure`]
+    /// naming the setting that could not be applied.
     ///
     /// # Example
     ///
@@ -120,7 +124,8 @@ impl TransactionManager {
     ///
     /// # Errors
     ///
-    /// [`Error::Sqlite`] if the file cannot be opened or configured.
+    /// [`Error::Sqlite`] if the file cannot be opened; [`Error::Configure`]
+    /// naming the setting that could not be applied.
     ///
     /// # Example
     ///
@@ -217,6 +222,7 @@ impl TransactionManager {
             transaction_lost: Cell::new(false),
             broken: None,
             behavior,
+            active_behavior: behavior,
             savepoints: SavepointCache::default(),
             concurrency_overrides: Vec::new(),
         }
@@ -532,6 +538,74 @@ impl TransactionManager {
         E: From<Error>,
     {
         self.run_block(Mode::CommitManually, f)
+    }
+
+    /// [`commit_on_success`](Self::commit_on_success), beginning with
+    /// `behavior` instead of the manager's default: for example
+    /// [`TransactionBehavior::Deferred`] for a read-only block that should not
+    /// wait for writers.
+    ///
+    /// # Errors
+    ///
+    /// As for [`commit_on_success`](Self::commit_on_success).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{TransactionBehavior, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let n: i64 = tm.commit_on_success_with(TransactionBehavior::Deferred, |tx| {
+    ///     tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+    /// })?;
+    /// assert_eq!(n, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_on_success_with<T, E, F>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_block_with(Mode::CommitOnSuccess, Some(behavior), f)
+    }
+
+    /// [`commit_manually`](Self::commit_manually), beginning (and beginning
+    /// again after each commit) with `behavior`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`commit_manually`](Self::commit_manually).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{TransactionBehavior, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.commit_manually_with(TransactionBehavior::Exclusive, |tx| {
+    ///     tx.execute("CREATE TABLE t (x)", [])?;
+    ///     tx.commit()
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_manually_with<T, E, F>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_block_with(Mode::CommitManually, Some(behavior), f)
     }
 
     /// Whether the connection is outside any transaction, as SQLite itself

@@ -23,30 +23,43 @@ pub(crate) fn begin(behavior: TransactionBehavior) -> &'static str {
 }
 
 /// Applies `settings` to a freshly opened connection. `is_file` is false for
-/// in-memory databases, where WAL and `synchronous` do not apply.
+/// in-memory databases, where WAL and `synchronous` do not apply. Each
+/// failure names the setting that failed.
 pub(crate) fn configure(
     conn: &Connection,
     settings: &Settings,
     is_file: bool,
-) -> rusqlite::Result<()> {
-    conn.busy_timeout(settings.busy_timeout())?;
+) -> Result<(), Error> {
+    let failed = |setting: &'static str| move |source| Error::Configure { setting, source };
+    conn.busy_timeout(settings.busy_timeout())
+        .map_err(failed("busy_timeout"))?;
     conn.pragma_update(
         None,
         "foreign_keys",
         if settings.foreign_keys() { "ON" } else { "OFF" },
-    )?;
+    )
+    .map_err(failed("foreign_keys"))?;
     if is_file {
         if settings.wal() {
-            // journal_mode answers with the mode now in force; WAL can be
-            // refused (e.g. on some network file systems), which is not an error.
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+            // Switching to WAL needs a lock; a file already in WAL (every
+            // open after the first) does not switch again, so opening a
+            // manager does not wait on other writers. WAL can also be refused
+            // (e.g. on some network file systems), which is not an error.
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .map_err(failed("journal_mode"))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                    .map_err(failed("journal_mode"))?;
+            }
         }
         let level = match settings.synchronous() {
             Synchronous::Off => "OFF",
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
         };
-        conn.pragma_update(None, "synchronous", level)?;
+        conn.pragma_update(None, "synchronous", level)
+            .map_err(failed("synchronous"))?;
     }
     Ok(())
 }

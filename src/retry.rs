@@ -1,0 +1,489 @@
+//! Retrying a block: [`RetryPolicy`], the [`Retryable`] errors, and what a
+//! retried block returns ([`Retried`], [`RetryError`]).
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::ErrorCode;
+
+use crate::{Error, Transaction, TransactionManager};
+
+/// How often, and how patiently, a block is retried: at most `max_attempts`
+/// runs, waiting between them with exponential backoff and jitter, and
+/// giving up once the next wait would pass `max_elapsed`.
+///
+/// The wait before attempt `n + 1` is drawn at random between half and all of
+/// `min(initial_backoff × 2ⁿ⁻¹, max_backoff)`, so writers that collided do
+/// not collide again in lockstep.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use txmanager::RetryPolicy;
+///
+/// let policy = RetryPolicy::new(5)
+///     .with_backoff(Duration::from_millis(1), Duration::from_millis(50))
+///     .with_max_elapsed(Duration::from_secs(2));
+/// assert_eq!(policy.max_attempts(), 5);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 10 attempts, backoff from 2 ms up to 250 ms, 30 s in all.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(250),
+            max_elapsed: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy with at most `max_attempts` runs (at least 1).
+    ///
+    /// ```
+    /// assert_eq!(txmanager::RetryPolicy::new(0).max_attempts(), 1);
+    /// ```
+    pub fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The first wait, and the cap on any wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = txmanager::RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(80));
+    /// assert_eq!(p.max_backoff(), Duration::from_millis(80));
+    /// ```
+    #[must_use]
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// The most time to spend on all attempts and waits together.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = txmanager::RetryPolicy::default().with_max_elapsed(Duration::from_secs(1));
+    /// assert_eq!(p.max_elapsed(), Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub fn with_max_elapsed(mut self, max: Duration) -> Self {
+        self.max_elapsed = max;
+        self
+    }
+
+    /// The most runs of the block.
+    ///
+    /// ```
+    /// assert_eq!(txmanager::RetryPolicy::default().max_attempts(), 10);
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The first wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(txmanager::RetryPolicy::default().initial_backoff(), Duration::from_millis(2));
+    /// ```
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The cap on any one wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(txmanager::RetryPolicy::default().max_backoff(), Duration::from_millis(250));
+    /// ```
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
+    /// The time limit for all attempts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(txmanager::RetryPolicy::default().max_elapsed(), Duration::from_secs(30));
+    /// ```
+    pub fn max_elapsed(&self) -> Duration {
+        self.max_elapsed
+    }
+
+    /// The wait after the `attempt`-th failed run (1-based), with jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let full = self
+            .initial_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff);
+        // Jitter from std's per-instance random hasher keys: no extra crate.
+        let random = RandomState::new().build_hasher().finish();
+        let fraction = (random >> 11) as f64 / (1u64 << 53) as f64; // in [0, 1)
+        full.mul_f64(0.5 + fraction / 2.0)
+    }
+}
+
+/// Errors a retry may cure: conflicts and lock contention.
+///
+/// Implemented for [`Error`] (retryable: [`Error::RecordModified`], and any
+/// error whose SQLite code is `SQLITE_BUSY` or `SQLITE_LOCKED`) and for boxed
+/// errors that hold one. Implement it for your own error type to use it with
+/// [`TransactionManager::commit_on_success_with_retry`].
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Error, Retryable};
+///
+/// let conflict = Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) };
+/// assert!(conflict.is_retryable());
+/// assert!(!Error::PendingCommitRollback.is_retryable());
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(conflict);
+/// assert!(boxed.is_retryable());
+/// ```
+pub trait Retryable {
+    /// Whether running the block again from scratch may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for Error {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Error::RecordModified { .. })
+            || matches!(
+                self.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            )
+    }
+}
+
+impl Retryable for Box<dyn std::error::Error + Send + Sync> {
+    fn is_retryable(&self) -> bool {
+        self.downcast_ref::<Error>()
+            .is_some_and(Error::is_retryable)
+    }
+}
+
+impl Retryable for Box<dyn std::error::Error> {
+    fn is_retryable(&self) -> bool {
+        self.downcast_ref::<Error>()
+            .is_some_and(Error::is_retryable)
+    }
+}
+
+/// A retried block's value, and how many runs it took.
+///
+/// # Example
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+/// let done = tm.commit_on_success_with_retry(&txmanager::RetryPolicy::default(), |tx| {
+///     tx.query_row("SELECT 7", [], |r| r.get::<_, i64>(0))
+/// })?;
+/// assert_eq!((done.value, done.attempts), (7, 1));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Retried<T> {
+    /// What the block returned.
+    pub value: T,
+    /// How many times the block ran (1 if it succeeded at once).
+    pub attempts: u32,
+}
+
+/// Why a retried block gave up.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::GaveUp;
+/// assert_eq!(GaveUp::NotRetryable.to_string(), "the error is not one a retry can cure");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GaveUp {
+    /// The error was not [`Retryable`].
+    NotRetryable,
+    /// The policy's attempt limit was reached.
+    AttemptLimit,
+    /// The next wait would have passed the policy's time limit.
+    TimeLimit,
+}
+
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GaveUp::NotRetryable => "the error is not one a retry can cure",
+            GaveUp::AttemptLimit => "the attempt limit was reached",
+            GaveUp::TimeLimit => "the time limit was reached",
+        })
+    }
+}
+
+/// A retried block's final error, with how often and how long it was tried.
+/// Every attempt was rolled back.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// let err = tm
+///     .commit_on_success_with_retry(&RetryPolicy::new(3), |_| {
+///         Err::<(), _>(Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) })
+///     })
+///     .unwrap_err();
+/// assert_eq!(err.attempts(), 3);
+/// assert_eq!(err.gave_up(), GaveUp::AttemptLimit);
+/// assert!(err.to_string().starts_with("block failed after 3 attempts"));
+/// assert!(matches!(err.into_inner(), Error::RecordModified { .. }));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RetryError<E> {
+    error: E,
+    attempts: u32,
+    elapsed: Duration,
+    gave_up: GaveUp,
+}
+
+impl<E> RetryError<E> {
+    /// The last attempt's error.
+    ///
+    /// ```
+    /// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let err = tm
+    ///     .commit_on_success_with_retry(&RetryPolicy::default(), |_| Err::<(), _>(Error::PendingCommitRollback))
+    ///     .unwrap_err();
+    /// assert!(matches!(err.error(), Error::PendingCommitRollback));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn error(&self) -> &E {
+        &self.error
+    }
+
+    /// The last attempt's error, by value.
+    ///
+    /// ```
+    /// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let err = tm
+    ///     .commit_on_success_with_retry(&RetryPolicy::default(), |_| Err::<(), _>(Error::PendingCommitRollback))
+    ///     .unwrap_err();
+    /// assert!(matches!(err.into_inner(), Error::PendingCommitRollback));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_inner(self) -> E {
+        self.error
+    }
+
+    /// How many times the block ran.
+    ///
+    /// ```
+    /// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let err = tm
+    ///     .commit_on_success_with_retry(&RetryPolicy::default(), |_| Err::<(), _>(Error::PendingCommitRollback))
+    ///     .unwrap_err();
+    /// assert_eq!(err.attempts(), 1, "not retryable: run once");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The time from the first attempt's start to giving up.
+    ///
+    /// ```
+    /// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let err = tm
+    ///     .commit_on_success_with_retry(&RetryPolicy::default(), |_| Err::<(), _>(Error::PendingCommitRollback))
+    ///     .unwrap_err();
+    /// assert!(err.elapsed() < std::time::Duration::from_secs(1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Why it stopped.
+    ///
+    /// ```
+    /// use txmanager::{Error, GaveUp, RetryPolicy, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let err = tm
+    ///     .commit_on_success_with_retry(&RetryPolicy::default(), |_| Err::<(), _>(Error::PendingCommitRollback))
+    ///     .unwrap_err();
+    /// assert_eq!(err.gave_up(), GaveUp::NotRetryable);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gave_up(&self) -> GaveUp {
+        self.gave_up
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runs = if self.attempts == 1 {
+            "attempt"
+        } else {
+            "attempts"
+        };
+        write!(
+            f,
+            "block failed after {} {runs} in {:?} and was rolled back; gave up because {}: {}",
+            self.attempts, self.elapsed, self.gave_up, self.error
+        )
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl TransactionManager {
+    /// Runs `f` in a `commit_on_success` block, and when it fails with a
+    /// [`Retryable`] error (a version conflict, `SQLITE_BUSY`, `SQLITE_LOCKED`),
+    /// rolls back, waits, and runs it again from scratch, as `policy` allows.
+    /// `f` is `FnMut` because it may run several times: do all the reading
+    /// the write depends on inside it.
+    ///
+    /// # Errors
+    ///
+    /// [`RetryError`], holding the last attempt's error, the number of
+    /// attempts, the time spent, and why it gave up.
+    ///
+    /// # Example
+    ///
+    /// An optimistic read-modify-write that survives concurrent writers:
+    ///
+    /// ```
+    /// use txmanager::{record, Record, RetryPolicy, TransactionManager, VersionField};
+    ///
+    /// record! {
+    ///     #[derive(Debug, Clone, Default)]
+    ///     pub struct Counter in "counter" (primary_key id, version version: VersionField::auto_increment()) {
+    ///         pub value: i64,
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, version INTEGER, value INTEGER)", [])?;
+    /// Counter::default().save(&tm)?;
+    /// let done = tm.commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+    ///     let mut c = Counter::get(tx, 1)?;
+    ///     c.value += 1;
+    ///     c.save(tx)
+    /// })?;
+    /// assert_eq!(done.attempts, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn commit_on_success_with_retry<T, E, F>(
+        &mut self,
+        policy: &RetryPolicy,
+        mut f: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        F: FnMut(&mut Transaction<'_>) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        let start = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.commit_on_success(&mut f) {
+                Ok(value) => return Ok(Retried { value, attempts }),
+                Err(error) => error,
+            };
+            let gave_up = if !error.is_retryable() {
+                Some(GaveUp::NotRetryable)
+            } else if attempts >= policy.max_attempts {
+                Some(GaveUp::AttemptLimit)
+            } else {
+                let wait = policy.backoff(attempts);
+                if start.elapsed() + wait > policy.max_elapsed {
+                    Some(GaveUp::TimeLimit)
+                } else {
+                    thread::sleep(wait);
+                    None
+                }
+            };
+            if let Some(gave_up) = gave_up {
+                return Err(RetryError {
+                    error,
+                    attempts,
+                    elapsed: start.elapsed(),
+                    gave_up,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_within_jitter_bounds_and_is_capped() {
+        let policy = RetryPolicy::default()
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(40));
+        for (attempt, full) in [(1, 10), (2, 20), (3, 40), (4, 40), (30, 40)] {
+            for _ in 0..50 {
+                let wait = policy.backoff(attempt);
+                let full = Duration::from_millis(full);
+                assert!(
+                    wait >= full / 2 && wait <= full,
+                    "attempt {attempt}: {wait:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_is_jittered() {
+        let policy = RetryPolicy::default();
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(3)).collect();
+        assert!(waits.len() > 1, "twenty identical waits: no jitter");
+    }
+}
