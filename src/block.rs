@@ -308,7 +308,13 @@ impl TransactionManager {
                 }
                 Ok(())
             }
-            FrameScope::Transaction | FrameScope::NoTransaction => Ok(()),
+            // Nothing written since the last commit, so no transaction is
+            // open: still a commit point for the hooks queued since then.
+            FrameScope::Transaction => {
+                run_hooks(self.take_hooks(hooks_mark));
+                Ok(())
+            }
+            FrameScope::NoTransaction => Ok(()),
         }
     }
 

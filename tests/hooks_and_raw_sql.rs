@@ -369,3 +369,19 @@ fn a_failed_release_is_reported_as_the_release_step() {
     tm.reset().unwrap();
     assert!(tm.is_autocommit());
 }
+
+#[test]
+fn a_hook_queued_after_a_manual_commit_runs_at_the_next_commit_even_with_nothing_written() {
+    // Found by the property test: the second commit has no transaction to
+    // commit, but it is still the commit point for the hook.
+    let db = Db::new();
+    let mut tm = db.manager();
+    let log = log();
+    tm.commit_manually(|tx| {
+        tx.commit()?;
+        tx.on_commit(push(&log, "queued between commits"));
+        tx.commit()
+    })
+    .unwrap();
+    assert_eq!(entries(&log), ["queued between commits"]);
+}
