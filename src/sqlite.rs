@@ -3,7 +3,10 @@
 //! quoting. Other modules ask this one for SQL text instead of writing their
 //! own, so that a second backend has one module to mirror.
 
-use rusqlite::Connection;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode};
 
 use crate::Error;
 use crate::record::RecordMeta;
@@ -45,13 +48,7 @@ pub(crate) fn configure(
             // open after the first) does not switch again, so opening a
             // manager does not wait on other writers. WAL can also be refused
             // (e.g. on some network file systems), which is not an error.
-            let mode: String = conn
-                .pragma_query_value(None, "journal_mode", |r| r.get(0))
-                .map_err(failed("journal_mode"))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-                    .map_err(failed("journal_mode"))?;
-            }
+            switch_to_wal(conn, settings.busy_timeout()).map_err(failed("journal_mode"))?;
         }
         let level = match settings.synchronous() {
             Synchronous::Off => "OFF",
@@ -62,6 +59,37 @@ pub(crate) fn configure(
             .map_err(failed("synchronous"))?;
     }
     Ok(())
+}
+
+/// Switches a file to WAL unless it already is. Connections opening a new
+/// file together race for the exclusive lock the switch needs, and SQLite
+/// answers the losers `SQLITE_BUSY` at once, without calling the busy handler
+/// (waiting could deadlock). So the switch is retried here, with short
+/// sleeps, until the busy timeout has passed.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let attempt = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(())
+                } else {
+                    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                }
+            });
+        match attempt {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The three statements that manage one nesting level's savepoint.

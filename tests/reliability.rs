@@ -33,10 +33,11 @@ fn managers_opened_for_worker_threads_share_the_openers_settings() {
         .with_synchronous(txmanager::Synchronous::Full);
     let opener = Opener::new(&db.path).with_settings(settings);
     let seen: Vec<(String, i64, i64, i64)> = thread::scope(|s| {
-        let workers: Vec<_> = (0..3)
+        let workers: Vec<_> = (0..8)
             .map(|_| {
                 let opener = opener.clone();
                 s.spawn(move || {
+                    // All open a fresh file at once: they race to switch it to WAL.
                     let tm = opener.open().unwrap();
                     let get =
                         |pragma: &str| -> i64 { tm.query_row(pragma, [], |r| r.get(0)).unwrap() };
@@ -411,4 +412,26 @@ fn a_full_database_in_manual_mode_reports_the_statement_error_first() {
         "the committed part stays, the rest is gone"
     );
     assert!(tm.is_autocommit());
+}
+
+#[test]
+fn many_threads_opening_a_fresh_file_at_once_all_succeed() {
+    // Connections switching a new file to WAL together race for an exclusive
+    // lock, and SQLite answers the losers SQLITE_BUSY without waiting.
+    for _round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let opener = Opener::new(dir.path().join("fresh.db"));
+        let start = std::sync::Barrier::new(16);
+        thread::scope(|s| {
+            for _ in 0..16 {
+                let (opener, start) = (opener.clone(), &start);
+                s.spawn(move || {
+                    start.wait();
+                    let tm = opener.open().unwrap_or_else(|e| panic!("open failed: {e:?}"));
+                    let mode: String = tm.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+                    assert_eq!(mode, "wal");
+                });
+            }
+        });
+    }
 }
