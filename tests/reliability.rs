@@ -427,8 +427,12 @@ fn many_threads_opening_a_fresh_file_at_once_all_succeed() {
                 let (opener, start) = (opener.clone(), &start);
                 s.spawn(move || {
                     start.wait();
-                    let tm = opener.open().unwrap_or_else(|e| panic!("open failed: {e:?}"));
-                    let mode: String = tm.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+                    let tm = opener
+                        .open()
+                        .unwrap_or_else(|e| panic!("open failed: {e:?}"));
+                    let mode: String = tm
+                        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                        .unwrap();
                     assert_eq!(mode, "wal");
                 });
             }
