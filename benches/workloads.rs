@@ -1,0 +1,211 @@
+//! W1, W2, W4, W5: txmanager against hand-written rusqlite running the same
+//! SQL on the same schema, in the same run. One iteration is the whole
+//! workload on a fresh database (set up outside the timed region).
+//!
+//! `cargo bench --bench workloads`; `python3 scripts/perf_report.py` turns
+//! the results into the table and plot in docs/PERFORMANCE.md.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{CREATE_ITEM, CREATE_ROW, INSERT, ITEMS, Item, Storage};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use txmanager::rusqlite::TransactionBehavior;
+use txmanager::{Error, Record};
+
+const BLOCKS: i64 = 20_000;
+
+/// Times `run` on a fresh database `iters` times; `setup` is not timed.
+fn timed<D>(iters: u64, setup: impl Fn() -> D, run: impl Fn(&mut D)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let mut db = setup();
+        let start = Instant::now();
+        run(&mut db);
+        total += start.elapsed();
+        black_box(&db);
+    }
+    total
+}
+
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn w1_commit_on_success_insert(c: &mut Criterion) {
+    let mut group = configure(c, "W1_commit_on_success_insert");
+    for storage in [Storage::Memory, Storage::Wal] {
+        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::manager(storage, CREATE_ROW),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            f.db.commit_on_success(|tx| tx.execute(INSERT, [i]))
+                                .unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::raw(storage, CREATE_ROW),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            let tx =
+                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
+                                    .unwrap();
+                            tx.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+                            tx.commit().unwrap();
+                        }
+                    },
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+fn w2_versioned_save(c: &mut Criterion) {
+    let mut group = configure(c, "W2_versioned_save");
+    let schema = format!("{CREATE_ITEM}; {}", common::item_rows());
+    for storage in [Storage::Memory, Storage::Wal] {
+        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::manager(storage, &schema),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            let id = 1 + i % ITEMS;
+                            f.db.commit_on_success(|tx| {
+                                let mut item = Item::get(tx, id)?;
+                                item.qty += 1;
+                                item.save(tx)
+                            })
+                            .unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::raw(storage, &schema),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            let tx =
+                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
+                                    .unwrap();
+                            common::raw_versioned_increment(&tx, 1 + i % ITEMS).unwrap();
+                            tx.commit().unwrap();
+                        }
+                    },
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+fn w4_autocommit_insert(c: &mut Criterion) {
+    let mut group = configure(c, "W4_autocommit_insert");
+    let storage = Storage::Wal;
+    group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                || common::manager(storage, CREATE_ROW),
+                |f| {
+                    for i in 0..BLOCKS {
+                        f.db.execute(INSERT, [i]).unwrap();
+                    }
+                },
+            )
+        })
+    });
+    group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                || common::raw(storage, CREATE_ROW),
+                |f| {
+                    for i in 0..BLOCKS {
+                        f.db.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+                    }
+                },
+            )
+        })
+    });
+    group.finish();
+}
+
+fn w5_nested_savepoint(c: &mut Criterion) {
+    let mut group = configure(c, "W5_nested_savepoint");
+    for storage in [Storage::Memory, Storage::Wal] {
+        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::manager(storage, CREATE_ROW),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            f.db.commit_on_success(|tx| {
+                                tx.commit_on_success(|inner| inner.execute(INSERT, [i]))?;
+                                Ok::<_, Error>(())
+                            })
+                            .unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || common::raw(storage, CREATE_ROW),
+                    |f| {
+                        for i in 0..BLOCKS {
+                            let mut tx =
+                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
+                                    .unwrap();
+                            {
+                                let sp = tx.savepoint().unwrap();
+                                sp.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+                                sp.commit().unwrap();
+                            }
+                            tx.commit().unwrap();
+                        }
+                    },
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    workloads,
+    w1_commit_on_success_insert,
+    w2_versioned_save,
+    w4_autocommit_insert,
+    w5_nested_savepoint
+);
+criterion_main!(workloads);
