@@ -86,15 +86,20 @@ fn rusqlite_run(path: &std::path::Path, threads: i64) -> Duration {
 fn w3_contention(c: &mut Criterion) {
     let mut group = c.benchmark_group("W3_contention");
     group
-        .sample_size(10)
+        .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(4));
+        .measurement_time(Duration::from_secs(6));
     for threads in [4, 1] {
         let label = format!("{threads}_threads");
+        // Each timed run follows an untimed run of the other implementation,
+        // so both see the same preceding load (file churn, page cache):
+        // without this, whichever ran second was measured on a busier disk.
         group.bench_function(BenchmarkId::new("txmanager", &label), |b| {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
+                        let (_dir, path) = fresh_file();
+                        rusqlite_run(&path, threads);
                         let (_dir, path) = fresh_file();
                         let elapsed = txmanager_run(&path, threads);
                         assert_eq!(total(&path), INCREMENTS, "lost updates");
@@ -107,6 +112,8 @@ fn w3_contention(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
+                        let (_dir, path) = fresh_file();
+                        txmanager_run(&path, threads);
                         let (_dir, path) = fresh_file();
                         let elapsed = rusqlite_run(&path, threads);
                         assert_eq!(total(&path), INCREMENTS, "lost updates");
