@@ -73,7 +73,7 @@ def table(rows):
 
 def svg(rows):
     width, bar_h, gap, left, right = 760, 22, 10, 300, 60
-    height = 50 + len(rows) * (bar_h + gap) + 30
+    height = 50 + len(rows) * (bar_h + gap) + 50
     scale_max = max([1.25] + [r[5] * 1.05 for r in rows])
     x = lambda v: left + (width - left - right) * v / scale_max
     out = [
@@ -83,7 +83,7 @@ def svg(rows):
     ]
     for tick in [0, 0.25, 0.5, 0.75, 1.0, 1.25]:
         if tick <= scale_max:
-            out.append(f'<line x1="{x(tick)}" y1="35" x2="{x(tick)}" y2="{height - 25}" stroke="#ddd"/>')
+            out.append(f'<line x1="{x(tick)}" y1="35" x2="{x(tick)}" y2="{height - 45}" stroke="#ddd"/>')
             out.append(f'<text x="{x(tick)}" y="{height - 10}" text-anchor="middle">{tick:.2f}</text>')
     for i, (workload, variant, _, _, _, ratio, target, kind, met) in enumerate(rows):
         y = 40 + i * (bar_h + gap)
@@ -91,7 +91,8 @@ def svg(rows):
         out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{workload[:2]} {variant}</text>')
         out.append(f'<rect x="{left}" y="{y}" width="{x(ratio) - left}" height="{bar_h}" fill="{color}"/>')
         out.append(f'<line x1="{x(target)}" y1="{y - 2}" x2="{x(target)}" y2="{y + bar_h + 2}" stroke="black" stroke-width="2" stroke-dasharray="3,2"/>')
-        out.append(f'<text x="{x(ratio) + 4}" y="{y + 15}">{ratio:.3f}</text>')
+        out.append(f'<text x="{x(max(ratio, target)) + 6}" y="{y + 15}">{ratio:.3f}</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 28}" text-anchor="middle" fill="#555">dashed: target (W3 must reach it; the others must stay below it); red: target missed</text>')
     out.append("</svg>")
     SVG.parent.mkdir(parents=True, exist_ok=True)
     SVG.write_text("\n".join(out) + "\n")
