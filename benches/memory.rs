@@ -11,9 +11,9 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{CREATE_ITEM, CREATE_ROW, INSERT, ITEMS, Item, Storage};
-use txmanager::Record;
-use txmanager::rusqlite::{TransactionBehavior, ffi};
+use common::{CREATE_ITEM, CREATE_ROW, Storage};
+use txmanager::TransactionManager;
+use txmanager::rusqlite::{Connection, ffi};
 
 struct Counting;
 
@@ -59,6 +59,14 @@ static ALLOCATOR: Counting = Counting;
 
 const BLOCKS: i64 = 20_000;
 
+/// A workload: its name, its schema, one block through txmanager, one by hand.
+type Workload<'a> = (
+    &'static str,
+    &'a str,
+    fn(&mut TransactionManager, i64),
+    fn(&mut Connection, i64),
+);
+
 /// Peak bytes above the starting point while `run` runs: (Rust heap, SQLite).
 fn peak(run: impl FnOnce()) -> (usize, usize) {
     let heap_base = CURRENT.load(Ordering::Relaxed);
@@ -80,55 +88,29 @@ fn main() {
     let item_schema = format!("{CREATE_ITEM}; {}", common::item_rows());
     let mut rows = Vec::new();
     for storage in [Storage::Memory, Storage::Wal] {
-        let mut tm = common::manager(storage, CREATE_ROW);
-        let txm = peak(|| {
-            for i in 0..BLOCKS {
-                tm.db
-                    .commit_on_success(|tx| tx.execute(INSERT, [i]))
-                    .unwrap();
-            }
-        });
-        drop(tm);
-        let mut raw = common::raw(storage, CREATE_ROW);
-        let rus = peak(|| {
-            for i in 0..BLOCKS {
-                let tx = raw
-                    .db
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .unwrap();
-                tx.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-                tx.commit().unwrap();
-            }
-        });
-        drop(raw);
-        rows.push(("W1", storage, txm, rus));
-
-        let mut tm = common::manager(storage, &item_schema);
-        let txm = peak(|| {
-            for i in 0..BLOCKS {
-                tm.db
-                    .commit_on_success(|tx| {
-                        let mut item = Item::get(tx, 1 + i % ITEMS)?;
-                        item.qty += 1;
-                        item.save(tx)
-                    })
-                    .unwrap();
-            }
-        });
-        drop(tm);
-        let mut raw = common::raw(storage, &item_schema);
-        let rus = peak(|| {
-            for i in 0..BLOCKS {
-                let tx = raw
-                    .db
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .unwrap();
-                common::raw_versioned_increment(&tx, 1 + i % ITEMS).unwrap();
-                tx.commit().unwrap();
-            }
-        });
-        drop(raw);
-        rows.push(("W2", storage, txm, rus));
+        let workloads: [Workload<'_>; 2] = [
+            (
+                "W1",
+                CREATE_ROW,
+                common::txm_insert_block,
+                common::raw_insert_block,
+            ),
+            (
+                "W2",
+                &item_schema,
+                common::txm_save_block,
+                common::raw_save_block,
+            ),
+        ];
+        for (workload, schema, ours, theirs) in workloads {
+            let mut tm = common::manager(storage, schema);
+            let txm = peak(|| (0..BLOCKS).for_each(|i| ours(&mut tm.db, i)));
+            drop(tm);
+            let mut raw = common::raw(storage, schema);
+            let rus = peak(|| (0..BLOCKS).for_each(|i| theirs(&mut raw.db, i)));
+            drop(raw);
+            rows.push((workload, storage, txm, rus));
+        }
     }
 
     println!(

@@ -10,10 +10,10 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{CREATE_ITEM, CREATE_ROW, INSERT, ITEMS, Item, Storage};
+use common::{CREATE_ITEM, CREATE_ROW, INSERT, Storage};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use txmanager::rusqlite::TransactionBehavior;
-use txmanager::{Error, Record};
+use txmanager::rusqlite::{Connection, TransactionBehavior};
+use txmanager::{Error, TransactionManager};
 
 const BLOCKS: i64 = 20_000;
 
@@ -42,40 +42,46 @@ fn configure<'a>(
     group
 }
 
+/// Benchmarks one workload both ways on `storage`: `ours` through
+/// txmanager, `theirs` as hand-written rusqlite, each called with the block
+/// number 0..BLOCKS on a fresh database with `schema`.
+fn pair(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    storage: Storage,
+    schema: &str,
+    ours: impl Fn(&mut TransactionManager, i64),
+    theirs: impl Fn(&mut Connection, i64),
+) {
+    group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                || common::manager(storage, schema),
+                |f| (0..BLOCKS).for_each(|i| ours(&mut f.db, i)),
+            )
+        })
+    });
+    group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                || common::raw(storage, schema),
+                |f| (0..BLOCKS).for_each(|i| theirs(&mut f.db, i)),
+            )
+        })
+    });
+}
+
 fn w1_commit_on_success_insert(c: &mut Criterion) {
     let mut group = configure(c, "W1_commit_on_success_insert");
     for storage in [Storage::Memory, Storage::Wal] {
-        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::manager(storage, CREATE_ROW),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            f.db.commit_on_success(|tx| tx.execute(INSERT, [i]))
-                                .unwrap();
-                        }
-                    },
-                )
-            })
-        });
-        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::raw(storage, CREATE_ROW),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            let tx =
-                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
-                                    .unwrap();
-                            tx.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-                            tx.commit().unwrap();
-                        }
-                    },
-                )
-            })
-        });
+        pair(
+            &mut group,
+            storage,
+            CREATE_ROW,
+            common::txm_insert_block,
+            common::raw_insert_block,
+        );
     }
     group.finish();
 }
@@ -84,119 +90,59 @@ fn w2_versioned_save(c: &mut Criterion) {
     let mut group = configure(c, "W2_versioned_save");
     let schema = format!("{CREATE_ITEM}; {}", common::item_rows());
     for storage in [Storage::Memory, Storage::Wal] {
-        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::manager(storage, &schema),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            let id = 1 + i % ITEMS;
-                            f.db.commit_on_success(|tx| {
-                                let mut item = Item::get(tx, id)?;
-                                item.qty += 1;
-                                item.save(tx)
-                            })
-                            .unwrap();
-                        }
-                    },
-                )
-            })
-        });
-        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::raw(storage, &schema),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            let tx =
-                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
-                                    .unwrap();
-                            common::raw_versioned_increment(&tx, 1 + i % ITEMS).unwrap();
-                            tx.commit().unwrap();
-                        }
-                    },
-                )
-            })
-        });
+        pair(
+            &mut group,
+            storage,
+            &schema,
+            common::txm_save_block,
+            common::raw_save_block,
+        );
     }
     group.finish();
 }
 
 fn w4_autocommit_insert(c: &mut Criterion) {
     let mut group = configure(c, "W4_autocommit_insert");
-    let storage = Storage::Wal;
-    group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || common::manager(storage, CREATE_ROW),
-                |f| {
-                    for i in 0..BLOCKS {
-                        f.db.execute(INSERT, [i]).unwrap();
-                    }
-                },
-            )
-        })
-    });
-    group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || common::raw(storage, CREATE_ROW),
-                |f| {
-                    for i in 0..BLOCKS {
-                        f.db.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-                    }
-                },
-            )
-        })
-    });
+    pair(
+        &mut group,
+        Storage::Wal,
+        CREATE_ROW,
+        |tm, i| {
+            tm.execute(INSERT, [i]).unwrap();
+        },
+        |conn, i| {
+            conn.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+        },
+    );
     group.finish();
 }
 
 fn w5_nested_savepoint(c: &mut Criterion) {
     let mut group = configure(c, "W5_nested_savepoint");
     for storage in [Storage::Memory, Storage::Wal] {
-        group.bench_function(BenchmarkId::new("txmanager", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::manager(storage, CREATE_ROW),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            f.db.commit_on_success(|tx| {
-                                tx.commit_on_success(|inner| inner.execute(INSERT, [i]))?;
-                                Ok::<_, Error>(())
-                            })
-                            .unwrap();
-                        }
-                    },
-                )
-            })
-        });
-        group.bench_function(BenchmarkId::new("rusqlite", storage), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    || common::raw(storage, CREATE_ROW),
-                    |f| {
-                        for i in 0..BLOCKS {
-                            let mut tx =
-                                f.db.transaction_with_behavior(TransactionBehavior::Immediate)
-                                    .unwrap();
-                            {
-                                let sp = tx.savepoint().unwrap();
-                                sp.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-                                sp.commit().unwrap();
-                            }
-                            tx.commit().unwrap();
-                        }
-                    },
-                )
-            })
-        });
+        pair(
+            &mut group,
+            storage,
+            CREATE_ROW,
+            |tm, i| {
+                tm.commit_on_success(|tx| {
+                    tx.commit_on_success(|inner| inner.execute(INSERT, [i]))?;
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+            },
+            |conn, i| {
+                let mut tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .unwrap();
+                {
+                    let sp = tx.savepoint().unwrap();
+                    sp.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+                    sp.commit().unwrap();
+                }
+                tx.commit().unwrap();
+            },
+        );
     }
     group.finish();
 }

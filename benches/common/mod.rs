@@ -127,3 +127,37 @@ pub fn raw_versioned_increment(tx: &rusqlite::Transaction<'_>, id: i64) -> rusql
         Err(rusqlite::Error::QueryReturnedNoRows)
     }
 }
+
+/// W1, one block: txmanager.
+pub fn txm_insert_block(tm: &mut TransactionManager, i: i64) {
+    tm.commit_on_success(|tx| tx.execute(INSERT, [i])).unwrap();
+}
+
+/// W1, one block: hand-written rusqlite.
+pub fn raw_insert_block(conn: &mut Connection, i: i64) {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tx.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+    tx.commit().unwrap();
+}
+
+/// W2, one block: txmanager's versioned read-modify-write.
+pub fn txm_save_block(tm: &mut TransactionManager, i: i64) {
+    use txmanager::Record;
+    tm.commit_on_success(|tx| {
+        let mut item = Item::get(tx, 1 + i % ITEMS)?;
+        item.qty += 1;
+        item.save(tx)
+    })
+    .unwrap();
+}
+
+/// W2, one block: the same by hand.
+pub fn raw_save_block(conn: &mut Connection, i: i64) {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    raw_versioned_increment(&tx, 1 + i % ITEMS).unwrap();
+    tx.commit().unwrap();
+}
