@@ -47,6 +47,18 @@ pub(crate) struct Frame {
     open: Cell<bool>,
 }
 
+/// What `commit()` and `rollback()` need to know about the manual block
+/// they act on, read once at the start.
+#[derive(Debug, Clone, Copy)]
+struct ManualFrame {
+    /// The frame's index, which is also its savepoint's depth.
+    depth: usize,
+    scope: FrameScope,
+    dirty: bool,
+    hooks_mark: usize,
+    open: bool,
+}
+
 /// How a frame ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -175,9 +187,7 @@ impl TransactionManager {
         };
         let depth = self.frames.len();
         match frame.scope {
-            FrameScope::NoTransaction => {
-                self.roll_back_stray_transaction(None).map(|()| Vec::new())
-            }
+            FrameScope::NoTransaction => self.roll_back_stray_transaction().map(|()| Vec::new()),
             FrameScope::Savepoint => {
                 let result = self.finish_savepoint(&frame, depth, outcome);
                 result.map(|()| Vec::new())
@@ -273,7 +283,13 @@ impl TransactionManager {
 
     /// `commit()` of a manual block.
     pub(crate) fn manual_commit(&mut self) -> Result<(), Error> {
-        let (depth, scope, dirty, hooks_mark, open) = self.manual_frame("commit")?;
+        let ManualFrame {
+            depth,
+            scope,
+            dirty,
+            hooks_mark,
+            open,
+        } = self.manual_frame("commit")?;
         match scope {
             FrameScope::Transaction if open => match self.conn.execute_batch(COMMIT) {
                 Ok(()) => {
@@ -320,7 +336,13 @@ impl TransactionManager {
 
     /// `rollback()` of a manual block.
     pub(crate) fn manual_rollback(&mut self) -> Result<(), Error> {
-        let (depth, scope, _, hooks_mark, open) = self.manual_frame("rollback")?;
+        let ManualFrame {
+            depth,
+            scope,
+            hooks_mark,
+            open,
+            ..
+        } = self.manual_frame("rollback")?;
         self.hooks.truncate(hooks_mark);
         match scope {
             FrameScope::Transaction if open => {
@@ -340,10 +362,7 @@ impl TransactionManager {
     }
 
     /// The top frame's facts, if it is a manual block that may commit.
-    fn manual_frame(
-        &self,
-        operation: &'static str,
-    ) -> Result<(usize, FrameScope, bool, usize, bool), Error> {
+    fn manual_frame(&self, operation: &'static str) -> Result<ManualFrame, Error> {
         let Some(frame) = self.frames.last() else {
             return Err(self.lost_frame());
         };
@@ -358,14 +377,13 @@ impl TransactionManager {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
-        let dirty = frame.dirty.get();
-        Ok((
-            self.frames.len() - 1,
-            frame.scope,
-            dirty,
-            frame.hooks_mark,
-            frame.open.get(),
-        ))
+        Ok(ManualFrame {
+            depth: self.frames.len() - 1,
+            scope: frame.scope,
+            dirty: frame.dirty.get(),
+            hooks_mark: frame.hooks_mark,
+            open: frame.open.get(),
+        })
     }
 
     /// After a manual commit or rollback: clean, and open or not.
@@ -535,12 +553,12 @@ impl TransactionManager {
 
     /// At the end of an autocommit block: a transaction left open by a raw
     /// `BEGIN` in a prepared statement is rolled back and reported.
-    fn roll_back_stray_transaction(&mut self, statement: Option<String>) -> Result<(), Error> {
+    fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
         if self.conn.is_autocommit() {
             return Ok(());
         }
         self.roll_back_if_open()?;
-        Err(Error::TransactionOpenedUnderneath { statement })
+        Err(Error::TransactionOpenedUnderneath { statement: None })
     }
 
     /// Marks the manager broken after a failed rollback step and returns the
