@@ -272,6 +272,7 @@ impl Error {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn sqlite_error_code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Error::CommitFailed { source }
@@ -298,6 +299,7 @@ impl Error {
     /// };
     /// assert_eq!(err.step(), Some(Step::Begin));
     /// ```
+    #[must_use]
     pub fn step(&self) -> Option<Step> {
         match self {
             Error::StepFailed { step, .. } => Some(*step),

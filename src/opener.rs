@@ -80,6 +80,7 @@ impl Opener {
     /// ```
     /// assert!(txmanager::Opener::new("a.db").path().ends_with("a.db"));
     /// ```
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -89,6 +90,7 @@ impl Opener {
     /// ```
     /// assert!(txmanager::Opener::new("a.db").settings().wal());
     /// ```
+    #[must_use]
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -46,6 +46,7 @@ impl RecordMeta {
     /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None);
     /// assert_eq!(META.columns(), ["label"]);
     /// ```
+    #[must_use]
     pub const fn new(
         table: &'static str,
         primary_key: &'static str,

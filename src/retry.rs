@@ -56,6 +56,7 @@ impl RetryPolicy {
     /// ```
     /// assert_eq!(txmanager::RetryPolicy::new(0).max_attempts(), 1);
     /// ```
+    #[must_use]
     pub fn new(max_attempts: u32) -> Self {
         RetryPolicy {
             max_attempts: max_attempts.max(1),
@@ -95,6 +96,7 @@ impl RetryPolicy {
     /// ```
     /// assert_eq!(txmanager::RetryPolicy::default().max_attempts(), 10);
     /// ```
+    #[must_use]
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
@@ -105,6 +107,7 @@ impl RetryPolicy {
     /// use std::time::Duration;
     /// assert_eq!(txmanager::RetryPolicy::default().initial_backoff(), Duration::from_millis(2));
     /// ```
+    #[must_use]
     pub fn initial_backoff(&self) -> Duration {
         self.initial_backoff
     }
@@ -115,6 +118,7 @@ impl RetryPolicy {
     /// use std::time::Duration;
     /// assert_eq!(txmanager::RetryPolicy::default().max_backoff(), Duration::from_millis(250));
     /// ```
+    #[must_use]
     pub fn max_backoff(&self) -> Duration {
         self.max_backoff
     }
@@ -125,6 +129,7 @@ impl RetryPolicy {
     /// use std::time::Duration;
     /// assert_eq!(txmanager::RetryPolicy::default().max_elapsed(), Duration::from_secs(30));
     /// ```
+    #[must_use]
     pub fn max_elapsed(&self) -> Duration {
         self.max_elapsed
     }

@@ -186,6 +186,7 @@ impl Settings {
     /// # use std::time::Duration;
     /// assert_eq!(txmanager::Settings::default().busy_timeout(), Duration::from_secs(5));
     /// ```
+    #[must_use]
     pub fn busy_timeout(&self) -> Duration {
         self.busy_timeout
     }
@@ -195,6 +196,7 @@ impl Settings {
     /// ```
     /// assert!(txmanager::Settings::default().foreign_keys());
     /// ```
+    #[must_use]
     pub fn foreign_keys(&self) -> bool {
         self.foreign_keys
     }
@@ -204,6 +206,7 @@ impl Settings {
     /// ```
     /// assert!(txmanager::Settings::default().wal());
     /// ```
+    #[must_use]
     pub fn wal(&self) -> bool {
         self.wal
     }
@@ -214,6 +217,7 @@ impl Settings {
     /// use txmanager::{Settings, Synchronous};
     /// assert_eq!(Settings::default().synchronous(), Synchronous::Normal);
     /// ```
+    #[must_use]
     pub fn synchronous(&self) -> Synchronous {
         self.synchronous
     }
@@ -224,6 +228,7 @@ impl Settings {
     /// use txmanager::{Settings, TransactionBehavior};
     /// assert_eq!(Settings::default().behavior(), TransactionBehavior::Immediate);
     /// ```
+    #[must_use]
     pub fn behavior(&self) -> TransactionBehavior {
         self.behavior
     }

@@ -371,7 +371,7 @@ pub(crate) fn version_trigger(table: &str, column: &str) -> String {
     )
 }
 
-/// Quotes an identifier for SQLite/// Quotes an identifier for SQLite: wraps it in double quotes and doubles any
+/// Quotes an identifier for SQLite: wraps it in double quotes and doubles any
 /// double quote inside it.
 pub(crate) fn quote_identifier(name: &str) -> String {
     let mut quoted = String::with_capacity(name.len() + 2);

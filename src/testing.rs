@@ -60,6 +60,7 @@ impl ConcurrencyTestFailure {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn check(&self) -> &'static str {
         self.check
     }
@@ -84,6 +85,7 @@ impl ConcurrencyTestFailure {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn detail(&self) -> &str {
         &self.detail
     }

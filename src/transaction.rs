@@ -73,6 +73,7 @@ impl<'m> Transaction<'m> {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn mode(&self) -> Mode {
         self.tm.frames.last().map_or(Mode::Autocommit, |f| f.mode)
     }
@@ -87,6 +88,7 @@ impl<'m> Transaction<'m> {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn depth(&self) -> usize {
         self.tm.frames.len()
     }
@@ -110,6 +112,7 @@ impl<'m> Transaction<'m> {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn is_dirty(&self) -> bool {
         self.tm.top_is_dirty()
     }
@@ -242,6 +245,7 @@ impl<'m> Transaction<'m> {
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
     pub fn last_insert_rowid(&self) -> i64 {
         self.tm.conn.last_insert_rowid()
     }

@@ -101,6 +101,7 @@ impl VersionField {
     /// use txmanager::{VersionField, VersionKind};
     /// assert_eq!(VersionField::new(VersionKind::Trigger), VersionField::trigger());
     /// ```
+    #[must_use]
     pub const fn new(kind: VersionKind) -> Self {
         VersionField {
             kind,
@@ -114,6 +115,7 @@ impl VersionField {
     /// ```
     /// assert_eq!(txmanager::VersionField::integer().kind(), txmanager::VersionKind::Integer);
     /// ```
+    #[must_use]
     pub const fn integer() -> Self {
         Self::new(VersionKind::Integer)
     }
@@ -123,6 +125,7 @@ impl VersionField {
     /// ```
     /// assert_eq!(txmanager::VersionField::auto_increment().kind(), txmanager::VersionKind::AutoIncrement);
     /// ```
+    #[must_use]
     pub const fn auto_increment() -> Self {
         Self::new(VersionKind::AutoIncrement)
     }
@@ -132,6 +135,7 @@ impl VersionField {
     /// ```
     /// assert_eq!(txmanager::VersionField::trigger().kind(), txmanager::VersionKind::Trigger);
     /// ```
+    #[must_use]
     pub const fn trigger() -> Self {
         Self::new(VersionKind::Trigger)
     }
@@ -142,6 +146,7 @@ impl VersionField {
     /// let field = txmanager::VersionField::conditional(&["title"]);
     /// assert_eq!(field.kind(), txmanager::VersionKind::Conditional(&["title"]));
     /// ```
+    #[must_use]
     pub const fn conditional(fields: &'static [&'static str]) -> Self {
         Self::new(VersionKind::Conditional(fields))
     }
@@ -190,6 +195,7 @@ impl VersionField {
     /// ```
     /// assert_eq!(txmanager::VersionField::trigger().kind(), txmanager::VersionKind::Trigger);
     /// ```
+    #[must_use]
     pub const fn kind(&self) -> VersionKind {
         self.kind
     }
@@ -199,6 +205,7 @@ impl VersionField {
     /// ```
     /// assert_eq!(txmanager::VersionField::integer().column_name(), "version");
     /// ```
+    #[must_use]
     pub const fn column_name(&self) -> &'static str {
         match self.column {
             Some(column) => column,
@@ -211,6 +218,7 @@ impl VersionField {
     /// ```
     /// assert!(!txmanager::VersionField::integer().is_manual());
     /// ```
+    #[must_use]
     pub const fn is_manual(&self) -> bool {
         self.manual
     }
@@ -247,6 +255,7 @@ impl ConcurrencyTarget {
     /// ```
     /// let _ = txmanager::ConcurrencyTarget::all();
     /// ```
+    #[must_use]
     pub fn all() -> Self {
         ConcurrencyTarget(Target::All)
     }
@@ -258,6 +267,7 @@ impl ConcurrencyTarget {
     /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
     /// let _ = ConcurrencyTarget::of::<Tag>();
     /// ```
+    #[must_use]
     pub fn of<R: Record>() -> Self {
         ConcurrencyTarget(Target::Table(R::meta().table()))
     }
