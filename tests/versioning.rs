@@ -899,3 +899,30 @@ fn eight_threads_incrementing_one_counter_with_retries_lose_no_update() {
         "no update may be lost ({retries} retries)"
     );
 }
+
+#[test]
+fn a_disable_scope_on_one_thread_leaves_other_threads_checking() {
+    use std::sync::Barrier;
+    let db = Db::new();
+    schema(&db);
+    alice().save(&db.manager()).unwrap();
+    let (disabled, checked) = (Barrier::new(2), Barrier::new(2));
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut tm = db.manager();
+            let _guard = disable_concurrency(&mut tm, ConcurrencyTarget::all());
+            disabled.wait(); // the other thread saves while this scope is active
+            checked.wait();
+        });
+        s.spawn(|| {
+            let tm = db.manager();
+            let mut stale = Reporter::get(&tm, 1).unwrap();
+            let mut fresh = stale.clone();
+            fresh.save(&tm).unwrap();
+            disabled.wait();
+            let err = stale.save(&tm).unwrap_err();
+            assert!(matches!(err, Error::RecordModified { .. }), "{err:?}");
+            checked.wait();
+        });
+    });
+}
