@@ -188,10 +188,9 @@ impl TransactionManager {
         let depth = self.frames.len();
         match frame.scope {
             FrameScope::NoTransaction => self.roll_back_stray_transaction().map(|()| Vec::new()),
-            FrameScope::Savepoint => {
-                let result = self.finish_savepoint(&frame, depth, outcome);
-                result.map(|()| Vec::new())
-            }
+            FrameScope::Savepoint => self
+                .finish_savepoint(&frame, depth, outcome)
+                .map(|()| Vec::new()),
             FrameScope::Transaction => {
                 self.txn_root = None;
                 let result = self.finish_transaction(&frame, outcome);

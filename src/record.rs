@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use rusqlite::{Params, Row, Statement};
 
-use crate::sqlite::{self, RecordSql};
+use crate::sqlite::{self, BadName, RecordSql};
 use crate::versioning::{self, VersionField};
 use crate::{Error, Scope};
 
@@ -33,7 +33,7 @@ pub struct RecordMeta {
     primary_key: &'static str,
     columns: &'static [&'static str],
     version: Option<VersionField>,
-    sql: OnceLock<Result<RecordSql, (&'static str, String, &'static str)>>,
+    sql: OnceLock<Result<RecordSql, BadName>>,
 }
 
 impl RecordMeta {
@@ -107,19 +107,10 @@ impl RecordMeta {
     }
 
     pub(crate) fn sql(&'static self) -> Result<&'static RecordSql, Error> {
-        let built = self.sql.get_or_init(|| {
-            sqlite::record_sql(self).map_err(|err| match err {
-                Error::InvalidIdentifier { what, name, reason } => (what, name, reason),
-                other => ("record", other.to_string(), "could not build its SQL"),
-            })
-        });
-        built
+        self.sql
+            .get_or_init(|| sqlite::record_sql(self))
             .as_ref()
-            .map_err(|(what, name, reason)| Error::InvalidIdentifier {
-                what,
-                name: name.clone(),
-                reason,
-            })
+            .map_err(|bad| bad.clone().into())
     }
 }
 

@@ -121,14 +121,33 @@ impl SavepointCache {
     }
 }
 
+/// A name refused by [`validate_identifier`]: cheap to clone, so a record
+/// type's failed SQL build can be cached and reported on every use.
+#[derive(Debug, Clone)]
+pub(crate) struct BadName {
+    what: &'static str,
+    name: String,
+    reason: &'static str,
+}
+
+impl From<BadName> for Error {
+    fn from(bad: BadName) -> Self {
+        Error::InvalidIdentifier {
+            what: bad.what,
+            name: bad.name,
+            reason: bad.reason,
+        }
+    }
+}
+
 /// Checks a table, column or trigger name before it goes into SQL: ASCII
 /// letters, digits and `_`, not starting with a digit, at most 64 bytes, and
 /// not in SQLite's reserved `sqlite_` namespace. Names are quoted as well;
 /// this check is what turns an injection attempt into a clear error before
 /// anything runs.
-pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), Error> {
+pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
     let refuse = |reason| {
-        Err(Error::InvalidIdentifier {
+        Err(BadName {
             what,
             name: name.to_owned(),
             reason,
@@ -183,7 +202,7 @@ pub(crate) struct RecordSql {
 }
 
 /// Builds a record type's SQL, validating every name first.
-pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, Error> {
+pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
     validate_identifier("table", meta.table())?;
     validate_identifier("primary key column", meta.primary_key())?;
     for column in meta.columns() {
@@ -195,7 +214,7 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, Error> {
         if let VersionKind::Conditional(fields) = field.kind() {
             for name in fields {
                 if !meta.columns().contains(name) {
-                    return Err(Error::InvalidIdentifier {
+                    return Err(BadName {
                         what: "conditional version field",
                         name: (*name).to_owned(),
                         reason: "it is not one of the record's columns",

@@ -604,11 +604,7 @@ pub fn with_version_increment_disabled<S: Scope, T>(
 /// ```
 pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(), Error> {
     let meta = R::meta();
-    if meta.version().is_none() {
-        return Err(Error::NotVersioned {
-            table: meta.table().to_owned(),
-        });
-    }
+    version_field(meta)?;
     let (Some(pk), Some(expected)) = (record.primary_key(), record.version()) else {
         return Ok(());
     };
@@ -656,11 +652,7 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
 /// ```
 pub fn has_changed<S: Scope, R: Record>(scope: &S, record: &R) -> Result<bool, Error> {
     let meta = R::meta();
-    if meta.version().is_none() {
-        return Err(Error::NotVersioned {
-            table: meta.table().to_owned(),
-        });
-    }
+    version_field(meta)?;
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
         table: meta.table(),
     })?;
@@ -767,10 +759,15 @@ pub fn apply_concurrency_check<S: Scope>(
 /// ```
 pub fn apply_concurrency_check_for<R: Record, S: Scope>(scope: &mut S) -> Result<(), Error> {
     let meta = R::meta();
-    let field = meta.version().ok_or_else(|| Error::NotVersioned {
-        table: meta.table().to_owned(),
-    })?;
+    let field = version_field(meta)?;
     apply_concurrency_check(scope, meta.table(), field.column_name(), field.kind())
+}
+
+/// The type's version field, or the error for a type that has none.
+fn version_field(meta: &RecordMeta) -> Result<VersionField, Error> {
+    meta.version().ok_or_else(|| Error::NotVersioned {
+        table: meta.table().to_owned(),
+    })
 }
 
 // ---------- the operations behind `Record` ----------

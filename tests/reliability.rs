@@ -328,13 +328,10 @@ fn boxed_errors_holding_a_txmanager_error_are_retried() {
 
 // ---------- a full disk ----------
 
-#[test]
-fn a_full_database_fails_the_statement_and_sqlite_s_own_rollback_is_detected() {
-    // SQLite enforces max_page_count when a statement allocates pages, so
-    // SQLITE_FULL surfaces at the statement, and SQLite then rolls the whole
-    // transaction back itself. (It cannot be forced at COMMIT this way.)
-    let db = Db::new();
-    let mut tm = db.manager();
+/// A manager on a database that may grow by only two more pages, with a
+/// `blob` table to fill them.
+fn nearly_full(db: &Db) -> TransactionManager {
+    let tm = db.manager();
     tm.execute("CREATE TABLE blob (b BLOB)", []).unwrap();
     let pages: i64 = tm.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
     tm.query_row(
@@ -343,6 +340,16 @@ fn a_full_database_fails_the_statement_and_sqlite_s_own_rollback_is_detected() {
         |_| Ok(()),
     )
     .unwrap();
+    tm
+}
+
+#[test]
+fn a_full_database_fails_the_statement_and_sqlite_s_own_rollback_is_detected() {
+    // SQLite enforces max_page_count when a statement allocates pages, so
+    // SQLITE_FULL surfaces at the statement, and SQLite then rolls the whole
+    // transaction back itself. (It cannot be forced at COMMIT this way.)
+    let db = Db::new();
+    let mut tm = nearly_full(&db);
     let mut statement_error = None;
     let err = tm
         .commit_on_success(|tx| {
@@ -382,15 +389,7 @@ fn a_full_database_fails_the_statement_and_sqlite_s_own_rollback_is_detected() {
 #[test]
 fn a_full_database_in_manual_mode_reports_the_statement_error_first() {
     let db = Db::new();
-    let mut tm = db.manager();
-    tm.execute("CREATE TABLE blob (b BLOB)", []).unwrap();
-    let pages: i64 = tm.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-    tm.query_row(
-        &format!("PRAGMA max_page_count = {}", pages + 2),
-        [],
-        |_| Ok(()),
-    )
-    .unwrap();
+    let mut tm = nearly_full(&db);
     let err = tm
         .commit_manually(|tx| {
             tx.execute(INSERT, ("Alice", "Smith"))?;
