@@ -6,82 +6,9 @@
 
 mod common;
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{CREATE_ITEM, Item};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use txmanager::rusqlite::{Connection, ErrorCode, TransactionBehavior};
-use txmanager::{Opener, Record, RetryPolicy};
-
-const INCREMENTS: i64 = 4_000;
-const SCHEMA: &str = "INSERT INTO item (id, version, name, qty) VALUES (1, 1, 'counter', 0)";
-
-fn fresh_file() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("contention.db");
-    drop(common::raw_at(&path, &format!("{CREATE_ITEM}; {SCHEMA}")));
-    (dir, path)
-}
-
-fn total(path: &std::path::Path) -> i64 {
-    Connection::open(path)
-        .unwrap()
-        .query_row("SELECT qty FROM item WHERE id = 1", [], |r| r.get(0))
-        .unwrap()
-}
-
-fn txmanager_run(path: &std::path::Path, threads: i64) -> Duration {
-    let opener = Opener::new(path);
-    let policy = RetryPolicy::new(10_000).with_max_elapsed(Duration::from_secs(600));
-    let start = Instant::now();
-    thread::scope(|s| {
-        for _ in 0..threads {
-            let (opener, policy) = (opener.clone(), policy.clone());
-            s.spawn(move || {
-                let mut tm = opener.open().unwrap();
-                for _ in 0..INCREMENTS / threads {
-                    tm.commit_on_success_with_retry(&policy, |tx| {
-                        let mut counter = Item::get(tx, 1)?;
-                        counter.qty += 1;
-                        counter.save(tx)
-                    })
-                    .expect("no error may reach the caller");
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
-fn rusqlite_run(path: &std::path::Path, threads: i64) -> Duration {
-    let start = Instant::now();
-    thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(move || {
-                let mut conn = common::raw_at(path, "");
-                for _ in 0..INCREMENTS / threads {
-                    loop {
-                        let attempt = conn
-                            .transaction_with_behavior(TransactionBehavior::Immediate)
-                            .and_then(|tx| {
-                                common::raw_versioned_increment(&tx, 1)?;
-                                tx.commit()
-                            });
-                        match attempt {
-                            Ok(()) => break,
-                            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-                                continue;
-                            }
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
 
 fn w3_contention(c: &mut Criterion) {
     let mut group = c.benchmark_group("W3_contention");
@@ -98,11 +25,15 @@ fn w3_contention(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        let (_dir, path) = fresh_file();
-                        rusqlite_run(&path, threads);
-                        let (_dir, path) = fresh_file();
-                        let elapsed = txmanager_run(&path, threads);
-                        assert_eq!(total(&path), INCREMENTS, "lost updates");
+                        let (_dir, path) = common::w3_fresh_file();
+                        common::w3_rusqlite(&path, threads);
+                        let (_dir, path) = common::w3_fresh_file();
+                        let elapsed = common::w3_txmanager(&path, threads);
+                        assert_eq!(
+                            common::w3_total(&path),
+                            common::W3_INCREMENTS,
+                            "lost updates"
+                        );
                         elapsed
                     })
                     .sum()
@@ -112,11 +43,15 @@ fn w3_contention(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        let (_dir, path) = fresh_file();
-                        txmanager_run(&path, threads);
-                        let (_dir, path) = fresh_file();
-                        let elapsed = rusqlite_run(&path, threads);
-                        assert_eq!(total(&path), INCREMENTS, "lost updates");
+                        let (_dir, path) = common::w3_fresh_file();
+                        common::w3_txmanager(&path, threads);
+                        let (_dir, path) = common::w3_fresh_file();
+                        let elapsed = common::w3_rusqlite(&path, threads);
+                        assert_eq!(
+                            common::w3_total(&path),
+                            common::W3_INCREMENTS,
+                            "lost updates"
+                        );
                         elapsed
                     })
                     .sum()

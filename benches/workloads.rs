@@ -10,10 +10,10 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{CREATE_ITEM, CREATE_ROW, INSERT, Storage};
+use common::{CREATE_ITEM, CREATE_ROW, Storage};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use txmanager::rusqlite::{Connection, TransactionBehavior};
-use txmanager::{Error, TransactionManager};
+use txmanager::TransactionManager;
+use txmanager::rusqlite::Connection;
 
 const BLOCKS: i64 = 20_000;
 
@@ -107,12 +107,8 @@ fn w4_autocommit_insert(c: &mut Criterion) {
         &mut group,
         Storage::Wal,
         CREATE_ROW,
-        |tm, i| {
-            tm.execute(INSERT, [i]).unwrap();
-        },
-        |conn, i| {
-            conn.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-        },
+        common::txm_autocommit_insert,
+        common::raw_autocommit_insert,
     );
     group.finish();
 }
@@ -124,24 +120,8 @@ fn w5_nested_savepoint(c: &mut Criterion) {
             &mut group,
             storage,
             CREATE_ROW,
-            |tm, i| {
-                tm.commit_on_success(|tx| {
-                    tx.commit_on_success(|inner| inner.execute(INSERT, [i]))?;
-                    Ok::<_, Error>(())
-                })
-                .unwrap();
-            },
-            |conn, i| {
-                let mut tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .unwrap();
-                {
-                    let sp = tx.savepoint().unwrap();
-                    sp.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
-                    sp.commit().unwrap();
-                }
-                tx.commit().unwrap();
-            },
+            common::txm_nested_block,
+            common::raw_nested_block,
         );
     }
     group.finish();

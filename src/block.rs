@@ -466,6 +466,7 @@ impl TransactionManager {
         Ok(())
     }
 
+    #[inline]
     fn mark_dirty(&self) {
         if let Some(top) = self.frames.last() {
             top.dirty.set(true);
@@ -479,6 +480,7 @@ impl TransactionManager {
 
     /// Refuses work on a broken manager or in a block whose transaction was
     /// ended behind our back.
+    #[inline]
     fn check_usable(&self) -> Result<(), Error> {
         if let Some(reason) = &self.broken {
             return Err(Error::Broken {
@@ -493,6 +495,7 @@ impl TransactionManager {
 
     /// Begins the outermost manual block again after its `commit()` or
     /// `rollback()`, at its first statement since.
+    #[inline]
     fn ensure_open(&self) -> Result<(), Error> {
         let Some(root) = self.txn_root.and_then(|i| self.frames.get(i)) else {
             return Ok(());
@@ -513,6 +516,7 @@ impl TransactionManager {
             })
     }
 
+    #[inline]
     fn expects_open_transaction(&self) -> bool {
         self.txn_root
             .and_then(|i| self.frames.get(i))
@@ -522,6 +526,7 @@ impl TransactionManager {
     /// Asks SQLite whether a transaction is open, and compares with what the
     /// frames say. A transaction that vanished marks the block lost; one that
     /// appeared in autocommit mode is rolled back at once.
+    #[inline]
     fn check_transaction_state(&self, sql: &str) -> Result<(), Error> {
         let expected = self.expects_open_transaction();
         let open = !self.conn.is_autocommit();
@@ -544,6 +549,7 @@ impl TransactionManager {
 
     /// At the end of a block, notices a transaction that ended behind our
     /// back through a statement txmanager did not run itself.
+    #[inline]
     fn notice_lost_transaction(&self) {
         if self.expects_open_transaction() && self.conn.is_autocommit() {
             self.transaction_lost.set(true);

@@ -106,6 +106,7 @@ impl RecordMeta {
         self.version
     }
 
+    #[inline]
     pub(crate) fn sql(&'static self) -> Result<&'static RecordSql, Error> {
         self.sql
             .get_or_init(|| sqlite::record_sql(self))

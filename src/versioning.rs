@@ -310,6 +310,7 @@ struct Policy {
 }
 
 impl TransactionManager {
+    #[inline]
     fn concurrency_policy(&self, table: &str, pk: i64) -> Policy {
         let mut policy = Policy {
             check: true,

@@ -4,11 +4,12 @@
 #![allow(dead_code)]
 
 use std::fmt;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use txmanager::rusqlite::{self, Connection};
-use txmanager::{Settings, TransactionManager, VersionField, record};
+use txmanager::rusqlite::{self, Connection, ErrorCode};
+use txmanager::{Opener, Record, RetryPolicy, Settings, TransactionManager, VersionField, record};
 
 pub const INSERT: &str = "INSERT INTO row (n) VALUES (?1)";
 pub const CREATE_ROW: &str = "CREATE TABLE row (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)";
@@ -45,7 +46,20 @@ pub struct Fresh<T> {
 }
 
 fn dir_for(storage: Storage) -> Option<TempDir> {
-    (storage == Storage::Wal).then(|| tempfile::tempdir().expect("temp dir"))
+    (storage == Storage::Wal).then(bench_dir)
+}
+
+/// A directory for benchmark database files: on tmpfs (`/dev/shm`) where
+/// there is one, so that the virtual disk's latency swings, which both sides
+/// would pay alike, do not drown the difference being measured. The WAL
+/// machinery runs just the same.
+pub fn bench_dir() -> TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    let on_tmpfs = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten();
+    on_tmpfs.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"))
 }
 
 /// txmanager with its defaults: busy timeout 5 s, foreign keys on, WAL and
@@ -144,7 +158,6 @@ pub fn raw_insert_block(conn: &mut Connection, i: i64) {
 
 /// W2, one block: txmanager's versioned read-modify-write.
 pub fn txm_save_block(tm: &mut TransactionManager, i: i64) {
-    use txmanager::Record;
     tm.commit_on_success(|tx| {
         let mut item = Item::get(tx, 1 + i % ITEMS)?;
         item.qty += 1;
@@ -160,4 +173,107 @@ pub fn raw_save_block(conn: &mut Connection, i: i64) {
         .unwrap();
     raw_versioned_increment(&tx, 1 + i % ITEMS).unwrap();
     tx.commit().unwrap();
+}
+
+/// W4, one statement: txmanager in the default autocommit mode.
+pub fn txm_autocommit_insert(tm: &mut TransactionManager, i: i64) {
+    tm.execute(INSERT, [i]).unwrap();
+}
+
+/// W4, one statement: the same by hand.
+pub fn raw_autocommit_insert(conn: &mut Connection, i: i64) {
+    conn.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+}
+
+/// W5, one block with a nested block writing one row: txmanager.
+pub fn txm_nested_block(tm: &mut TransactionManager, i: i64) {
+    tm.commit_on_success(|tx| {
+        tx.commit_on_success(|inner| inner.execute(INSERT, [i]))?;
+        Ok::<_, txmanager::Error>(())
+    })
+    .unwrap();
+}
+
+/// W5, one block: the same by hand, SAVEPOINT/RELEASE through rusqlite.
+pub fn raw_nested_block(conn: &mut Connection, i: i64) {
+    let mut tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    {
+        let sp = tx.savepoint().unwrap();
+        sp.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+        sp.commit().unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+// ---------- W3: threads on one hot row ----------
+
+pub const W3_INCREMENTS: i64 = 4_000;
+const W3_SCHEMA: &str = "INSERT INTO item (id, version, name, qty) VALUES (1, 1, 'counter', 0)";
+
+pub fn w3_fresh_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = bench_dir();
+    let path = dir.path().join("contention.db");
+    drop(raw_at(&path, &format!("{CREATE_ITEM}; {W3_SCHEMA}")));
+    (dir, path)
+}
+
+pub fn w3_total(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("SELECT qty FROM item WHERE id = 1", [], |r| r.get(0))
+        .unwrap()
+}
+
+pub fn w3_txmanager(path: &std::path::Path, threads: i64) -> Duration {
+    let opener = Opener::new(path);
+    let policy = RetryPolicy::new(10_000).with_max_elapsed(Duration::from_secs(600));
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..threads {
+            let (opener, policy) = (opener.clone(), policy.clone());
+            s.spawn(move || {
+                let mut tm = opener.open().unwrap();
+                for _ in 0..W3_INCREMENTS / threads {
+                    tm.commit_on_success_with_retry(&policy, |tx| {
+                        let mut counter = Item::get(tx, 1)?;
+                        counter.qty += 1;
+                        counter.save(tx)
+                    })
+                    .expect("no error may reach the caller");
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+pub fn w3_rusqlite(path: &std::path::Path, threads: i64) -> Duration {
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(move || {
+                let mut conn = raw_at(path, "");
+                for _ in 0..W3_INCREMENTS / threads {
+                    loop {
+                        let attempt = conn
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                            .and_then(|tx| {
+                                raw_versioned_increment(&tx, 1)?;
+                                tx.commit()
+                            });
+                        match attempt {
+                            Ok(()) => break,
+                            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                                continue;
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    start.elapsed()
 }

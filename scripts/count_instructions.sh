@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Counts instructions for W1 and W2 (20,000 blocks, in memory) through
+# txmanager and hand-written rusqlite with callgrind, and prints the ratios.
+# Needs valgrind (apt-get install valgrind). Setup cost is subtracted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("executable") and m.get("target", {}).get("name") == "instructions":
+        print(m["executable"])')
+count() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" 2>&1 \
+        | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+for w in w1 w2; do
+    setup=$(count "setup-$w")
+    ours=$(( $(count "$w-txmanager") - setup ))
+    theirs=$(( $(count "$w-rusqlite") - setup ))
+    python3 -c "print(f'$w: txmanager {$ours:,} rusqlite {$theirs:,} instructions, ratio {$ours/$theirs:.3f}, {($ours-$theirs)/20000:.0f} more per block')"
+done
