@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Counts instructions for W1 and W2 (20,000 blocks, in memory) through
-# txmanager and hand-written rusqlite with callgrind, and prints the ratios.
+# txmanager and hand-written rusqlite with callgrind, prints the ratios and
+# writes target/perf/instructions.json for scripts/perf_report.py.
 # Needs valgrind (apt-get install valgrind). Setup cost is subtracted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,13 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" 2>&1 \
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
+mkdir -p target/perf
+json="["
 for w in w1 w2; do
     setup=$(count "setup-$w")
     ours=$(( $(count "$w-txmanager") - setup ))
     theirs=$(( $(count "$w-rusqlite") - setup ))
     python3 -c "print(f'$w: txmanager {$ours:,} rusqlite {$theirs:,} instructions, ratio {$ours/$theirs:.3f}, {($ours-$theirs)/20000:.0f} more per block')"
+    json="$json{\"workload\":\"$w\",\"txmanager\":$ours,\"rusqlite\":$theirs},"
 done
+echo "${json%,}]" > target/perf/instructions.json
