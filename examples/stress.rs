@@ -9,7 +9,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use txmanager::{Opener, Record, RetryPolicy, Settings, TransactionBehavior, VersionField, record};
+use txmanager::{BeginMode, Opener, Record, RetryPolicy, Settings, VersionField, record};
 
 record! {
     #[derive(Debug, Clone, Default)]
@@ -22,7 +22,7 @@ const COUNTERS: i64 = 4;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn run(behavior: TransactionBehavior, threads: i64, increments: i64) -> Result<(), BoxError> {
+fn run(behavior: BeginMode, threads: i64, increments: i64) -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let opener = Opener::new(dir.path().join("stress.db"))
         .with_settings(Settings::default().with_behavior(behavior));
@@ -85,8 +85,8 @@ fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let threads = args.next().map(|a| a.parse()).transpose()?.unwrap_or(8);
     let increments = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000);
-    run(TransactionBehavior::Immediate, threads, increments)?;
-    run(TransactionBehavior::Deferred, threads, increments)?;
+    run(BeginMode::Immediate, threads, increments)?;
+    run(BeginMode::Deferred, threads, increments)?;
     println!("no lost updates, no error reached a caller");
     Ok(())
 }

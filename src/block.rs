@@ -10,7 +10,7 @@ use std::cell::Cell;
 use rusqlite::CachedStatement;
 use scopeguard::ScopeGuard;
 
-use crate::settings::TransactionBehavior;
+use crate::settings::BeginMode;
 use crate::sqlite::{self, COMMIT, ROLLBACK};
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
 
@@ -84,7 +84,7 @@ impl TransactionManager {
     pub(crate) fn run_block_with<T, E, F>(
         &mut self,
         mode: Mode,
-        behavior: Option<TransactionBehavior>,
+        behavior: Option<BeginMode>,
         f: F,
     ) -> Result<T, E>
     where
@@ -111,7 +111,7 @@ impl TransactionManager {
         }
     }
 
-    fn enter(&mut self, mode: Mode, behavior: Option<TransactionBehavior>) -> Result<(), Error> {
+    fn enter(&mut self, mode: Mode, behavior: Option<BeginMode>) -> Result<(), Error> {
         self.check_usable()?;
         let depth = self.frames.len();
         let scope = match (mode, self.txn_root.is_some()) {

@@ -87,7 +87,7 @@ pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_succe
 pub use opener::Opener;
 pub use record::{Record, RecordMeta};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
-pub use settings::{Settings, Synchronous, TransactionBehavior};
+pub use settings::{BeginMode, Settings, Synchronous};
 pub use transaction::Transaction;
 pub use versioning::{
     ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, apply_concurrency_check,

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{CachedStatement, Connection, Params, Row};
 
 use crate::block::{Frame, Hook};
-use crate::settings::{Settings, TransactionBehavior};
+use crate::settings::{BeginMode, Settings};
 use crate::sqlite::{self, SavepointCache};
 use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
@@ -72,10 +72,10 @@ pub struct TransactionManager {
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
     pub(crate) broken: Option<String>,
-    pub(crate) behavior: TransactionBehavior,
+    pub(crate) behavior: BeginMode,
     /// The behavior the running outermost block began with (a manual block
     /// begins again with it after a commit).
-    pub(crate) active_behavior: TransactionBehavior,
+    pub(crate) active_behavior: BeginMode,
     pub(crate) savepoints: SavepointCache,
     /// Active `disable_concurrency` / `disable_version_increment` scopes.
     pub(crate) concurrency_overrides: Vec<Override>,
@@ -210,10 +210,10 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn new(conn: Connection) -> Self {
-        Self::with_behavior(conn, TransactionBehavior::default())
+        Self::with_behavior(conn, BeginMode::default())
     }
 
-    fn with_behavior(conn: Connection, behavior: TransactionBehavior) -> Self {
+    fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {
         TransactionManager {
             conn,
             frames: Vec::new(),
@@ -231,29 +231,29 @@ impl TransactionManager {
     /// How outermost blocks begin their transaction.
     ///
     /// ```
-    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// use txmanager::{BeginMode, TransactionManager};
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
-    /// assert_eq!(tm.behavior(), TransactionBehavior::Immediate);
+    /// assert_eq!(tm.behavior(), BeginMode::Immediate);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn behavior(&self) -> TransactionBehavior {
+    pub fn behavior(&self) -> BeginMode {
         self.behavior
     }
 
     /// Changes how later outermost blocks begin their transaction.
     ///
     /// ```
-    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// use txmanager::{BeginMode, TransactionManager};
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
-    /// tm.set_behavior(TransactionBehavior::Deferred);
-    /// assert_eq!(tm.behavior(), TransactionBehavior::Deferred);
+    /// tm.set_behavior(BeginMode::Deferred);
+    /// assert_eq!(tm.behavior(), BeginMode::Deferred);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn set_behavior(&mut self, behavior: TransactionBehavior) {
+    pub fn set_behavior(&mut self, behavior: BeginMode) {
         self.behavior = behavior;
     }
 
@@ -542,7 +542,7 @@ impl TransactionManager {
 
     /// [`commit_on_success`](Self::commit_on_success), beginning with
     /// `behavior` instead of the manager's default: for example
-    /// [`TransactionBehavior::Deferred`] for a read-only block that should not
+    /// [`BeginMode::Deferred`] for a read-only block that should not
     /// wait for writers.
     ///
     /// # Errors
@@ -552,22 +552,18 @@ impl TransactionManager {
     /// # Example
     ///
     /// ```
-    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// use txmanager::{BeginMode, TransactionManager};
     ///
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
-    /// let n: i64 = tm.commit_on_success_with(TransactionBehavior::Deferred, |tx| {
+    /// let n: i64 = tm.commit_on_success_with(BeginMode::Deferred, |tx| {
     ///     tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
     /// })?;
     /// assert_eq!(n, 0);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn commit_on_success_with<T, E, F>(
-        &mut self,
-        behavior: TransactionBehavior,
-        f: F,
-    ) -> Result<T, E>
+    pub fn commit_on_success_with<T, E, F>(&mut self, behavior: BeginMode, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
         E: From<Error>,
@@ -585,22 +581,18 @@ impl TransactionManager {
     /// # Example
     ///
     /// ```
-    /// use txmanager::{TransactionBehavior, TransactionManager};
+    /// use txmanager::{BeginMode, TransactionManager};
     ///
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
-    /// tm.commit_manually_with(TransactionBehavior::Exclusive, |tx| {
+    /// tm.commit_manually_with(BeginMode::Exclusive, |tx| {
     ///     tx.execute("CREATE TABLE t (x)", [])?;
     ///     tx.commit()
     /// })?;
     /// # Ok(())
     /// # }
     /// ```
-    pub fn commit_manually_with<T, E, F>(
-        &mut self,
-        behavior: TransactionBehavior,
-        f: F,
-    ) -> Result<T, E>
+    pub fn commit_manually_with<T, E, F>(&mut self, behavior: BeginMode, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
         E: From<Error>,

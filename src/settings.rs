@@ -1,11 +1,11 @@
 //! [`Settings`]: how [`TransactionManager::open_with`] sets up a connection,
-//! and [`TransactionBehavior`]: how an outermost block begins its transaction.
+//! and [`BeginMode`]: how an outermost block begins its transaction.
 
 use std::time::Duration;
 
 /// How an outermost block begins its transaction.
 ///
-/// The default is [`TransactionBehavior::Immediate`]: the block takes the
+/// The default is [`BeginMode::Immediate`]: the block takes the
 /// database's write lock at `BEGIN`, waiting up to the busy timeout for it.
 /// With `Deferred`, a block that reads first and writes later must *upgrade*
 /// its lock mid-transaction; if another connection wrote in between, SQLite
@@ -16,10 +16,10 @@ use std::time::Duration;
 /// # Example
 ///
 /// ```
-/// use txmanager::{Settings, TransactionBehavior, TransactionManager};
+/// use txmanager::{Settings, BeginMode, TransactionManager};
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
-/// let settings = Settings::default().with_behavior(TransactionBehavior::Deferred);
+/// let settings = Settings::default().with_behavior(BeginMode::Deferred);
 /// let mut tm = TransactionManager::open_in_memory_with(&settings)?;
 /// let n: i64 = tm.commit_on_success(|tx| tx.query_row("SELECT 1", [], |row| row.get(0)))?;
 /// assert_eq!(n, 1);
@@ -28,7 +28,7 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub enum TransactionBehavior {
+pub enum BeginMode {
     /// `BEGIN DEFERRED`: take locks when the first statement needs them.
     Deferred,
     /// `BEGIN IMMEDIATE`: take the write lock at once (the default).
@@ -73,7 +73,7 @@ pub enum Synchronous {
 /// | `PRAGMA foreign_keys` | `ON` | every connection |
 /// | `PRAGMA journal_mode` | `WAL` | files only (`:memory:` cannot use WAL) |
 /// | `PRAGMA synchronous` | `NORMAL` | files only |
-/// | transaction behavior | [`TransactionBehavior::Immediate`] | every outermost block |
+/// | transaction behavior | [`BeginMode::Immediate`] | every outermost block |
 ///
 /// [`TransactionManager::open`]: crate::TransactionManager::open
 /// [`TransactionManager::open_with`]: crate::TransactionManager::open_with
@@ -100,7 +100,7 @@ pub struct Settings {
     foreign_keys: bool,
     wal: bool,
     synchronous: Synchronous,
-    behavior: TransactionBehavior,
+    behavior: BeginMode,
 }
 
 impl Default for Settings {
@@ -110,7 +110,7 @@ impl Default for Settings {
             foreign_keys: true,
             wal: true,
             synchronous: Synchronous::Normal,
-            behavior: TransactionBehavior::Immediate,
+            behavior: BeginMode::Immediate,
         }
     }
 }
@@ -170,12 +170,12 @@ impl Settings {
     /// How outermost blocks begin their transaction.
     ///
     /// ```
-    /// use txmanager::{Settings, TransactionBehavior};
-    /// let s = Settings::default().with_behavior(TransactionBehavior::Exclusive);
-    /// assert_eq!(s.behavior(), TransactionBehavior::Exclusive);
+    /// use txmanager::{Settings, BeginMode};
+    /// let s = Settings::default().with_behavior(BeginMode::Exclusive);
+    /// assert_eq!(s.behavior(), BeginMode::Exclusive);
     /// ```
     #[must_use]
-    pub fn with_behavior(mut self, behavior: TransactionBehavior) -> Self {
+    pub fn with_behavior(mut self, behavior: BeginMode) -> Self {
         self.behavior = behavior;
         self
     }
@@ -225,11 +225,11 @@ impl Settings {
     /// How outermost blocks begin.
     ///
     /// ```
-    /// use txmanager::{Settings, TransactionBehavior};
-    /// assert_eq!(Settings::default().behavior(), TransactionBehavior::Immediate);
+    /// use txmanager::{Settings, BeginMode};
+    /// assert_eq!(Settings::default().behavior(), BeginMode::Immediate);
     /// ```
     #[must_use]
-    pub fn behavior(&self) -> TransactionBehavior {
+    pub fn behavior(&self) -> BeginMode {
         self.behavior
     }
 }

@@ -10,18 +10,18 @@ use rusqlite::{Connection, ErrorCode};
 
 use crate::Error;
 use crate::record::RecordMeta;
-use crate::settings::{Settings, Synchronous, TransactionBehavior};
+use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::versioning::VersionKind;
 
 pub(crate) const COMMIT: &str = "COMMIT";
 pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
 /// The `BEGIN` statement for a behavior.
-pub(crate) fn begin(behavior: TransactionBehavior) -> &'static str {
+pub(crate) fn begin(behavior: BeginMode) -> &'static str {
     match behavior {
-        TransactionBehavior::Deferred => "BEGIN DEFERRED",
-        TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
-        TransactionBehavior::Exclusive => "BEGIN EXCLUSIVE",
+        BeginMode::Deferred => "BEGIN DEFERRED",
+        BeginMode::Immediate => "BEGIN IMMEDIATE",
+        BeginMode::Exclusive => "BEGIN EXCLUSIVE",
     }
 }
 

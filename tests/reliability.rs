@@ -10,8 +10,7 @@ use std::time::Duration;
 use common::{Db, INSERT};
 use txmanager::rusqlite::{Connection, ErrorCode};
 use txmanager::{
-    Error, GaveUp, Opener, RetryPolicy, Retryable, Settings, TransactionBehavior,
-    TransactionManager,
+    BeginMode, Error, GaveUp, Opener, RetryPolicy, Retryable, Settings, TransactionManager,
 };
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
@@ -119,7 +118,7 @@ fn a_deferred_block_that_reads_then_writes_fails_its_lock_upgrade_after_a_concur
     let mut tm = db.manager();
     let other = impatient_observer(&db);
     let err = tm
-        .commit_on_success_with(TransactionBehavior::Deferred, |tx| {
+        .commit_on_success_with(BeginMode::Deferred, |tx| {
             tx.query_row("SELECT count(*) FROM reporter", [], |r| r.get::<_, i64>(0))?;
             other.execute(INSERT, ("Ben", "Jones")).unwrap(); // commits in between
             tx.execute(INSERT, ("Alice", "Smith")).map(drop)
@@ -158,7 +157,7 @@ fn an_immediate_block_holds_the_write_lock_from_the_start_so_its_write_cannot_fa
 fn the_behavior_is_chosen_per_manager_and_per_block() {
     let db = Db::new();
     let mut tm = db.manager_with(&impatient());
-    let mut deferred = db.manager_with(&impatient().with_behavior(TransactionBehavior::Deferred));
+    let mut deferred = db.manager_with(&impatient().with_behavior(BeginMode::Deferred));
     let writer = db.observer();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap(); // someone holds the write lock
 
@@ -170,7 +169,7 @@ fn the_behavior_is_chosen_per_manager_and_per_block() {
     );
     // A read-only block can choose DEFERRED and read alongside the writer.
     let n: i64 = tm
-        .commit_on_success_with(TransactionBehavior::Deferred, |tx| {
+        .commit_on_success_with(BeginMode::Deferred, |tx| {
             tx.query_row("SELECT count(*) FROM reporter", [], |r| r.get(0))
         })
         .unwrap();

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::Db;
-use txmanager::{Opener, Record, RetryPolicy, Settings, TransactionBehavior, VersionField, record};
+use txmanager::{BeginMode, Opener, Record, RetryPolicy, Settings, VersionField, record};
 
 record! {
     #[derive(Debug, Clone, Default)]
@@ -86,5 +86,5 @@ fn eight_immediate_writers_lose_no_update_and_see_no_error() {
 fn eight_deferred_writers_retry_their_failed_lock_upgrades_and_lose_no_update() {
     // BEGIN DEFERRED: a stale snapshot's write fails with SQLITE_BUSY at
     // once; the retry helper runs the whole read-modify-write again.
-    hammer(Settings::default().with_behavior(TransactionBehavior::Deferred));
+    hammer(Settings::default().with_behavior(BeginMode::Deferred));
 }
