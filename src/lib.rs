@@ -52,9 +52,10 @@
 //! [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`]
 //! and [`testing::ConcurrencyTest`].
 //!
-//! `docs/modes.md` tables every mode at every nesting level;
-//! `docs/versioning.md` covers records and version checks;
-//! `docs/ARCHITECTURE.md` shows how a call flows through the modules.
+//! The [`guide`] tables every mode at every nesting level
+//! ([`guide::modes`]), covers records and version checks
+//! ([`guide::versioning`]) and the failure paths ([`guide::reliability`]),
+//! and shows how a call flows through the modules ([`guide::architecture`]).
 //!
 //! [rusqlite]: https://docs.rs/rusqlite
 #![deny(unsafe_code)]
@@ -70,6 +71,7 @@ pub use rusqlite;
 
 mod block;
 mod error;
+pub mod guide;
 mod manager;
 mod mode;
 mod opener;

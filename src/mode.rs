@@ -9,7 +9,7 @@ use crate::{Error, Transaction, TransactionManager};
 
 /// The way a block runs its statements: Django's three transaction modes.
 ///
-/// See `docs/modes.md` for the full table of what each mode does at every
+/// See [`guide::modes`](crate::guide::modes) for the full table of what each mode does at every
 /// nesting level.
 ///
 /// # Example
@@ -20,6 +20,7 @@ use crate::{Error, Transaction, TransactionManager};
 /// assert_eq!(Mode::CommitOnSuccess.to_string(), "commit_on_success");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mode {
     /// Every statement commits as it runs.
     Autocommit,
