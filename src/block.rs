@@ -134,12 +134,10 @@ impl TransactionManager {
             (_, true) => {
                 self.ensure_open()?;
                 let sql = &self.savepoints.get(depth).open;
-                self.conn
-                    .execute_batch(sql)
-                    .map_err(|source| Error::StepFailed {
-                        step: Step::Savepoint,
-                        source,
-                    })?;
+                sqlite::run_control(&self.conn, sql).map_err(|source| Error::StepFailed {
+                    step: Step::Savepoint,
+                    source,
+                })?;
                 FrameScope::Savepoint
             }
         };
@@ -214,7 +212,7 @@ impl TransactionManager {
         }
         if outcome == Outcome::Keep {
             let release = &self.savepoints.get(depth).release;
-            match self.conn.execute_batch(release) {
+            match sqlite::run_control(&self.conn, release) {
                 Ok(()) => {
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
@@ -239,13 +237,10 @@ impl TransactionManager {
     /// failure breaks the manager, since the savepoint's work may remain.
     fn roll_back_savepoint(&mut self, depth: usize) -> Result<(), Error> {
         let sql = self.savepoints.get(depth);
-        let result = self
-            .conn
-            .execute_batch(&sql.rollback_to)
+        let result = sqlite::run_control(&self.conn, &sql.rollback_to)
             .map_err(|source| (Step::RollbackToSavepoint, source))
             .and_then(|()| {
-                self.conn
-                    .execute_batch(&sql.release)
+                sqlite::run_control(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
             });
         result.map_err(|(step, source)| self.break_on(step, source))
@@ -261,7 +256,7 @@ impl TransactionManager {
             self.hooks.truncate(frame.hooks_mark);
             return self.roll_back_if_open().map(|()| Vec::new());
         }
-        match self.conn.execute_batch(COMMIT) {
+        match sqlite::run_control(&self.conn, COMMIT) {
             Ok(()) => Ok(self.take_hooks(frame.hooks_mark)),
             Err(source) => {
                 self.hooks.truncate(frame.hooks_mark);
@@ -275,8 +270,7 @@ impl TransactionManager {
         if self.conn.is_autocommit() {
             return Ok(());
         }
-        self.conn
-            .execute_batch(ROLLBACK)
+        sqlite::run_control(&self.conn, ROLLBACK)
             .map_err(|source| self.break_on(Step::Rollback, source))
     }
 
@@ -290,7 +284,7 @@ impl TransactionManager {
             open,
         } = self.manual_frame("commit")?;
         match scope {
-            FrameScope::Transaction if open => match self.conn.execute_batch(COMMIT) {
+            FrameScope::Transaction if open => match sqlite::run_control(&self.conn, COMMIT) {
                 Ok(()) => {
                     self.reset_top_frame(false);
                     run_hooks(self.take_hooks(hooks_mark));
@@ -305,12 +299,10 @@ impl TransactionManager {
             },
             FrameScope::Savepoint => {
                 let sql = self.savepoints.get(depth);
-                self.conn
-                    .execute_batch(&sql.release)
+                sqlite::run_control(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
                     .and_then(|()| {
-                        self.conn
-                            .execute_batch(&sql.open)
+                        sqlite::run_control(&self.conn, &sql.open)
                             .map_err(|source| (Step::Savepoint, source))
                     })
                     .map_err(|(step, source)| self.break_on(step, source))?;
@@ -350,8 +342,7 @@ impl TransactionManager {
             }
             FrameScope::Savepoint => {
                 let sql = &self.savepoints.get(depth).rollback_to;
-                self.conn
-                    .execute_batch(sql)
+                sqlite::run_control(&self.conn, sql)
                     .map_err(|source| self.break_on(Step::RollbackToSavepoint, source))?;
                 self.reset_top_frame(true);
                 Ok(())
@@ -508,12 +499,12 @@ impl TransactionManager {
     }
 
     fn begin(&self) -> Result<(), Error> {
-        self.conn
-            .execute_batch(sqlite::begin(self.active_behavior))
-            .map_err(|source| Error::StepFailed {
+        sqlite::run_control(&self.conn, sqlite::begin(self.active_behavior)).map_err(|source| {
+            Error::StepFailed {
                 step: Step::Begin,
                 source,
-            })
+            }
+        })
     }
 
     #[inline]
@@ -541,7 +532,7 @@ impl TransactionManager {
         }
         // If this rollback fails the connection stays in a transaction, and
         // the next block refuses to start on it (see `enter`).
-        let _ = self.conn.execute_batch(ROLLBACK);
+        let _ = sqlite::run_control(&self.conn, ROLLBACK);
         Err(Error::TransactionOpenedUnderneath {
             statement: Some(sql.to_owned()),
         })

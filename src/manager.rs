@@ -655,12 +655,12 @@ impl TransactionManager {
         self.txn_root = None;
         self.transaction_lost.set(false);
         if !self.conn.is_autocommit() {
-            self.conn
-                .execute_batch(sqlite::ROLLBACK)
-                .map_err(|source| Error::StepFailed {
+            sqlite::run_control(&self.conn, sqlite::ROLLBACK).map_err(|source| {
+                Error::StepFailed {
                     step: crate::Step::Rollback,
                     source,
-                })?;
+                }
+            })?;
         }
         self.broken = None;
         Ok(())

@@ -13,16 +13,44 @@ use crate::record::RecordMeta;
 use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::versioning::VersionKind;
 
-pub(crate) const COMMIT: &str = "COMMIT";
-pub(crate) const ROLLBACK: &str = "ROLLBACK";
+// txmanager's own transaction-control SQL starts with a `/* txmanager */`
+// comment. The comment changes nothing for SQLite, but it makes the text
+// differ from anything a user would write, so rusqlite's statement cache
+// (keyed by the SQL text) never hands one of these statements to user code
+// that runs `COMMIT` itself, nor one of the user's to the engine.
+pub(crate) const COMMIT: &str = "/* txmanager */ COMMIT";
+pub(crate) const ROLLBACK: &str = "/* txmanager */ ROLLBACK";
 
 /// The `BEGIN` statement for a behavior.
 pub(crate) fn begin(behavior: BeginMode) -> &'static str {
     match behavior {
-        BeginMode::Deferred => "BEGIN DEFERRED",
-        BeginMode::Immediate => "BEGIN IMMEDIATE",
-        BeginMode::Exclusive => "BEGIN EXCLUSIVE",
+        BeginMode::Deferred => "/* txmanager */ BEGIN DEFERRED",
+        BeginMode::Immediate => "/* txmanager */ BEGIN IMMEDIATE",
+        BeginMode::Exclusive => "/* txmanager */ BEGIN EXCLUSIVE",
     }
+}
+
+/// Room in the prepared statement cache of a connection txmanager opens:
+/// rusqlite's default of 16 for the application's statements, plus room for
+/// txmanager's own (`BEGIN`, `COMMIT`, `ROLLBACK`, and three per savepoint
+/// depth), so caching them does not push the application's statements out.
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 16 + 16;
+
+/// Runs one of txmanager's transaction-control statements (`BEGIN`,
+/// `COMMIT`, `ROLLBACK`, a savepoint statement) as a cached prepared
+/// statement, so it is parsed once per connection instead of on every call
+/// as `execute_batch` would.
+///
+/// The statement is always reset after it runs, whether it succeeded or
+/// failed (`Statement::execute` resets it before returning, and the cache
+/// clears its bindings when it is put back): a failed `COMMIT` (`SQLITE_BUSY`,
+/// a deferred constraint) leaves a clean statement ready to run again, and no
+/// cached statement holds a read transaction open between uses. If the cache
+/// is full, or its capacity was set to 0, the statement is simply prepared
+/// again: slower, never wrong.
+#[inline]
+pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Applies `settings` to a freshly opened connection. `is_file` is false for
@@ -36,6 +64,7 @@ pub(crate) fn configure(
     let failed = |setting: &'static str| move |source| Error::Configure { setting, source };
     conn.busy_timeout(settings.busy_timeout())
         .map_err(failed("busy_timeout"))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.pragma_update(
         None,
         "foreign_keys",
