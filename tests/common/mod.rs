@@ -2,6 +2,9 @@
 //! independent connection to see what was really committed.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
+pub mod pg;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
