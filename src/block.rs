@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 
-use rusqlite::CachedStatement;
+use rusqlite::{CachedStatement, ErrorCode};
 use scopeguard::ScopeGuard;
 
 use crate::settings::BeginMode;
@@ -119,13 +119,12 @@ impl TransactionManager {
                 let enclosing = self.frames.last().map_or(Mode::CommitOnSuccess, |f| f.mode);
                 return Err(Error::AutocommitInTransaction { enclosing });
             }
-            (Mode::Autocommit, false) => FrameScope::NoTransaction,
+            (Mode::Autocommit, false) => {
+                self.roll_back_stray_transaction()?;
+                FrameScope::NoTransaction
+            }
             (_, false) => {
-                if !self.conn.is_autocommit() {
-                    // Someone opened a transaction behind our back (a raw
-                    // BEGIN whose rollback failed): refuse to build on it.
-                    return Err(Error::TransactionOpenedUnderneath { statement: None });
-                }
+                self.roll_back_stray_transaction()?;
                 self.active_behavior = behavior.unwrap_or(self.behavior);
                 self.begin()?;
                 self.txn_root = Some(depth);
@@ -134,10 +133,12 @@ impl TransactionManager {
             (_, true) => {
                 self.ensure_open()?;
                 let sql = &self.savepoints.get(depth).open;
-                sqlite::run_control(&self.conn, sql).map_err(|source| Error::StepFailed {
-                    step: Step::Savepoint,
-                    source,
-                })?;
+                self.gate
+                    .run(&self.conn, sql)
+                    .map_err(|source| Error::StepFailed {
+                        step: Step::Savepoint,
+                        source,
+                    })?;
                 FrameScope::Savepoint
             }
         };
@@ -212,7 +213,7 @@ impl TransactionManager {
         }
         if outcome == Outcome::Keep {
             let release = &self.savepoints.get(depth).release;
-            match sqlite::run_control(&self.conn, release) {
+            match self.gate.run(&self.conn, release) {
                 Ok(()) => {
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
@@ -237,10 +238,13 @@ impl TransactionManager {
     /// failure breaks the manager, since the savepoint's work may remain.
     fn roll_back_savepoint(&mut self, depth: usize) -> Result<(), Error> {
         let sql = self.savepoints.get(depth);
-        let result = sqlite::run_control(&self.conn, &sql.rollback_to)
+        let result = self
+            .gate
+            .run(&self.conn, &sql.rollback_to)
             .map_err(|source| (Step::RollbackToSavepoint, source))
             .and_then(|()| {
-                sqlite::run_control(&self.conn, &sql.release)
+                self.gate
+                    .run(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
             });
         result.map_err(|(step, source)| self.break_on(step, source))
@@ -256,7 +260,7 @@ impl TransactionManager {
             self.hooks.truncate(frame.hooks_mark);
             return self.roll_back_if_open().map(|()| Vec::new());
         }
-        match sqlite::run_control(&self.conn, COMMIT) {
+        match self.gate.run(&self.conn, COMMIT) {
             Ok(()) => Ok(self.take_hooks(frame.hooks_mark)),
             Err(source) => {
                 self.hooks.truncate(frame.hooks_mark);
@@ -267,10 +271,11 @@ impl TransactionManager {
     }
 
     fn roll_back_if_open(&mut self) -> Result<(), Error> {
-        if self.conn.is_autocommit() {
+        if !sqlite::in_transaction(&self.conn) {
             return Ok(());
         }
-        sqlite::run_control(&self.conn, ROLLBACK)
+        self.gate
+            .run(&self.conn, ROLLBACK)
             .map_err(|source| self.break_on(Step::Rollback, source))
     }
 
@@ -284,7 +289,7 @@ impl TransactionManager {
             open,
         } = self.manual_frame("commit")?;
         match scope {
-            FrameScope::Transaction if open => match sqlite::run_control(&self.conn, COMMIT) {
+            FrameScope::Transaction if open => match self.gate.run(&self.conn, COMMIT) {
                 Ok(()) => {
                     self.reset_top_frame(false);
                     run_hooks(self.take_hooks(hooks_mark));
@@ -299,10 +304,12 @@ impl TransactionManager {
             },
             FrameScope::Savepoint => {
                 let sql = self.savepoints.get(depth);
-                sqlite::run_control(&self.conn, &sql.release)
+                self.gate
+                    .run(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
                     .and_then(|()| {
-                        sqlite::run_control(&self.conn, &sql.open)
+                        self.gate
+                            .run(&self.conn, &sql.open)
                             .map_err(|source| (Step::Savepoint, source))
                     })
                     .map_err(|(step, source)| self.break_on(step, source))?;
@@ -342,7 +349,8 @@ impl TransactionManager {
             }
             FrameScope::Savepoint => {
                 let sql = &self.savepoints.get(depth).rollback_to;
-                sqlite::run_control(&self.conn, sql)
+                self.gate
+                    .run(&self.conn, sql)
                     .map_err(|source| self.break_on(Step::RollbackToSavepoint, source))?;
                 self.reset_top_frame(true);
                 Ok(())
@@ -363,7 +371,7 @@ impl TransactionManager {
             });
         }
         self.check_usable()?;
-        if frame.open.get() && self.conn.is_autocommit() {
+        if frame.open.get() && !sqlite::in_transaction(&self.conn) {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -406,8 +414,10 @@ impl TransactionManager {
 
     /// Runs one statement for a handle or the manager, keeping the books:
     /// refuses work on a broken manager, begins a lazily closed manual
-    /// block, marks the block dirty after a write, and checks afterwards
-    /// that the statement did not open or close a transaction behind our back.
+    /// block, marks the block dirty when SQLite reports a changed row (even
+    /// if the statement then failed, or its row mapper did) or a statement
+    /// that is not read-only completed, and checks afterwards that the
+    /// statement did not open or close a transaction behind our back.
     pub(crate) fn run_statement<R>(
         &self,
         sql: &str,
@@ -415,17 +425,28 @@ impl TransactionManager {
     ) -> Result<R, Error> {
         self.check_usable()?;
         self.ensure_open()?;
+        let changes = sqlite::total_changes(&self.conn);
         let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
             let readonly = stmt.readonly();
             op(&mut stmt).map(|value| (value, readonly))
         });
+        let wrote = sqlite::total_changes(&self.conn) != changes;
         let state = self.check_transaction_state(sql);
-        let (value, readonly) = result.map_err(|source| Error::statement(sql, source))?;
-        state?;
-        if !readonly {
-            self.mark_dirty();
+        match result {
+            Ok((value, readonly)) => {
+                if wrote || !readonly {
+                    self.mark_dirty();
+                }
+                state?;
+                Ok(value)
+            }
+            Err(source) => {
+                if wrote {
+                    self.mark_dirty();
+                }
+                Err(self.statement_error(sql, source))
+            }
         }
-        Ok(value)
     }
 
     /// Prepares a statement for a handle or the manager. A statement that is
@@ -437,24 +458,41 @@ impl TransactionManager {
         let stmt = self
             .conn
             .prepare_cached(sql)
-            .map_err(|source| Error::statement(sql, source))?;
+            .map_err(|source| self.statement_error(sql, source))?;
         if !stmt.readonly() {
             self.mark_dirty();
         }
         Ok(stmt)
     }
 
-    /// Runs a batch of statements; marks the block dirty, since a batch's
-    /// statements cannot be inspected one by one.
+    /// Runs a batch of statements one by one. The block is dirty if SQLite
+    /// reports a changed row, or a statement that is not read-only (DDL)
+    /// completed, even when a later statement of the batch failed.
     pub(crate) fn run_batch(&self, sql: &str) -> Result<(), Error> {
         self.check_usable()?;
         self.ensure_open()?;
-        let result = self.conn.execute_batch(sql);
+        let changes = sqlite::total_changes(&self.conn);
+        let (result, completed_write) = sqlite::run_batch(&self.conn, sql);
+        if completed_write || sqlite::total_changes(&self.conn) != changes {
+            self.mark_dirty();
+        }
         let state = self.check_transaction_state(sql);
-        result.map_err(|source| Error::statement(sql, source))?;
-        state?;
-        self.mark_dirty();
-        Ok(())
+        result.map_err(|source| self.statement_error(sql, source))?;
+        state
+    }
+
+    /// The error for a statement of the user's that failed: the gate's
+    /// refusal of a transaction-control statement, or SQLite's own error.
+    fn statement_error(&self, sql: &str, source: rusqlite::Error) -> Error {
+        if source.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied) {
+            if let Some(statement) = self.gate.take_refusal() {
+                return Error::TransactionControlRefused {
+                    statement,
+                    sql: sql.to_owned(),
+                };
+            }
+        }
+        Error::statement(sql, source)
     }
 
     #[inline]
@@ -499,12 +537,12 @@ impl TransactionManager {
     }
 
     fn begin(&self) -> Result<(), Error> {
-        sqlite::run_control(&self.conn, sqlite::begin(self.active_behavior)).map_err(|source| {
-            Error::StepFailed {
+        self.gate
+            .run(&self.conn, sqlite::begin(self.active_behavior))
+            .map_err(|source| Error::StepFailed {
                 step: Step::Begin,
                 source,
-            }
-        })
+            })
     }
 
     #[inline]
@@ -520,7 +558,7 @@ impl TransactionManager {
     #[inline]
     fn check_transaction_state(&self, sql: &str) -> Result<(), Error> {
         let expected = self.expects_open_transaction();
-        let open = !self.conn.is_autocommit();
+        let open = sqlite::in_transaction(&self.conn);
         if open == expected {
             return Ok(());
         }
@@ -532,7 +570,7 @@ impl TransactionManager {
         }
         // If this rollback fails the connection stays in a transaction, and
         // the next block refuses to start on it (see `enter`).
-        let _ = sqlite::run_control(&self.conn, ROLLBACK);
+        let _ = self.gate.run(&self.conn, ROLLBACK);
         Err(Error::TransactionOpenedUnderneath {
             statement: Some(sql.to_owned()),
         })
@@ -542,15 +580,18 @@ impl TransactionManager {
     /// back through a statement txmanager did not run itself.
     #[inline]
     fn notice_lost_transaction(&self) {
-        if self.expects_open_transaction() && self.conn.is_autocommit() {
+        if self.expects_open_transaction() && !sqlite::in_transaction(&self.conn) {
             self.transaction_lost.set(true);
         }
     }
 
-    /// At the end of an autocommit block: a transaction left open by a raw
-    /// `BEGIN` in a prepared statement is rolled back and reported.
+    /// When a block starts outside any transaction, and when an autocommit
+    /// block ends: a transaction that txmanager did not open (left by a
+    /// statement compiled before the gate, or by the raw connection) is
+    /// rolled back and reported, so the next block starts clean. If that
+    /// rollback fails, the manager is broken until `reset()`.
     fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
-        if self.conn.is_autocommit() {
+        if !sqlite::in_transaction(&self.conn) {
             return Ok(());
         }
         self.roll_back_if_open()?;
@@ -580,5 +621,91 @@ impl TransactionManager {
 fn run_hooks(hooks: Vec<Hook>) {
     for hook in hooks {
         hook();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Failed rollback steps. Users cannot reach them through the public API
+    //! any more (the gate refuses their savepoint SQL), so these tests
+    //! destroy a savepoint through the gate itself, as a failing disk would.
+    use super::*;
+
+    const INSERT: &str = "INSERT INTO t (x) VALUES (?1)";
+
+    fn manager() -> (tempfile::TempDir, std::path::PathBuf, TransactionManager) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("t.db");
+        let tm = TransactionManager::open(&path).expect("open");
+        tm.execute("CREATE TABLE t (x)", []).expect("create table");
+        (dir, path, tm)
+    }
+
+    fn committed(path: &std::path::Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .expect("count committed rows")
+    }
+
+    /// Releases the first nested block's savepoint behind the engine's back.
+    fn destroy_savepoint(tx: &Transaction<'_>) {
+        let tm = tx.manager_ref();
+        tm.gate
+            .run(&tm.conn, "RELEASE SAVEPOINT \"txmanager_sp_1\"")
+            .expect("release the savepoint");
+    }
+
+    #[test]
+    fn a_failed_savepoint_rollback_breaks_the_manager_until_reset() {
+        let (_dir, path, mut tm) = manager();
+        let result: Result<(), Error> = tm.commit_on_success(|tx| {
+            tx.execute(INSERT, [1])?;
+            let inner: Result<(), Error> = tx.commit_on_success(|inner| {
+                destroy_savepoint(inner);
+                Err(Error::PendingCommitRollback)
+            });
+            assert!(
+                matches!(inner, Err(Error::PendingCommitRollback)),
+                "the first error wins: {inner:?}"
+            );
+            let refused = tx.execute(INSERT, [2]).unwrap_err();
+            assert!(matches!(refused, Error::Broken { .. }), "{refused:?}");
+            Ok(())
+        });
+        match result {
+            Err(Error::Broken { reason }) => {
+                assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
+            }
+            other => panic!("expected a broken manager, got {other:?}"),
+        }
+        assert_eq!(committed(&path), 0, "a broken block must never commit");
+        assert!(tm.is_broken());
+        let refused = tm.commit_on_success(|_| Ok::<_, Error>(())).unwrap_err();
+        assert!(matches!(refused, Error::Broken { .. }));
+        assert!(matches!(tm.execute(INSERT, [3]), Err(Error::Broken { .. })));
+
+        tm.reset().unwrap();
+        assert!(!tm.is_broken());
+        assert!(tm.is_autocommit());
+        tm.commit_on_success(|tx| tx.execute(INSERT, [4])).unwrap();
+        assert_eq!(committed(&path), 1);
+    }
+
+    #[test]
+    fn a_failed_release_is_reported_as_the_release_step() {
+        let (_dir, _path, mut tm) = manager();
+        let err = tm
+            .commit_on_success(|tx| {
+                tx.commit_on_success(|inner| {
+                    destroy_savepoint(inner);
+                    Ok::<_, Error>(())
+                })
+            })
+            .unwrap_err();
+        // The inner block's RELEASE fails first; its error is what the outer returned.
+        assert_eq!(err.step(), Some(Step::ReleaseSavepoint), "{err:?}");
+        assert!(tm.is_broken());
+        tm.reset().unwrap();
+        assert!(tm.is_autocommit());
     }
 }

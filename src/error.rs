@@ -150,6 +150,27 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// A statement tried to control the transaction itself (`BEGIN`,
+    /// `COMMIT`, `END`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`),
+    /// through a handle or the manager, alone or inside a batch. SQLite
+    /// refused to compile it, so it did not run: the block's transaction is
+    /// exactly as it was. In a batch, the statements before it did run, inside
+    /// the block. Return the error (`?`) to roll the block back.
+    #[error(
+        "`{statement}` in `{sql}` was refused before it ran: txmanager controls \
+         transactions on this connection; let the block end to commit, call \
+         tx.commit() or tx.rollback() in a commit_manually block, or nest a \
+         block where you wanted a savepoint"
+    )]
+    TransactionControlRefused {
+        /// The refused statement as SQLite names it: `BEGIN`, `COMMIT` (also
+        /// for `END`), `ROLLBACK`, `SAVEPOINT "name"`, `RELEASE "name"`,
+        /// `ROLLBACK TO "name"`.
+        statement: String,
+        /// The SQL text that was passed in.
+        sql: String,
+    },
+
     /// The transaction of the current block ended without txmanager ending
     /// it: the closure ran a raw `COMMIT` or `ROLLBACK`, or SQLite rolled the
     /// transaction back on its own after an error (as it does for

@@ -8,7 +8,7 @@ use rusqlite::{CachedStatement, Connection, Params, Row};
 
 use crate::block::{Frame, Hook};
 use crate::settings::{BeginMode, Settings};
-use crate::sqlite::{self, SavepointCache};
+use crate::sqlite::{self, ControlGate, SavepointCache};
 use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
 
@@ -77,6 +77,7 @@ pub struct TransactionManager {
     /// begins again with it after a commit).
     pub(crate) active_behavior: BeginMode,
     pub(crate) savepoints: SavepointCache,
+    pub(crate) gate: ControlGate,
     /// Active `disable_concurrency` / `disable_version_increment` scopes.
     pub(crate) concurrency_overrides: Vec<Override>,
 }
@@ -213,17 +214,25 @@ impl TransactionManager {
         Self::with_behavior(conn, BeginMode::default())
     }
 
-    fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {
+    fn with_behavior(mut conn: Connection, behavior: BeginMode) -> Self {
+        let gate = ControlGate::new();
+        // `new` cannot fail, so a gate that cannot be installed breaks the
+        // manager instead: it must not run blocks it cannot protect.
+        let broken = gate
+            .install(&mut conn)
+            .err()
+            .map(|source| format!("could not install the transaction-control guard: {source}"));
         TransactionManager {
             conn,
             frames: Vec::new(),
             hooks: Vec::new(),
             txn_root: None,
             transaction_lost: Cell::new(false),
-            broken: None,
+            broken,
             behavior,
             active_behavior: behavior,
             savepoints: SavepointCache::default(),
+            gate,
             concurrency_overrides: Vec::new(),
         }
     }
@@ -654,14 +663,15 @@ impl TransactionManager {
         self.hooks.clear();
         self.txn_root = None;
         self.transaction_lost.set(false);
-        if !self.conn.is_autocommit() {
-            sqlite::run_control(&self.conn, sqlite::ROLLBACK).map_err(|source| {
-                Error::StepFailed {
+        if sqlite::in_transaction(&self.conn) {
+            self.gate
+                .run(&self.conn, sqlite::ROLLBACK)
+                .map_err(|source| Error::StepFailed {
                     step: crate::Step::Rollback,
                     source,
-                }
-            })?;
+                })?;
         }
+        self.gate.install(&mut self.conn)?;
         self.broken = None;
         Ok(())
     }

@@ -3,10 +3,14 @@
 //! quoting. Other modules ask this one for SQL text instead of writing their
 //! own, so that a second backend has one module to mirror.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
+use rusqlite::{Batch, Connection, ErrorCode};
 
 use crate::Error;
 use crate::record::RecordMeta;
@@ -51,6 +55,154 @@ pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 16 + 16;
 #[inline]
 pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Refuses transaction-control statements that txmanager did not issue
+/// itself, before they run.
+///
+/// It is an SQLite authorizer: SQLite asks it about every action of a
+/// statement while the statement is *compiled*. `BEGIN`, `COMMIT`/`END`,
+/// `ROLLBACK`, `SAVEPOINT`, `RELEASE` and `ROLLBACK TO` are one action each
+/// (`SQLITE_TRANSACTION` or `SQLITE_SAVEPOINT`), whatever way they arrive:
+/// `execute`, `query_row`, `prepare`, or any statement of a batch. The gate
+/// denies them unless txmanager has opened it around its own control SQL
+/// ([`ControlGate::run`]), so the statement fails to compile with
+/// `SQLITE_AUTH` and nothing of it runs.
+///
+/// A statement compiled once is not asked about again (unless SQLite
+/// recompiles it after a schema change), so statements from rusqlite's cache
+/// cost nothing here. Two consequences:
+/// - statements compiled before the gate was installed may hold transaction
+///   control: [`ControlGate::install`] flushes rusqlite's statement cache;
+/// - txmanager's own control statements must never sit in rusqlite's
+///   statement cache under their SQL text, where a user's identical text
+///   would find them already compiled; and since a recompile asks again, they
+///   run inside the open gate, not only compile inside it.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlGate {
+    state: Arc<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    /// Open while txmanager runs its own control SQL (or lends the raw
+    /// connection).
+    open: AtomicBool,
+    /// The last statement the gate refused, as SQLite's action names it
+    /// (`COMMIT`, `SAVEPOINT "x"`, …), until it is taken for an error.
+    refused: Mutex<Option<String>>,
+}
+
+impl ControlGate {
+    /// A gate not yet installed on any connection.
+    pub(crate) fn new() -> Self {
+        ControlGate {
+            state: Arc::new(GateState::default()),
+        }
+    }
+
+    /// Installs the gate on `conn`, replacing any authorizer it had, and
+    /// flushes the statements rusqlite cached before, which were compiled
+    /// without it. Installing again is harmless.
+    pub(crate) fn install(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let seen = Arc::clone(&self.state);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            let control = matches!(
+                ctx.action,
+                AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
+            );
+            if !control || seen.open.load(Ordering::Relaxed) {
+                return Authorization::Allow;
+            }
+            *seen.refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(describe_control(&ctx.action));
+            Authorization::Deny
+        }))?;
+        conn.flush_prepared_statement_cache();
+        Ok(())
+    }
+
+    /// Runs txmanager's own control SQL (`BEGIN`, `COMMIT`, savepoints)
+    /// with the gate open.
+    #[inline]
+    pub(crate) fn run(&self, conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+        self.state.open.store(true, Ordering::Relaxed);
+        let result = run_control(conn, sql);
+        self.state.open.store(false, Ordering::Relaxed);
+        result
+    }
+
+    /// The statement the gate refused since the last call, if any.
+    pub(crate) fn take_refusal(&self) -> Option<String> {
+        self.state
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// A transaction-control action as the statement that asked for it.
+fn describe_control(action: &AuthAction<'_>) -> String {
+    match action {
+        AuthAction::Transaction {
+            operation: TransactionOperation::Begin,
+        } => "BEGIN".to_owned(),
+        AuthAction::Transaction {
+            operation: TransactionOperation::Rollback,
+        } => "ROLLBACK".to_owned(),
+        // SQLite names both COMMIT and END "COMMIT", which rusqlite does not map.
+        AuthAction::Transaction { .. } => "COMMIT".to_owned(),
+        AuthAction::Savepoint {
+            operation,
+            savepoint_name,
+        } => {
+            let verb = match operation {
+                TransactionOperation::Begin => "SAVEPOINT",
+                TransactionOperation::Release => "RELEASE",
+                _ => "ROLLBACK TO",
+            };
+            format!("{verb} {}", quote_identifier(savepoint_name))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Whether `conn` is inside a transaction, as SQLite reports it.
+#[inline]
+pub(crate) fn in_transaction(conn: &Connection) -> bool {
+    !conn.is_autocommit()
+}
+
+/// Rows changed on `conn` since it opened, as SQLite counts them
+/// (`sqlite3_total_changes64`): every row a statement inserted, updated or
+/// deleted and did not undo, including statements that then failed. Schema
+/// changes are not rows and are not counted.
+#[inline]
+pub(crate) fn total_changes(conn: &Connection) -> u64 {
+    conn.total_changes()
+}
+
+/// Runs the statements of `sql` one by one, as `execute_batch` does (a
+/// statement that returns rows is stepped once). Returns, alongside the
+/// first error if any, whether a statement that is not read-only (such as
+/// DDL) completed: such a statement may have changed the schema without
+/// changing a row.
+pub(crate) fn run_batch(conn: &Connection, sql: &str) -> (rusqlite::Result<()>, bool) {
+    let mut wrote = false;
+    let mut batch = Batch::new(conn, sql);
+    loop {
+        let mut stmt = match batch.next() {
+            Ok(Some(stmt)) => stmt,
+            Ok(None) => return (Ok(()), wrote),
+            Err(err) => return (Err(err), wrote),
+        };
+        let readonly = stmt.readonly();
+        if let Err(err) = stmt.raw_query().next() {
+            return (Err(err), wrote);
+        }
+        wrote |= !readonly;
+    }
 }
 
 /// Applies `settings` to a freshly opened connection. `is_file` is false for

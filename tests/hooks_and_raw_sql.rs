@@ -1,4 +1,4 @@
-//! `on_commit` hooks; raw transaction-control SQL; the broken state.
+//! `on_commit` hooks, and SQLite ending a transaction on its own.
 
 mod common;
 
@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use common::{AppError, Db, INSERT};
-use txmanager::{Error, Step};
+use txmanager::Error;
 
 type Log = Arc<Mutex<Vec<&'static str>>>;
 
@@ -161,113 +161,7 @@ fn a_panicking_hook_leaves_the_data_committed_and_the_manager_usable() {
     assert_eq!(entries(&log), ["later block"]);
 }
 
-// ---------- raw transaction control ----------
-
-#[test]
-fn a_raw_commit_inside_a_block_is_detected_and_stops_the_block() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success(|tx| {
-            tx.execute(INSERT, ("Alice", "Smith"))?;
-            let err = tx.execute("COMMIT", []).unwrap_err();
-            assert!(
-                matches!(&err, Error::TransactionClosedUnderneath { statement: Some(s) } if s == "COMMIT"),
-                "{err:?}"
-            );
-            // Later statements would run in autocommit mode: they are refused.
-            let refused = tx.execute(INSERT, ("Ben", "Jones")).unwrap_err();
-            assert!(matches!(refused, Error::TransactionClosedUnderneath { .. }));
-            Ok::<_, Error>(()) // even if the closure swallows the error
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::TransactionClosedUnderneath { .. }),
-        "{err:?}"
-    );
-    assert_eq!(
-        db.committed(),
-        ["Alice Smith"],
-        "the raw COMMIT did commit; nothing after it"
-    );
-    assert!(tm.is_autocommit());
-    tm.commit_on_success(|tx| tx.execute(INSERT, ("Carol", "Doe")))
-        .unwrap();
-    assert_eq!(db.committed(), ["Alice Smith", "Carol Doe"]);
-}
-
-#[test]
-fn a_raw_rollback_in_a_nested_block_stops_every_enclosing_block() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success(|tx| {
-            tx.execute(INSERT, ("Alice", "Smith"))?;
-            let inner = tx.commit_on_success(|inner| inner.execute("ROLLBACK", []).map(drop));
-            assert!(matches!(
-                inner,
-                Err(Error::TransactionClosedUnderneath { .. })
-            ));
-            tx.execute(INSERT, ("Ben", "Jones")).map(drop)
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::TransactionClosedUnderneath { .. }),
-        "{err:?}"
-    );
-    assert!(db.committed().is_empty());
-    assert!(tm.is_autocommit());
-}
-
-#[test]
-fn a_raw_commit_through_a_prepared_statement_is_noticed_when_the_block_ends() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success(|tx| {
-            tx.execute(INSERT, ("Alice", "Smith"))?;
-            tx.prepare("COMMIT")?.execute([])?;
-            Ok::<_, Error>(())
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::TransactionClosedUnderneath { statement: None }),
-        "{err:?}"
-    );
-    assert!(tm.is_autocommit());
-}
-
-#[test]
-fn a_raw_begin_in_autocommit_mode_is_rolled_back_and_reported() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm.execute("BEGIN", []).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::TransactionOpenedUnderneath { statement: Some(_) }
-        ),
-        "{err:?}"
-    );
-    assert!(tm.is_autocommit());
-
-    let err = tm
-        .autocommit(|tx| {
-            tx.prepare("BEGIN")?.execute([])?;
-            tx.prepare(INSERT)?.execute(("Alice", "Smith"))?;
-            Ok::<_, Error>(())
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::TransactionOpenedUnderneath { statement: None }),
-        "{err:?}"
-    );
-    assert!(
-        db.committed().is_empty(),
-        "the stray transaction was rolled back"
-    );
-    assert!(tm.is_autocommit());
-}
+// ---------- SQLite ending the transaction on its own ----------
 
 #[test]
 fn sqlite_rolling_back_on_its_own_is_detected() {
@@ -302,71 +196,6 @@ fn sqlite_rolling_back_on_its_own_is_detected() {
         "{err:?}"
     );
     assert!(db.committed().is_empty());
-    assert!(tm.is_autocommit());
-}
-
-// ---------- broken state ----------
-
-#[test]
-fn a_failed_savepoint_rollback_breaks_the_manager_until_reset() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let result: Result<(), AppError> = tm.commit_on_success(|tx| {
-        tx.execute(INSERT, ("Alice", "Smith"))?;
-        let inner: Result<(), AppError> = tx.commit_on_success(|inner| {
-            // Destroy our savepoint behind txmanager's back, then fail.
-            inner.execute_batch("RELEASE SAVEPOINT \"txmanager_sp_1\"")?;
-            Err(AppError::MeantToDoThat)
-        });
-        assert!(
-            matches!(inner, Err(AppError::MeantToDoThat)),
-            "the first error wins"
-        );
-        let refused = tx.execute(INSERT, ("Ben", "Jones")).unwrap_err();
-        assert!(matches!(refused, Error::Broken { .. }), "{refused:?}");
-        Ok(())
-    });
-    match result {
-        Err(AppError::Db(Error::Broken { reason })) => {
-            assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
-        }
-        other => panic!("expected a broken manager, got {other:?}"),
-    }
-    assert!(
-        db.committed().is_empty(),
-        "a broken block must never commit"
-    );
-    assert!(tm.is_broken());
-    let refused = tm.commit_on_success(|_| Ok::<_, Error>(())).unwrap_err();
-    assert!(matches!(refused, Error::Broken { .. }));
-    assert!(matches!(
-        tm.execute(INSERT, ("Carol", "Doe")),
-        Err(Error::Broken { .. })
-    ));
-
-    tm.reset().unwrap();
-    assert!(!tm.is_broken());
-    assert!(tm.is_autocommit());
-    tm.commit_on_success(|tx| tx.execute(INSERT, ("Carol", "Doe")))
-        .unwrap();
-    assert_eq!(db.committed(), ["Carol Doe"]);
-}
-
-#[test]
-fn a_failed_release_is_reported_as_the_release_step() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success(|tx| {
-            tx.commit_on_success(|inner| {
-                inner.execute_batch("RELEASE SAVEPOINT \"txmanager_sp_1\"")
-            })
-        })
-        .unwrap_err();
-    // The inner block's RELEASE fails first; its error is what the outer returned.
-    assert_eq!(err.step(), Some(Step::ReleaseSavepoint), "{err:?}");
-    assert!(tm.is_broken());
-    tm.reset().unwrap();
     assert!(tm.is_autocommit());
 }
 

@@ -80,3 +80,64 @@ impl From<txmanager::Error> for AppError {
         AppError::Db(e)
     }
 }
+
+/// Where a test's database lives: a file, whose commits a second connection
+/// checks, or `:memory:`, which only the manager's own connection can see,
+/// so it is checked through the manager once it is outside any transaction.
+pub enum Place {
+    File(Db),
+    Memory,
+}
+
+impl Place {
+    /// One of each, for tests that must hold on both.
+    pub fn both() -> [Place; 2] {
+        [Place::File(Db::new()), Place::Memory]
+    }
+
+    pub fn manager(&self) -> TransactionManager {
+        match self {
+            Place::File(db) => db.manager(),
+            Place::Memory => {
+                let tm = TransactionManager::open_in_memory().expect("open in memory");
+                tm.execute_batch(
+                    "CREATE TABLE reporter (
+                         id INTEGER PRIMARY KEY,
+                         first_name TEXT NOT NULL,
+                         last_name TEXT NOT NULL,
+                         email TEXT NOT NULL DEFAULT ''
+                     );",
+                )
+                .expect("create reporter table");
+                tm
+            }
+        }
+    }
+
+    /// The reporters committed, "First Last", in id order.
+    pub fn committed(&self, tm: &TransactionManager) -> Vec<String> {
+        assert!(
+            tm.is_autocommit(),
+            "the manager is left inside a transaction"
+        );
+        match self {
+            Place::File(db) => db.committed(),
+            Place::Memory => {
+                let mut stmt = tm
+                    .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")
+                    .expect("prepare listing");
+                stmt.query_map([], |r| r.get(0))
+                    .expect("query listing")
+                    .collect::<Result<_, _>>()
+                    .expect("read listing")
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Place::File(_) => "file",
+            Place::Memory => ":memory:",
+        }
+    }
+}
