@@ -172,14 +172,17 @@ pub enum Error {
     },
 
     /// The transaction of the current block ended without txmanager ending
-    /// it: the closure ran a raw `COMMIT` or `ROLLBACK`, or SQLite rolled the
-    /// transaction back on its own after an error (as it does for
-    /// `SQLITE_FULL`, `SQLITE_IOERR` and some others). The block cannot commit
-    /// or roll back as a unit any more, so every later statement in it is
-    /// refused and the block fails.
+    /// it: SQLite rolled it back on its own after an error (as it does for
+    /// `SQLITE_FULL`, `SQLITE_IOERR`, a `RAISE(ROLLBACK)` trigger and some
+    /// others). Raw `COMMIT`/`ROLLBACK` statements cannot do this: they are
+    /// refused before they run ([`Error::TransactionControlRefused`]). The
+    /// block cannot commit or roll back as a unit any more, so every later
+    /// statement in it is refused and the block fails; nothing of the
+    /// transaction was committed. The manager needs no repair.
     #[error(
-        "the transaction was ended outside txmanager ({}): a raw COMMIT or ROLLBACK, \
-         or SQLite rolled it back on its own; the block was stopped",
+        "the transaction was ended outside txmanager ({}): SQLite rolled it back on its own \
+         after an error, so nothing of it was committed; the block was stopped, \
+         fix the cause and run the block again",
         match statement { Some(sql) => format!("noticed after `{sql}`"), None => "noticed when the block ended".to_owned() }
     )]
     TransactionClosedUnderneath {
@@ -187,10 +190,20 @@ pub enum Error {
         statement: Option<String>,
     },
 
-    /// A transaction was open where txmanager expected none: a raw `BEGIN`
-    /// ran in autocommit mode. txmanager rolled it back.
+    /// A transaction was open where txmanager expected none, for example on
+    /// a connection handed to [`TransactionManager::new`] inside a
+    /// transaction. (A raw `BEGIN` through txmanager is refused before it
+    /// runs: [`Error::TransactionControlRefused`].) txmanager rolled it back,
+    /// with whatever was written in it, and the block that found it did not
+    /// run; the manager is usable at once. If that rollback failed, the error
+    /// is [`Error::StepFailed`] with [`Step::Rollback`] and the manager is
+    /// broken until [`TransactionManager::reset`] succeeds.
+    ///
+    /// [`TransactionManager::new`]: crate::TransactionManager::new
+    /// [`TransactionManager::reset`]: crate::TransactionManager::reset
     #[error(
-        "a transaction was opened outside txmanager ({}); it was rolled back",
+        "a transaction was opened outside txmanager ({}); it was rolled back with \
+         whatever was written in it, and the manager is ready: run the work again",
         match statement { Some(sql) => format!("by `{sql}`"), None => "found when a block started or ended".to_owned() }
     )]
     TransactionOpenedUnderneath {

@@ -272,8 +272,9 @@ impl TransactionManager {
     /// # Errors
     ///
     /// [`Error::Statement`] with the SQL if SQLite rejects it;
-    /// [`Error::TransactionOpenedUnderneath`] if it was a raw `BEGIN` (the
-    /// transaction is rolled back); [`Error::Broken`] on a broken manager.
+    /// [`Error::TransactionControlRefused`] for `BEGIN`, `COMMIT`,
+    /// `ROLLBACK` or savepoint SQL (refused before it runs: use the modes);
+    /// [`Error::Broken`] on a broken manager.
     ///
     /// # Example
     ///
@@ -383,7 +384,8 @@ impl TransactionManager {
     /// # Errors
     ///
     /// The closure's own error, unchanged. [`Error::TransactionOpenedUnderneath`]
-    /// if the block left a raw `BEGIN` open (it is rolled back), and
+    /// if the connection was inside a transaction txmanager did not open
+    /// (it is rolled back and the closure does not run), and
     /// [`Error::Broken`] on a broken manager.
     ///
     /// # Example

@@ -70,14 +70,19 @@ pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> 
 /// `SQLITE_AUTH` and nothing of it runs.
 ///
 /// A statement compiled once is not asked about again (unless SQLite
-/// recompiles it after a schema change), so statements from rusqlite's cache
-/// cost nothing here. Two consequences:
-/// - statements compiled before the gate was installed may hold transaction
-///   control: [`ControlGate::install`] flushes rusqlite's statement cache;
+/// recompiles it, after a schema change), so statements from rusqlite's
+/// cache cost nothing here. Consequences:
+/// - statements compiled before the gate was installed: installing an
+///   authorizer makes SQLite expire every compiled statement, so each is
+///   recompiled, and asked about, before it runs again; `install` also
+///   flushes rusqlite's statement cache;
 /// - txmanager's own control statements must never sit in rusqlite's
 ///   statement cache under their SQL text, where a user's identical text
-///   would find them already compiled; and since a recompile asks again, they
-///   run inside the open gate, not only compile inside it.
+///   would find them already compiled; and since a recompile asks again,
+///   they must *run* inside the open gate, not only compile inside it;
+/// - while the gate is open (txmanager's control SQL; a future loan of the
+///   raw connection), whatever compiles is allowed: after a loan, flush
+///   rusqlite's statement cache, or a user's cached `BEGIN` survives it.
 #[derive(Debug, Clone)]
 pub(crate) struct ControlGate {
     state: Arc<GateState>,

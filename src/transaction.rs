@@ -122,10 +122,10 @@ impl<'m> Transaction<'m> {
     /// # Errors
     ///
     /// [`Error::Statement`] with the SQL if SQLite rejects it;
-    /// [`Error::TransactionClosedUnderneath`] if it was a raw `COMMIT` or
-    /// `ROLLBACK`, or SQLite rolled back on its own (the block is stopped);
-    /// [`Error::TransactionOpenedUnderneath`] for a raw `BEGIN` in an
-    /// autocommit block (rolled back).
+    /// [`Error::TransactionControlRefused`] for `BEGIN`, `COMMIT`, `END`,
+    /// `ROLLBACK` or savepoint SQL (refused before it runs; the block's
+    /// transaction is as it was); [`Error::TransactionClosedUnderneath`] if
+    /// SQLite rolled back on its own (the block is stopped).
     ///
     /// # Example
     ///

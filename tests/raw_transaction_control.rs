@@ -285,3 +285,37 @@ fn a_transaction_left_open_on_the_connection_is_rolled_back_by_the_next_block_wh
         }
     }
 }
+
+#[test]
+fn sqlite_rolling_back_on_a_conflict_stops_the_block_and_nothing_commits() {
+    for place in Place::both() {
+        let mut tm = place.manager();
+        tm.execute(
+            "INSERT INTO reporter (id, first_name, last_name) VALUES (1, 'Zed', 'Old')",
+            [],
+        )
+        .unwrap();
+        let err = tm
+            .commit_on_success(|tx| {
+                tx.execute(INSERT, ("Alice", "Smith"))?;
+                let first = tx
+                    .execute(
+                        "INSERT OR ROLLBACK INTO reporter (id, first_name, last_name) \
+                         VALUES (1, 'Dup', 'Key')",
+                        [],
+                    )
+                    .unwrap_err();
+                assert!(matches!(first, Error::Statement { .. }), "{first:?}");
+                tx.execute(INSERT, ("Ben", "Jones")).map(drop)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TransactionClosedUnderneath { .. }),
+            "{err:?}"
+        );
+        assert_eq!(place.committed(&tm), ["Zed Old"], "{}", place.name());
+        tm.commit_on_success(|tx| tx.execute(INSERT, ("Carol", "Doe")))
+            .unwrap();
+        assert_eq!(place.committed(&tm), ["Zed Old", "Carol Doe"]);
+    }
+}
