@@ -484,13 +484,13 @@ impl TransactionManager {
     /// The error for a statement of the user's that failed: the gate's
     /// refusal of a transaction-control statement, or SQLite's own error.
     fn statement_error(&self, sql: &str, source: rusqlite::Error) -> Error {
-        if source.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied) {
-            if let Some(statement) = self.gate.take_refusal() {
-                return Error::TransactionControlRefused {
-                    statement,
-                    sql: sql.to_owned(),
-                };
-            }
+        if source.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied)
+            && let Some(statement) = self.gate.take_refusal()
+        {
+            return Error::TransactionControlRefused {
+                statement,
+                sql: sql.to_owned(),
+            };
         }
         Error::statement(sql, source)
     }
