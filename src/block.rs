@@ -424,6 +424,7 @@ impl TransactionManager {
         op: impl FnOnce(&mut CachedStatement<'_>) -> rusqlite::Result<R>,
     ) -> Result<R, Error> {
         self.check_usable()?;
+        self.refuse_own_control(sql)?;
         self.ensure_open()?;
         let changes = sqlite::total_changes(&self.conn);
         let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
@@ -454,6 +455,7 @@ impl TransactionManager {
     /// when it runs.
     pub(crate) fn prepare_statement(&self, sql: &str) -> Result<CachedStatement<'_>, Error> {
         self.check_usable()?;
+        self.refuse_own_control(sql)?;
         self.ensure_open()?;
         let stmt = self
             .conn
@@ -479,6 +481,20 @@ impl TransactionManager {
         let state = self.check_transaction_state(sql);
         result.map_err(|source| self.statement_error(sql, source))?;
         state
+    }
+
+    /// Refuses a user's statement spelled exactly like one of txmanager's
+    /// own control statements: rusqlite's cache would hand it over already
+    /// compiled, and the gate would not see it.
+    #[inline]
+    fn refuse_own_control(&self, sql: &str) -> Result<(), Error> {
+        if sqlite::is_own_control(sql) {
+            return Err(Error::TransactionControlRefused {
+                statement: "txmanager's own control statement".to_owned(),
+                sql: sql.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The error for a statement of the user's that failed: the gate's

@@ -23,6 +23,8 @@ use crate::versioning::VersionKind;
 // (keyed by the SQL text) never hands one of these statements to user code
 // that runs `COMMIT` itself, nor one of the user's to the engine.
 pub(crate) const COMMIT: &str = "/* txmanager */ COMMIT";
+/// The marker every control statement of txmanager's starts with.
+const OWN_MARK: &str = "/* txmanager */";
 pub(crate) const ROLLBACK: &str = "/* txmanager */ ROLLBACK";
 
 /// The `BEGIN` statement for a behavior.
@@ -57,6 +59,14 @@ pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> 
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Whether a user's SQL text is one of txmanager's own control statements
+/// (it starts with their marker), which rusqlite's cache would hand over
+/// compiled, past the [`ControlGate`].
+#[inline]
+pub(crate) fn is_own_control(sql: &str) -> bool {
+    sql.starts_with(OWN_MARK)
+}
+
 /// Refuses transaction-control statements that txmanager did not issue
 /// itself, before they run.
 ///
@@ -76,10 +86,13 @@ pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> 
 ///   authorizer makes SQLite expire every compiled statement, so each is
 ///   recompiled, and asked about, before it runs again; `install` also
 ///   flushes rusqlite's statement cache;
-/// - txmanager's own control statements must never sit in rusqlite's
-///   statement cache under their SQL text, where a user's identical text
-///   would find them already compiled; and since a recompile asks again,
-///   they must *run* inside the open gate, not only compile inside it;
+/// - txmanager's own control statements sit in rusqlite's statement cache
+///   ([`run_control`]), compiled with the gate open. A user's statement
+///   whose text is identical would find them there already compiled, so
+///   the engine refuses user SQL that starts with their marker
+///   ([`is_own_control`]) before looking in the cache. And since a
+///   recompile asks again, they *run* inside the open gate, not only
+///   compile inside it;
 /// - while the gate is open (txmanager's control SQL; a future loan of the
 ///   raw connection), whatever compiles is allowed: after a loan, flush
 ///   rusqlite's statement cache, or a user's cached `BEGIN` survives it.

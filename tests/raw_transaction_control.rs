@@ -319,3 +319,26 @@ fn sqlite_rolling_back_on_a_conflict_stops_the_block_and_nothing_commits() {
         assert_eq!(place.committed(&tm), ["Zed Old", "Carol Doe"]);
     }
 }
+
+#[test]
+fn txmanager_s_own_cached_control_statements_cannot_be_borrowed_by_their_text() {
+    for place in Place::both() {
+        let mut tm = place.manager();
+        let err = tm
+            .commit_on_success(|tx| {
+                tx.execute(INSERT, ("Alice", "Smith"))?;
+                // Exactly the text txmanager caches its own COMMIT under.
+                let err = tx.execute("/* txmanager */ COMMIT", []).unwrap_err();
+                assert!(
+                    matches!(&err, Error::TransactionControlRefused { sql, .. } if sql == "/* txmanager */ COMMIT"),
+                    "{err:?}"
+                );
+                let err = tx.prepare("/* txmanager */ ROLLBACK").map(drop).unwrap_err();
+                assert!(matches!(err, Error::TransactionControlRefused { .. }), "{err:?}");
+                tx.execute_batch("/* txmanager */ COMMIT")
+            })
+            .unwrap_err();
+        assert_refused(&err, "COMMIT", "/* txmanager */ COMMIT");
+        assert!(place.committed(&tm).is_empty(), "{}", place.name());
+    }
+}

@@ -271,7 +271,8 @@ fn retrying_stops_when_the_next_wait_would_pass_the_time_limit() {
         "{}",
         err.attempts()
     );
-    assert!(err.elapsed() <= Duration::from_millis(100));
+    // No assertion on `elapsed()`: on a loaded machine the attempts
+    // themselves take time; `TimeLimit` is what says the limit decided.
 }
 
 #[test]
