@@ -1,9 +1,12 @@
 //! Property test: random programs of nested blocks in all three modes, with
-//! writes, commits, rollbacks, hooks, returned errors and panics, run against
-//! a real database file and, in lockstep, against a simple reference model of
-//! what must be committed. After every program the file (read through a
-//! second connection) must equal the model, the hooks that ran must be the
-//! model's, and the connection must be outside any transaction.
+//! writes, commits, rollbacks, hooks, returned errors and panics, raw
+//! transaction-control statements (alone or inside a batch after a write)
+//! and multi-statement batches that write and then fail, run against a real
+//! database (a file, or `:memory:`) and, in lockstep, against a simple
+//! reference model of what must be committed. After every program the
+//! database (a file read through a second connection) must equal the model,
+//! the hooks that ran must be the model's, and the connection must be
+//! outside any transaction.
 
 mod common;
 
@@ -23,15 +26,30 @@ enum End {
 #[derive(Debug, Clone)]
 enum Op {
     Insert,
+    /// A transaction-control statement from `RAW_CONTROL`; with `after_write`,
+    /// inside a batch that inserts first and would insert again after it.
+    RawControl {
+        statement: usize,
+        after_write: bool,
+    },
+    /// A batch that inserts, then fails.
+    FailingBatch,
     Hook,
     Commit,
     Rollback,
-    Block { mode: Mode, end: End, body: Vec<Op> },
+    Block {
+        mode: Mode,
+        end: End,
+        body: Vec<Op>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let leaf = prop_oneof![
         4 => Just(Op::Insert),
+        1 => (0..RAW_CONTROL.len(), any::<bool>())
+            .prop_map(|(statement, after_write)| Op::RawControl { statement, after_write }),
+        1 => Just(Op::FailingBatch),
         1 => Just(Op::Hook),
         1 => Just(Op::Commit),
         1 => Just(Op::Rollback),
@@ -47,6 +65,45 @@ fn op() -> impl Strategy<Value = Op> {
                 .prop_map(|(mode, end, body)| Op::Block { mode, end, body }),
         ]
     })
+}
+
+/// Raw transaction control: every one is refused before it runs.
+const RAW_CONTROL: &[&str] = &[
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "BEGIN",
+    "BEGIN IMMEDIATE",
+    "SAVEPOINT mine",
+    "RELEASE txmanager_sp_1",
+    "ROLLBACK TO txmanager_sp_1",
+    "RELEASE txmanager_sp_2",
+    "COMMIT; BEGIN",
+    "ROLLBACK; BEGIN",
+];
+
+/// How a statement reaches the connection: a handle or the manager.
+trait Runs {
+    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error>;
+    fn batch(&self, sql: &str) -> Result<(), Error>;
+}
+
+impl Runs for Transaction<'_> {
+    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error> {
+        self.execute(sql, [v])
+    }
+    fn batch(&self, sql: &str) -> Result<(), Error> {
+        self.execute_batch(sql)
+    }
+}
+
+impl Runs for TransactionManager {
+    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error> {
+        self.execute(sql, [v])
+    }
+    fn batch(&self, sql: &str) -> Result<(), Error> {
+        self.execute_batch(sql)
+    }
 }
 
 /// One running block, as the model sees it.
@@ -204,15 +261,58 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Runs a statement-level op through a handle or the manager; false if
+    /// `op` is not one.
+    fn statement(&mut self, runs: &impl Runs, op: &Op) -> bool {
+        match op {
+            Op::Insert => {
+                let v = self.model.value();
+                runs.execute_one("INSERT INTO t (v) VALUES (?1)", v)
+                    .expect("insert");
+                self.model.insert(v);
+            }
+            Op::RawControl {
+                statement,
+                after_write,
+            } => {
+                let statement = RAW_CONTROL[*statement];
+                let result = if *after_write {
+                    let v = self.model.value();
+                    let never = self.model.value();
+                    let batch = format!(
+                        "INSERT INTO t (v) VALUES ({v}); {statement}; INSERT INTO t (v) VALUES ({never})"
+                    );
+                    let result = runs.batch(&batch);
+                    self.model.insert(v);
+                    result
+                } else {
+                    runs.batch(statement)
+                };
+                assert!(
+                    matches!(result, Err(Error::TransactionControlRefused { .. })),
+                    "{statement}: {result:?}"
+                );
+            }
+            Op::FailingBatch => {
+                let v = self.model.value();
+                let result = runs.batch(&format!(
+                    "INSERT INTO t (v) VALUES ({v}); INSERT INTO missing VALUES (1)"
+                ));
+                assert!(matches!(result, Err(Error::Statement { .. })), "{result:?}");
+                self.model.insert(v);
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn body(&mut self, tx: &mut Transaction<'_>, ops: &[Op]) {
         for op in ops {
+            if self.statement(tx, op) {
+                continue;
+            }
             match op {
-                Op::Insert => {
-                    let v = self.model.value();
-                    tx.execute("INSERT INTO t (v) VALUES (?1)", [v])
-                        .expect("insert");
-                    self.model.insert(v);
-                }
+                Op::Insert | Op::RawControl { .. } | Op::FailingBatch => {}
                 Op::Hook => {
                     let v = self.model.value();
                     let log = Arc::clone(&self.log);
@@ -283,14 +383,12 @@ impl Run<'_> {
 
     fn top(&mut self, tm: &mut TransactionManager, ops: &[Op]) {
         for op in ops {
+            if self.statement(tm, op) {
+                continue;
+            }
             match op {
-                Op::Insert => {
-                    let v = self.model.value();
-                    tm.execute("INSERT INTO t (v) VALUES (?1)", [v])
-                        .expect("insert");
-                    self.model.insert(v);
-                }
                 // No handle outside a block: nothing to run.
+                Op::Insert | Op::RawControl { .. } | Op::FailingBatch => {}
                 Op::Hook | Op::Commit | Op::Rollback => {}
                 Op::Block { mode, end, body } => self.block(tm, *mode, *end, body),
             }
@@ -310,24 +408,46 @@ fn quiet_deliberate_panics() {
     });
 }
 
-fn committed(path: &std::path::Path) -> Vec<i64> {
-    let conn = txmanager::rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+/// What is committed: read through a second connection for a file, or
+/// through the manager (outside any transaction) for `:memory:`.
+fn committed(path: Option<&std::path::Path>, tm: &TransactionManager) -> Vec<i64> {
+    const LIST: &str = "SELECT v FROM t ORDER BY v";
+    match path {
+        Some(path) => {
+            let conn = txmanager::rusqlite::Connection::open(path).unwrap();
+            let mut stmt = conn.prepare(LIST).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+        None => {
+            assert!(tm.is_autocommit());
+            let mut stmt = tm.prepare(LIST).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+    }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_program_commits_exactly_what_the_model_says(program in prop::collection::vec(op(), 0..6)) {
+    fn every_program_commits_exactly_what_the_model_says(
+        program in prop::collection::vec(op(), 0..6),
+        in_memory in any::<bool>(),
+    ) {
         quiet_deliberate_panics();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.db");
-        let mut tm = TransactionManager::open(&path).unwrap();
+        let file = dir.path().join("model.db");
+        let path = (!in_memory).then_some(file.as_path());
+        let mut tm = match path {
+            Some(path) => TransactionManager::open(path).unwrap(),
+            None => TransactionManager::open_in_memory().unwrap(),
+        };
         tm.execute("CREATE TABLE t (v INTEGER NOT NULL)", []).unwrap();
         let mut model = Model::default();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -335,7 +455,8 @@ proptest! {
 
         let mut expected = model.committed.clone();
         expected.sort_unstable();
-        prop_assert_eq!(committed(&path), expected);
+        prop_assert!(tm.is_autocommit(), "left inside a transaction");
+        prop_assert_eq!(committed(path, &tm), expected);
         prop_assert_eq!(&*log.lock().unwrap(), &model.fired);
         prop_assert!(tm.is_autocommit(), "left inside a transaction");
         prop_assert!(!tm.is_broken());
