@@ -15,6 +15,15 @@ use crate::{Error, Transaction, TransactionManager};
 /// runs, waiting between them with exponential backoff and jitter, and
 /// giving up once the next wait would pass `max_elapsed`.
 ///
+/// **What is retried.** By default, only lock contention: `SQLITE_BUSY` and
+/// `SQLITE_LOCKED` ([`Retryable::is_retryable`]). A version conflict
+/// ([`Error::RecordModified`], [`Retryable::is_conflict`]) is not: under the
+/// default `BEGIN IMMEDIATE`, a conflict inside the block means the closure
+/// carried a stale version in from outside, and running it again cannot
+/// help. Re-read inside the closure instead, or opt in with
+/// [`with_conflict_retries(true)`](Self::with_conflict_retries) for a
+/// closure that does re-read (for example under `BEGIN DEFERRED`).
+///
 /// The wait before attempt `n + 1` is drawn at random between half and all of
 /// `min(initial_backoff × 2ⁿ⁻¹, max_backoff)`, so writers that collided do
 /// not collide again in lockstep.
@@ -36,16 +45,19 @@ pub struct RetryPolicy {
     initial_backoff: Duration,
     max_backoff: Duration,
     max_elapsed: Duration,
+    retry_conflicts: bool,
 }
 
 impl Default for RetryPolicy {
-    /// 10 attempts, backoff from 2 ms up to 250 ms, 30 s in all.
+    /// 10 attempts, backoff from 2 ms up to 250 ms, 30 s in all; version
+    /// conflicts are not retried.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 10,
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(250),
             max_elapsed: Duration::from_secs(30),
+            retry_conflicts: false,
         }
     }
 }
@@ -134,6 +146,32 @@ impl RetryPolicy {
         self.max_elapsed
     }
 
+    /// Whether version conflicts ([`Retryable::is_conflict`]) are retried
+    /// too. Off by default: opt in only for a closure that reads, inside
+    /// itself, every version it writes, so a second run can succeed.
+    ///
+    /// ```
+    /// let p = txmanager::RetryPolicy::default();
+    /// assert!(!p.retries_conflicts());
+    /// assert!(p.with_conflict_retries(true).retries_conflicts());
+    /// ```
+    #[must_use]
+    pub fn with_conflict_retries(mut self, retry: bool) -> Self {
+        self.retry_conflicts = retry;
+        self
+    }
+
+    /// Whether version conflicts are retried; see
+    /// [`with_conflict_retries`](Self::with_conflict_retries).
+    ///
+    /// ```
+    /// assert!(!txmanager::RetryPolicy::new(3).retries_conflicts());
+    /// ```
+    #[must_use]
+    pub fn retries_conflicts(&self) -> bool {
+        self.retry_conflicts
+    }
+
     /// The wait after the `attempt`-th failed run (1-based), with jitter.
     fn backoff(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(30);
@@ -148,12 +186,13 @@ impl RetryPolicy {
     }
 }
 
-/// Errors a retry may cure: conflicts and lock contention.
+/// Errors a retry may cure: lock contention always, version conflicts when
+/// the policy opts in.
 ///
-/// Implemented for [`Error`] (retryable: [`Error::RecordModified`], and any
-/// error whose SQLite code is `SQLITE_BUSY` or `SQLITE_LOCKED`) and for boxed
-/// errors that hold one. Implement it for your own error type to use it with
-/// [`TransactionManager::commit_on_success_with_retry`].
+/// Implemented for [`Error`] (retryable: any error whose SQLite code is
+/// `SQLITE_BUSY` or `SQLITE_LOCKED`; a conflict: [`Error::RecordModified`])
+/// and for boxed errors that hold one. Implement it for your own error type
+/// to use it with [`TransactionManager::commit_on_success_with_retry`].
 ///
 /// # Example
 ///
@@ -161,23 +200,34 @@ impl RetryPolicy {
 /// use txmanager::{Error, Retryable};
 ///
 /// let conflict = Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) };
-/// assert!(conflict.is_retryable());
+/// assert!(conflict.is_conflict());
+/// assert!(!conflict.is_retryable(), "not retried unless the policy opts in");
 /// assert!(!Error::PendingCommitRollback.is_retryable());
 /// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(conflict);
-/// assert!(boxed.is_retryable());
+/// assert!(boxed.is_conflict());
 /// ```
 pub trait Retryable {
-    /// Whether running the block again from scratch may succeed.
+    /// Whether running the block again from scratch may succeed whatever
+    /// the closure does: lock contention.
     fn is_retryable(&self) -> bool;
+
+    /// Whether this is a version conflict, retried only when the policy
+    /// opts in ([`RetryPolicy::with_conflict_retries`]). The default says no.
+    fn is_conflict(&self) -> bool {
+        false
+    }
 }
 
 impl Retryable for Error {
     fn is_retryable(&self) -> bool {
+        matches!(
+            self.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+
+    fn is_conflict(&self) -> bool {
         matches!(self, Error::RecordModified { .. })
-            || matches!(
-                self.sqlite_error_code(),
-                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-            )
     }
 }
 
@@ -186,12 +236,20 @@ impl Retryable for Box<dyn std::error::Error + Send + Sync> {
         self.downcast_ref::<Error>()
             .is_some_and(Error::is_retryable)
     }
+
+    fn is_conflict(&self) -> bool {
+        self.downcast_ref::<Error>().is_some_and(Error::is_conflict)
+    }
 }
 
 impl Retryable for Box<dyn std::error::Error> {
     fn is_retryable(&self) -> bool {
         self.downcast_ref::<Error>()
             .is_some_and(Error::is_retryable)
+    }
+
+    fn is_conflict(&self) -> bool {
+        self.downcast_ref::<Error>().is_some_and(Error::is_conflict)
     }
 }
 
@@ -230,6 +288,9 @@ pub struct Retried<T> {
 pub enum GaveUp {
     /// The error was not [`Retryable`].
     NotRetryable,
+    /// The error was a version conflict, and the policy does not retry
+    /// conflicts ([`RetryPolicy::with_conflict_retries`]).
+    Conflict,
     /// The policy's attempt limit was reached.
     AttemptLimit,
     /// The next wait would have passed the policy's time limit.
@@ -240,6 +301,11 @@ impl fmt::Display for GaveUp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             GaveUp::NotRetryable => "the error is not one a retry can cure",
+            GaveUp::Conflict => {
+                "a version conflict is not retried by default (the closure wrote a version \
+                 read outside it): re-read the record inside the closure, or opt in with \
+                 RetryPolicy::with_conflict_retries(true)"
+            }
             GaveUp::AttemptLimit => "the attempt limit was reached",
             GaveUp::TimeLimit => "the time limit was reached",
         })
@@ -257,7 +323,7 @@ impl fmt::Display for GaveUp {
 /// # fn main() -> Result<(), Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
 /// let err = tm
-///     .commit_on_success_with_retry(&RetryPolicy::new(3), |_| {
+///     .commit_on_success_with_retry(&RetryPolicy::new(3).with_conflict_retries(true), |_| {
 ///         Err::<(), _>(Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) })
 ///     })
 ///     .unwrap_err();
@@ -386,15 +452,17 @@ impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
 
 impl TransactionManager {
     /// Runs `f` in a `commit_on_success` block, and when it fails with a
-    /// [`Retryable`] error (a version conflict, `SQLITE_BUSY`, `SQLITE_LOCKED`),
-    /// rolls back, waits, and runs it again from scratch, as `policy` allows.
-    /// `f` is `FnMut` because it may run several times: do all the reading
-    /// the write depends on inside it.
+    /// [`Retryable`] error (`SQLITE_BUSY`, `SQLITE_LOCKED`; a version
+    /// conflict only if the policy opts in), rolls back, waits, and runs it
+    /// again from scratch, as `policy` allows. `f` is `FnMut` because it may
+    /// run several times: do all the reading the write depends on inside it.
     ///
     /// # Errors
     ///
     /// [`RetryError`], holding the last attempt's error, the number of
-    /// attempts, the time spent, and why it gave up.
+    /// attempts, the time spent, and why it gave up ([`GaveUp::Conflict`]
+    /// for a version conflict under the default policy: the version came
+    /// from outside the closure, and no retry can refresh it).
     ///
     /// # Example
     ///
@@ -423,6 +491,51 @@ impl TransactionManager {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// A web handler that saves a copy the client sent back: the version
+    /// came from the client, so a conflict is the client's to resolve. It is
+    /// not retried; map it to HTTP 409 Conflict.
+    ///
+    /// ```
+    /// use txmanager::{record, Error, GaveUp, Record, RetryPolicy, TransactionManager, VersionField};
+    ///
+    /// record! {
+    ///     #[derive(Debug, Clone, Default)]
+    ///     pub struct Page in "page" (primary_key id, version version: VersionField::integer()) {
+    ///         pub body: String,
+    ///     }
+    /// }
+    ///
+    /// /// Saves the client's copy; returns the HTTP status.
+    /// fn put_page(tm: &mut TransactionManager, sent: &Page) -> u16 {
+    ///     let result = tm.commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+    ///         let mut page = sent.clone();
+    ///         page.save(tx)
+    ///     });
+    ///     match result {
+    ///         Ok(_) => 200,
+    ///         Err(e) if matches!(e.error(), Error::RecordModified { .. }) => {
+    ///             assert_eq!(e.gave_up(), GaveUp::Conflict);
+    ///             assert_eq!(e.attempts(), 1, "a stale version is not retried");
+    ///             409
+    ///         }
+    ///         Err(_) => 500,
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, body TEXT)", [])?;
+    /// let mut page = Page { body: "first".into(), ..Page::default() };
+    /// page.save(&tm)?;
+    /// let stale = page.clone();
+    /// page.body = "second".into();
+    /// page.save(&tm)?; // someone else saved first
+    /// assert_eq!(put_page(&mut tm, &stale), 409);
+    /// assert_eq!(put_page(&mut tm, &page), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit_on_success_with_retry<T, E, F>(
         &mut self,
         policy: &RetryPolicy,
@@ -440,7 +553,9 @@ impl TransactionManager {
                 Ok(value) => return Ok(Retried { value, attempts }),
                 Err(error) => error,
             };
-            let gave_up = if !error.is_retryable() {
+            let gave_up = if error.is_conflict() && !policy.retry_conflicts {
+                Some(GaveUp::Conflict)
+            } else if !error.is_retryable() && !error.is_conflict() {
                 Some(GaveUp::NotRetryable)
             } else if attempts >= policy.max_attempts {
                 Some(GaveUp::AttemptLimit)

@@ -10,8 +10,16 @@ use std::time::Duration;
 use common::{Db, INSERT};
 use txmanager::rusqlite::{Connection, ErrorCode};
 use txmanager::{
-    BeginMode, Error, GaveUp, Opener, RetryPolicy, Retryable, Settings, TransactionManager,
+    BeginMode, Error, GaveUp, Opener, Record, RetryPolicy, Retryable, Settings, TransactionManager,
+    VersionField, record,
 };
+
+record! {
+    #[derive(Debug, Clone, Default)]
+    pub struct Page in "page" (primary_key id, version version: VersionField::integer()) {
+        pub body: String,
+    }
+}
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 fn assert_send<T: Send>() {}
@@ -191,8 +199,81 @@ fn conflict() -> Error {
     }
 }
 
+/// Retries conflicts too: these tests use a conflict as the error a retry
+/// may cure.
 fn quick() -> RetryPolicy {
-    RetryPolicy::new(5).with_backoff(Duration::from_millis(1), Duration::from_millis(2))
+    RetryPolicy::new(5)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(2))
+        .with_conflict_retries(true)
+}
+
+#[test]
+fn a_version_conflict_is_not_retried_by_default_and_the_error_says_what_to_do() {
+    let db = Db::new();
+    let mut tm = db.manager();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            runs += 1;
+            tx.execute(INSERT, ("Never", "Committed"))?;
+            Err::<(), _>(conflict())
+        })
+        .unwrap_err();
+    assert_eq!(
+        (runs, err.attempts(), err.gave_up()),
+        (1, 1, GaveUp::Conflict)
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("re-read the record inside the closure")
+            && message.contains("with_conflict_retries(true)"),
+        "{message}"
+    );
+    assert!(db.committed().is_empty());
+}
+
+#[test]
+fn a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds() {
+    let db = Db::new();
+    let mut tm = db.manager();
+    tm.execute(
+        "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, body TEXT)",
+        [],
+    )
+    .unwrap();
+    let mut page = Page {
+        body: "first".into(),
+        ..Page::default()
+    };
+    page.save(&tm).unwrap();
+    let stale = page.clone();
+    page.body = "second".into();
+    page.save(&tm).unwrap();
+
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            runs += 1;
+            let mut copy = stale.clone();
+            copy.body = "stale".into();
+            copy.save(tx)
+        })
+        .unwrap_err();
+    assert_eq!((runs, err.gave_up()), (1, GaveUp::Conflict));
+
+    let done = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            let mut fresh = Page::get(tx, 1)?;
+            fresh.body = "third".into();
+            fresh.save(tx)
+        })
+        .unwrap();
+    assert_eq!(done.attempts, 1);
+    let body: String = db
+        .observer()
+        .query_row("SELECT body FROM page WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(body, "third");
 }
 
 #[test]
@@ -261,7 +342,8 @@ fn retrying_stops_when_the_next_wait_would_pass_the_time_limit() {
     let mut tm = db.manager();
     let policy = RetryPolicy::new(100)
         .with_backoff(Duration::from_millis(40), Duration::from_millis(40))
-        .with_max_elapsed(Duration::from_millis(100));
+        .with_max_elapsed(Duration::from_millis(100))
+        .with_conflict_retries(true);
     let err = tm
         .commit_on_success_with_retry(&policy, |_| Err::<(), _>(conflict()))
         .unwrap_err();
