@@ -2,16 +2,20 @@
 //! release, rollback), what happens on panic, and the bookkeeping behind it
 //! (the frame stack, dirty tracking, `on_commit` hooks, the broken state).
 //!
-//! Everything here is `impl TransactionManager`; the public face is the mode
-//! methods on [`TransactionManager`] and [`Transaction`].
+//! Everything here is `impl<B: Backend> TransactionManager<B>`, written once
+//! for every backend over the [`Backend`] trait; the public face is the mode
+//! methods on [`TransactionManager`] and [`Transaction`]. The one
+//! SQLite-only part, the statement path through rusqlite's statement cache,
+//! is the `impl TransactionManager<Sqlite>` block at the end.
 
 use std::cell::Cell;
 
 use rusqlite::{CachedStatement, ErrorCode};
 use scopeguard::ScopeGuard;
 
-use crate::settings::BeginMode;
-use crate::sqlite::{self, COMMIT, ROLLBACK};
+use crate::backend::Backend;
+use crate::error::DatabaseError;
+use crate::sqlite::{self, Sqlite};
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
 
 /// A hook queued by [`Transaction::on_commit`].
@@ -45,6 +49,40 @@ pub(crate) struct Frame {
     /// block is ever closed while running: after `commit()` or `rollback()`
     /// it begins again lazily, at its next statement.
     open: Cell<bool>,
+    /// A statement failed in this block while its transaction was open, on a
+    /// backend where that aborts the transaction (PostgreSQL): the block can
+    /// only roll back.
+    failed: Cell<bool>,
+}
+
+/// The three statements that manage one nesting level's savepoint.
+#[derive(Debug)]
+pub(crate) struct SavepointSql {
+    pub(crate) open: String,
+    pub(crate) release: String,
+    pub(crate) rollback_to: String,
+}
+
+/// Savepoint SQL by nesting depth, built by the backend the first time a
+/// depth is reached and reused after that, so a nested block allocates
+/// nothing once warm.
+#[derive(Debug, Default)]
+pub(crate) struct SavepointCache {
+    by_depth: Vec<SavepointSql>,
+}
+
+impl SavepointCache {
+    pub(crate) fn get<B: Backend>(&mut self, depth: usize) -> &SavepointSql {
+        while self.by_depth.len() <= depth {
+            let (open, release, rollback_to) = B::savepoint_sql(self.by_depth.len());
+            self.by_depth.push(SavepointSql {
+                open,
+                release,
+                rollback_to,
+            });
+        }
+        &self.by_depth[depth]
+    }
 }
 
 /// What `commit()` and `rollback()` need to know about the manual block
@@ -57,6 +95,7 @@ struct ManualFrame {
     dirty: bool,
     hooks_mark: usize,
     open: bool,
+    failed: bool,
 }
 
 /// How a frame ends.
@@ -68,12 +107,12 @@ enum Outcome {
     Discard,
 }
 
-impl TransactionManager {
+impl<B: Backend> TransactionManager<B> {
     /// Runs `f` as a block in `mode`: the single code path behind every mode
     /// method, outermost or nested.
     pub(crate) fn run_block<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block_with(mode, None, f)
@@ -84,11 +123,11 @@ impl TransactionManager {
     pub(crate) fn run_block_with<T, E, F>(
         &mut self,
         mode: Mode,
-        behavior: Option<BeginMode>,
+        behavior: Option<B::BlockOptions>,
         f: F,
     ) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.enter(mode, behavior)?;
@@ -111,7 +150,7 @@ impl TransactionManager {
         }
     }
 
-    fn enter(&mut self, mode: Mode, behavior: Option<BeginMode>) -> Result<(), Error> {
+    fn enter(&mut self, mode: Mode, behavior: Option<B::BlockOptions>) -> Result<(), Error> {
         self.check_usable()?;
         let depth = self.frames.len();
         let scope = match (mode, self.txn_root.is_some()) {
@@ -132,13 +171,11 @@ impl TransactionManager {
             }
             (_, true) => {
                 self.ensure_open()?;
-                let sql = &self.savepoints.get(depth).open;
-                self.gate
-                    .run(&self.conn, sql)
-                    .map_err(|source| Error::StepFailed {
-                        step: Step::Savepoint,
-                        source,
-                    })?;
+                let sql = &self.savepoints.get::<B>(depth).open;
+                B::run_control(&self.conn, sql).map_err(|source| Error::StepFailed {
+                    step: Step::Savepoint,
+                    source,
+                })?;
                 FrameScope::Savepoint
             }
         };
@@ -148,6 +185,7 @@ impl TransactionManager {
             dirty: Cell::new(false),
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
+            failed: Cell::new(false),
         });
         Ok(())
     }
@@ -157,6 +195,13 @@ impl TransactionManager {
         let Some(frame) = self.frames.last() else {
             return Err(self.lost_frame());
         };
+        if frame.failed.get() {
+            // The database aborted this block's transaction (PostgreSQL), and
+            // the closure swallowed the error: a COMMIT would "succeed" while
+            // discarding everything, so roll back and say why.
+            self.finish(Outcome::Discard)?;
+            return Err(Error::BlockAborted);
+        }
         if frame.mode == Mode::CommitManually && frame.dirty.get() {
             self.finish(Outcome::Discard)?;
             return Err(Error::PendingCommitRollback);
@@ -212,8 +257,8 @@ impl TransactionManager {
             return Err(err);
         }
         if outcome == Outcome::Keep {
-            let release = &self.savepoints.get(depth).release;
-            match self.gate.run(&self.conn, release) {
+            let release = &self.savepoints.get::<B>(depth).release;
+            match B::run_control(&self.conn, release) {
                 Ok(()) => {
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
@@ -237,14 +282,11 @@ impl TransactionManager {
     /// `ROLLBACK TO` then `RELEASE`, as rusqlite's `Savepoint` does; a
     /// failure breaks the manager, since the savepoint's work may remain.
     fn roll_back_savepoint(&mut self, depth: usize) -> Result<(), Error> {
-        let sql = self.savepoints.get(depth);
-        let result = self
-            .gate
-            .run(&self.conn, &sql.rollback_to)
+        let sql = self.savepoints.get::<B>(depth);
+        let result = B::run_control(&self.conn, &sql.rollback_to)
             .map_err(|source| (Step::RollbackToSavepoint, source))
             .and_then(|()| {
-                self.gate
-                    .run(&self.conn, &sql.release)
+                B::run_control(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
             });
         result.map_err(|(step, source)| self.break_on(step, source))
@@ -260,22 +302,54 @@ impl TransactionManager {
             self.hooks.truncate(frame.hooks_mark);
             return self.roll_back_if_open().map(|()| Vec::new());
         }
-        match self.gate.run(&self.conn, COMMIT) {
+        match self.run_commit() {
             Ok(()) => Ok(self.take_hooks(frame.hooks_mark)),
             Err(source) => {
                 self.hooks.truncate(frame.hooks_mark);
-                let _ = self.roll_back_if_open();
-                Err(Error::CommitFailed { source })
+                Err(self.commit_failed(source))
             }
         }
     }
 
+    /// `COMMIT`. Afterwards no transaction is open: it committed, or the
+    /// database rolled it back (PostgreSQL), or it is still open and
+    /// `commit_failed` rolls it back (SQLite, where the backend says so).
+    fn run_commit(&self) -> Result<(), DatabaseError> {
+        let result = B::run_control(&self.conn, B::commit_sql());
+        self.tracked_open.set(false);
+        result
+    }
+
+    /// The error for a failed `COMMIT`, after rolling back what is left. A
+    /// lost connection, or PostgreSQL's 40003, leaves the outcome unknown:
+    /// the manager is broken and the error says so, so that no retry runs
+    /// the work twice.
+    fn commit_failed(&mut self, source: DatabaseError) -> Error {
+        if source.is_connection_lost() || source.sqlstate() == Some("40003") {
+            if self.broken.is_none() {
+                self.broken = Some(format!(
+                    "the outcome of a COMMIT is unknown ({source}); check what was committed"
+                ));
+            }
+            return Error::CommitOutcomeUnknown { source };
+        }
+        let _ = self.roll_back_if_open();
+        Error::CommitFailed { source }
+    }
+
+    /// Whether a transaction is open: what the database says if it can say,
+    /// else what the engine itself began and has not ended.
+    #[inline]
+    fn transaction_open(&self) -> bool {
+        B::in_transaction(&self.conn).unwrap_or_else(|| self.tracked_open.get())
+    }
+
     fn roll_back_if_open(&mut self) -> Result<(), Error> {
-        if !sqlite::in_transaction(&self.conn) {
+        if !self.transaction_open() {
             return Ok(());
         }
-        self.gate
-            .run(&self.conn, ROLLBACK)
+        B::run_control(&self.conn, B::rollback_sql())
+            .map(|()| self.tracked_open.set(false))
             .map_err(|source| self.break_on(Step::Rollback, source))
     }
 
@@ -287,9 +361,16 @@ impl TransactionManager {
             dirty,
             hooks_mark,
             open,
+            failed,
         } = self.manual_frame("commit")?;
+        if failed {
+            // The database aborted the work since the last commit: commit()
+            // cannot keep it, so roll it back and say so, never `Ok`.
+            self.manual_rollback()?;
+            return Err(Error::BlockAborted);
+        }
         match scope {
-            FrameScope::Transaction if open => match self.gate.run(&self.conn, COMMIT) {
+            FrameScope::Transaction if open => match self.run_commit() {
                 Ok(()) => {
                     self.reset_top_frame(false);
                     run_hooks(self.take_hooks(hooks_mark));
@@ -298,18 +379,15 @@ impl TransactionManager {
                 Err(source) => {
                     self.hooks.truncate(hooks_mark);
                     self.reset_top_frame(false);
-                    let _ = self.roll_back_if_open();
-                    Err(Error::CommitFailed { source })
+                    Err(self.commit_failed(source))
                 }
             },
             FrameScope::Savepoint => {
-                let sql = self.savepoints.get(depth);
-                self.gate
-                    .run(&self.conn, &sql.release)
+                let sql = self.savepoints.get::<B>(depth);
+                B::run_control(&self.conn, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
                     .and_then(|()| {
-                        self.gate
-                            .run(&self.conn, &sql.open)
+                        B::run_control(&self.conn, &sql.open)
                             .map_err(|source| (Step::Savepoint, source))
                     })
                     .map_err(|(step, source)| self.break_on(step, source))?;
@@ -348,9 +426,8 @@ impl TransactionManager {
                 self.roll_back_if_open()
             }
             FrameScope::Savepoint => {
-                let sql = &self.savepoints.get(depth).rollback_to;
-                self.gate
-                    .run(&self.conn, sql)
+                let sql = &self.savepoints.get::<B>(depth).rollback_to;
+                B::run_control(&self.conn, sql)
                     .map_err(|source| self.break_on(Step::RollbackToSavepoint, source))?;
                 self.reset_top_frame(true);
                 Ok(())
@@ -371,7 +448,7 @@ impl TransactionManager {
             });
         }
         self.check_usable()?;
-        if frame.open.get() && !sqlite::in_transaction(&self.conn) {
+        if frame.open.get() && !self.transaction_open() {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -381,6 +458,7 @@ impl TransactionManager {
             dirty: frame.dirty.get(),
             hooks_mark: frame.hooks_mark,
             open: frame.open.get(),
+            failed: frame.failed.get(),
         })
     }
 
@@ -389,6 +467,7 @@ impl TransactionManager {
         if let Some(top) = self.frames.last() {
             top.dirty.set(false);
             top.open.set(open);
+            top.failed.set(false);
         }
     }
 
@@ -412,6 +491,205 @@ impl TransactionManager {
         }
     }
 
+    /// Before a statement of either backend: refuses work on a broken
+    /// manager, and begins a lazily closed manual block.
+    #[inline]
+    pub(crate) fn before_statement(&self) -> Result<(), Error> {
+        self.check_usable()?;
+        self.ensure_open()
+    }
+
+    /// After a statement of either backend failed: a failure that aborts the
+    /// transaction (PostgreSQL) poisons the innermost block, and a lost
+    /// connection breaks the manager; the error carries the SQL.
+    #[inline]
+    pub(crate) fn statement_failed(&self, sql: &str, source: impl Into<DatabaseError>) -> Error {
+        let source = source.into();
+        if source.is_connection_lost() {
+            self.connection_lost.set(true);
+        } else if B::ERROR_ABORTS_TRANSACTION
+            && self.expects_open_transaction()
+            && let Some(top) = self.frames.last()
+        {
+            top.failed.set(true);
+        }
+        Error::statement(sql, source)
+    }
+
+    #[inline]
+    pub(crate) fn mark_dirty(&self) {
+        if let Some(top) = self.frames.last() {
+            top.dirty.set(true);
+        }
+    }
+
+    /// Whether the top block has uncommitted writes.
+    pub(crate) fn top_is_dirty(&self) -> bool {
+        self.frames.last().is_some_and(|f| f.dirty.get())
+    }
+
+    /// Refuses work on a broken manager or in a block whose transaction was
+    /// ended behind our back.
+    #[inline]
+    pub(crate) fn check_usable(&self) -> Result<(), Error> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::Broken {
+                reason: reason.clone(),
+            });
+        }
+        if self.connection_lost.get() {
+            return Err(Error::Broken {
+                reason: "the connection to the database was lost; nothing since the last \
+                         commit was committed; open a new manager"
+                    .to_owned(),
+            });
+        }
+        if self.transaction_lost.get() {
+            return Err(Error::TransactionClosedUnderneath { statement: None });
+        }
+        Ok(())
+    }
+
+    /// Begins the outermost manual block again after its `commit()` or
+    /// `rollback()`, at its first statement since.
+    #[inline]
+    pub(crate) fn ensure_open(&self) -> Result<(), Error> {
+        let Some(root) = self.txn_root.and_then(|i| self.frames.get(i)) else {
+            return Ok(());
+        };
+        if !root.open.get() {
+            self.begin()?;
+            root.open.set(true);
+        }
+        Ok(())
+    }
+
+    fn begin(&self) -> Result<(), Error> {
+        match B::run_control(&self.conn, B::begin_sql(self.active_behavior)) {
+            Ok(()) => {
+                self.tracked_open.set(true);
+                Ok(())
+            }
+            Err(source) => {
+                if source.is_connection_lost() {
+                    self.connection_lost.set(true);
+                }
+                Err(Error::StepFailed {
+                    step: Step::Begin,
+                    source,
+                })
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn expects_open_transaction(&self) -> bool {
+        self.txn_root
+            .and_then(|i| self.frames.get(i))
+            .is_some_and(|root| root.open.get())
+    }
+
+    /// Asks SQLite whether a transaction is open, and compares with what the
+    /// frames say. A transaction that vanished marks the block lost; one that
+    /// appeared in autocommit mode is rolled back at once.
+    #[inline]
+    pub(crate) fn check_transaction_state(&self, sql: &str) -> Result<(), Error> {
+        let expected = self.expects_open_transaction();
+        let Some(open) = B::in_transaction(&self.conn) else {
+            // The database cannot say (PostgreSQL): its backend refuses
+            // transaction control before it runs instead.
+            return Ok(());
+        };
+        if open == expected {
+            return Ok(());
+        }
+        if expected {
+            self.transaction_lost.set(true);
+            return Err(Error::TransactionClosedUnderneath {
+                statement: Some(sql.to_owned()),
+            });
+        }
+        // If this rollback fails the connection stays in a transaction, and
+        // the next block refuses to start on it (see `enter`).
+        let _ = B::run_control(&self.conn, B::rollback_sql());
+        Err(Error::TransactionOpenedUnderneath {
+            statement: Some(sql.to_owned()),
+        })
+    }
+
+    /// At the end of a block, notices a transaction that ended behind our
+    /// back through a statement txmanager did not run itself.
+    #[inline]
+    fn notice_lost_transaction(&self) {
+        if self.expects_open_transaction() && !self.transaction_open() {
+            self.transaction_lost.set(true);
+        }
+    }
+
+    /// When a block starts outside any transaction, and when an autocommit
+    /// block ends: a transaction that txmanager did not open (left by a
+    /// statement compiled before the gate, or by the raw connection) is
+    /// rolled back and reported, so the next block starts clean. If that
+    /// rollback fails, the manager is broken until `reset()`.
+    fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
+        if !self.transaction_open() {
+            return Ok(());
+        }
+        self.roll_back_if_open()?;
+        Err(Error::TransactionOpenedUnderneath { statement: None })
+    }
+
+    /// `reset()`: forgets every block and pending hook, rolls back whatever
+    /// transaction is still open, and accepts work again. A lost connection
+    /// cannot be reset.
+    pub(crate) fn reset_engine(&mut self) -> Result<(), Error> {
+        if self.connection_lost.get() {
+            return self.check_usable();
+        }
+        self.frames.clear();
+        self.hooks.clear();
+        self.txn_root = None;
+        self.transaction_lost.set(false);
+        if self.transaction_open() {
+            B::run_control(&self.conn, B::rollback_sql()).map_err(|source| Error::StepFailed {
+                step: Step::Rollback,
+                source,
+            })?;
+            self.tracked_open.set(false);
+        }
+        Ok(())
+    }
+
+    /// Marks the manager broken after a failed rollback step and returns the
+    /// error for that step. The first breakage's reason is kept.
+    fn break_on(&mut self, step: Step, source: DatabaseError) -> Error {
+        if self.broken.is_none() {
+            self.broken = Some(format!("{step} failed: {source}"));
+        }
+        Error::StepFailed { step, source }
+    }
+
+    /// The error for a frame stack that does not match the running blocks.
+    /// Cannot happen through the public API; reported rather than panicking.
+    fn lost_frame(&self) -> Error {
+        Error::Broken {
+            reason: "internal error: no running block matches this handle".to_owned(),
+        }
+    }
+}
+
+/// Runs hooks in order. A panicking hook propagates its panic; the hooks after
+/// it are dropped without running. The manager's state is already settled.
+fn run_hooks(hooks: Vec<Hook>) {
+    for hook in hooks {
+        hook();
+    }
+}
+
+/// The SQLite statement path: statements run through rusqlite's statement
+/// cache, the control gate refuses raw transaction control, and SQLite
+/// itself says whether each one wrote.
+impl TransactionManager<Sqlite> {
     /// Runs one statement for a handle or the manager, keeping the books:
     /// refuses work on a broken manager, begins a lazily closed manual
     /// block, marks the block dirty when SQLite reports a changed row (even
@@ -471,8 +749,7 @@ impl TransactionManager {
     /// reports a changed row, or a statement that is not read-only (DDL)
     /// completed, even when a later statement of the batch failed.
     pub(crate) fn run_batch(&self, sql: &str) -> Result<(), Error> {
-        self.check_usable()?;
-        self.ensure_open()?;
+        self.before_statement()?;
         let changes = sqlite::total_changes(&self.conn);
         let (result, completed_write) = sqlite::run_batch(&self.conn, sql);
         if completed_write || sqlite::total_changes(&self.conn) != changes {
@@ -501,142 +778,14 @@ impl TransactionManager {
     /// refusal of a transaction-control statement, or SQLite's own error.
     fn statement_error(&self, sql: &str, source: rusqlite::Error) -> Error {
         if source.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied)
-            && let Some(statement) = self.gate.take_refusal()
+            && let Some(statement) = self.conn.gate.take_refusal()
         {
             return Error::TransactionControlRefused {
                 statement,
                 sql: sql.to_owned(),
             };
         }
-        Error::statement(sql, source)
-    }
-
-    #[inline]
-    fn mark_dirty(&self) {
-        if let Some(top) = self.frames.last() {
-            top.dirty.set(true);
-        }
-    }
-
-    /// Whether the top block has uncommitted writes.
-    pub(crate) fn top_is_dirty(&self) -> bool {
-        self.frames.last().is_some_and(|f| f.dirty.get())
-    }
-
-    /// Refuses work on a broken manager or in a block whose transaction was
-    /// ended behind our back.
-    #[inline]
-    fn check_usable(&self) -> Result<(), Error> {
-        if let Some(reason) = &self.broken {
-            return Err(Error::Broken {
-                reason: reason.clone(),
-            });
-        }
-        if self.transaction_lost.get() {
-            return Err(Error::TransactionClosedUnderneath { statement: None });
-        }
-        Ok(())
-    }
-
-    /// Begins the outermost manual block again after its `commit()` or
-    /// `rollback()`, at its first statement since.
-    #[inline]
-    fn ensure_open(&self) -> Result<(), Error> {
-        let Some(root) = self.txn_root.and_then(|i| self.frames.get(i)) else {
-            return Ok(());
-        };
-        if !root.open.get() {
-            self.begin()?;
-            root.open.set(true);
-        }
-        Ok(())
-    }
-
-    fn begin(&self) -> Result<(), Error> {
-        self.gate
-            .run(&self.conn, sqlite::begin(self.active_behavior))
-            .map_err(|source| Error::StepFailed {
-                step: Step::Begin,
-                source,
-            })
-    }
-
-    #[inline]
-    fn expects_open_transaction(&self) -> bool {
-        self.txn_root
-            .and_then(|i| self.frames.get(i))
-            .is_some_and(|root| root.open.get())
-    }
-
-    /// Asks SQLite whether a transaction is open, and compares with what the
-    /// frames say. A transaction that vanished marks the block lost; one that
-    /// appeared in autocommit mode is rolled back at once.
-    #[inline]
-    fn check_transaction_state(&self, sql: &str) -> Result<(), Error> {
-        let expected = self.expects_open_transaction();
-        let open = sqlite::in_transaction(&self.conn);
-        if open == expected {
-            return Ok(());
-        }
-        if expected {
-            self.transaction_lost.set(true);
-            return Err(Error::TransactionClosedUnderneath {
-                statement: Some(sql.to_owned()),
-            });
-        }
-        // If this rollback fails the connection stays in a transaction, and
-        // the next block refuses to start on it (see `enter`).
-        let _ = self.gate.run(&self.conn, ROLLBACK);
-        Err(Error::TransactionOpenedUnderneath {
-            statement: Some(sql.to_owned()),
-        })
-    }
-
-    /// At the end of a block, notices a transaction that ended behind our
-    /// back through a statement txmanager did not run itself.
-    #[inline]
-    fn notice_lost_transaction(&self) {
-        if self.expects_open_transaction() && !sqlite::in_transaction(&self.conn) {
-            self.transaction_lost.set(true);
-        }
-    }
-
-    /// When a block starts outside any transaction, and when an autocommit
-    /// block ends: a transaction that txmanager did not open (left by a
-    /// statement compiled before the gate, or by the raw connection) is
-    /// rolled back and reported, so the next block starts clean. If that
-    /// rollback fails, the manager is broken until `reset()`.
-    fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
-        if !sqlite::in_transaction(&self.conn) {
-            return Ok(());
-        }
-        self.roll_back_if_open()?;
-        Err(Error::TransactionOpenedUnderneath { statement: None })
-    }
-
-    /// Marks the manager broken after a failed rollback step and returns the
-    /// error for that step. The first breakage's reason is kept.
-    fn break_on(&mut self, step: Step, source: rusqlite::Error) -> Error {
-        if self.broken.is_none() {
-            self.broken = Some(format!("{step} failed: {source}"));
-        }
-        Error::StepFailed { step, source }
-    }
-
-    /// The error for a frame stack that does not match the running blocks.
-    /// Cannot happen through the public API; reported rather than panicking.
-    fn lost_frame(&self) -> Error {
-        Error::Broken {
-            reason: "internal error: no running block matches this handle".to_owned(),
-        }
-    }
-}
-
-/// Runs hooks in order. A panicking hook propagates its panic; the hooks after
-/// it are dropped without running. The manager's state is already settled.
-fn run_hooks(hooks: Vec<Hook>) {
-    for hook in hooks {
-        hook();
+        self.statement_failed(sql, source)
     }
 }
 
@@ -666,7 +815,8 @@ mod tests {
     /// Releases the first nested block's savepoint behind the engine's back.
     fn destroy_savepoint(tx: &Transaction<'_>) {
         let tm = tx.manager_ref();
-        tm.gate
+        tm.conn
+            .gate
             .run(&tm.conn, "RELEASE SAVEPOINT \"txmanager_sp_1\"")
             .expect("release the savepoint");
     }

@@ -125,19 +125,45 @@ pub enum Error {
     /// block's writes were committed.
     #[error("COMMIT failed and the transaction was rolled back")]
     CommitFailed {
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: DatabaseError,
     },
+
+    /// The connection was lost during `COMMIT`, or PostgreSQL answered it
+    /// with 40003 (statement_completion_unknown): the transaction may or may
+    /// not have committed. It is never retried; the manager is broken until
+    /// [`reset`](crate::TransactionManager::reset) or a new connection.
+    /// Check what was committed before doing the work again.
+    #[error(
+        "the outcome of COMMIT is unknown: the transaction may or may not have committed; \
+         check before doing the work again"
+    )]
+    CommitOutcomeUnknown {
+        /// What the database or the client said.
+        #[source]
+        source: DatabaseError,
+    },
+
+    /// A statement failed inside this block, so the database aborted the
+    /// block's transaction (PostgreSQL does this on any error), and the
+    /// closure went on to return `Ok` or to call `commit()`. The block's work
+    /// was rolled back: nothing of it was committed.
+    #[error(
+        "a statement failed inside this block, so PostgreSQL aborted it; \
+         the block's work was rolled back (return the statement's error instead \
+         of ignoring it, or run the statement in a nested block)"
+    )]
+    BlockAborted,
 
     /// A transaction-control step other than `COMMIT` failed.
     #[error("{step} failed")]
     StepFailed {
         /// The step that failed.
         step: Step,
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: DatabaseError,
     },
 
     /// A statement run through txmanager failed.
@@ -145,9 +171,9 @@ pub enum Error {
     Statement {
         /// The SQL text of the statement.
         sql: String,
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: DatabaseError,
     },
 
     /// A statement tried to control the transaction itself (`BEGIN`,
@@ -285,6 +311,100 @@ pub enum Error {
     /// Any other error from rusqlite, such as one from opening the database.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+
+    /// Any other error from the `postgres` client, such as one from
+    /// connecting to the server.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+}
+
+/// What the database said, for either backend: the source of
+/// [`Error::Statement`], [`Error::StepFailed`] and [`Error::CommitFailed`].
+///
+/// Retry decisions read it through [`sqlite_error_code`](Self::sqlite_error_code)
+/// and [`sqlstate`](Self::sqlstate), so they work on both backends.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{rusqlite::ErrorCode, DatabaseError};
+///
+/// let err = DatabaseError::from(txmanager::rusqlite::Error::SqliteFailure(
+///     txmanager::rusqlite::ffi::Error::new(5), // SQLITE_BUSY
+///     None,
+/// ));
+/// assert_eq!(err.sqlite_error_code(), Some(ErrorCode::DatabaseBusy));
+/// assert_eq!(err.sqlstate(), None);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatabaseError {
+    /// An error from SQLite, through rusqlite.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// An error from PostgreSQL, or from the connection to it.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+}
+
+impl DatabaseError {
+    /// The SQLite error code, for a SQLite error.
+    ///
+    /// ```
+    /// use txmanager::DatabaseError;
+    /// let err = DatabaseError::from(txmanager::rusqlite::Error::InvalidQuery);
+    /// assert_eq!(err.sqlite_error_code(), None);
+    /// ```
+    #[must_use]
+    pub fn sqlite_error_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            DatabaseError::Sqlite(e) => e.sqlite_error_code(),
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(_) => None,
+        }
+    }
+
+    /// The five-character SQLSTATE, for an error the PostgreSQL server sent.
+    ///
+    /// ```
+    /// use txmanager::DatabaseError;
+    /// let err = DatabaseError::from(txmanager::rusqlite::Error::InvalidQuery);
+    /// assert_eq!(err.sqlstate(), None);
+    /// ```
+    #[must_use]
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DatabaseError::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(e) => e.code().map(postgres::error::SqlState::code),
+        }
+    }
+
+    /// Whether the connection to the database is gone (PostgreSQL only: a
+    /// SQLite connection cannot be lost).
+    ///
+    /// ```
+    /// use txmanager::DatabaseError;
+    /// let err = DatabaseError::from(txmanager::rusqlite::Error::InvalidQuery);
+    /// assert!(!err.is_connection_lost());
+    /// ```
+    #[must_use]
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DatabaseError::Sqlite(_) => false,
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(e) => {
+                e.is_closed() || (e.code().is_none() && e.as_db_error().is_none() && is_io(e))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn is_io(e: &postgres::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 impl Error {
@@ -310,10 +430,10 @@ impl Error {
     pub fn sqlite_error_code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Error::CommitFailed { source }
-            | Error::Configure { source, .. }
+            | Error::CommitOutcomeUnknown { source }
             | Error::StepFailed { source, .. }
-            | Error::Statement { source, .. }
-            | Error::Sqlite(source) => source.sqlite_error_code(),
+            | Error::Statement { source, .. } => source.sqlite_error_code(),
+            Error::Configure { source, .. } | Error::Sqlite(source) => source.sqlite_error_code(),
             _ => None,
         }
     }
@@ -329,7 +449,7 @@ impl Error {
     ///
     /// let err = Error::StepFailed {
     ///     step: Step::Begin,
-    ///     source: txmanager::rusqlite::Error::InvalidQuery,
+    ///     source: txmanager::rusqlite::Error::InvalidQuery.into(),
     /// };
     /// assert_eq!(err.step(), Some(Step::Begin));
     /// ```
@@ -341,10 +461,52 @@ impl Error {
         }
     }
 
-    pub(crate) fn statement(sql: &str, source: rusqlite::Error) -> Self {
+    /// The database error behind this error, if there is one: what the
+    /// server or library said, for either backend.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// let err = tm.execute("INSERT INTO missing VALUES (1)", []).unwrap_err();
+    /// assert!(err.database_error().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn database_error(&self) -> Option<&DatabaseError> {
+        match self {
+            Error::CommitFailed { source }
+            | Error::CommitOutcomeUnknown { source }
+            | Error::StepFailed { source, .. }
+            | Error::Statement { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE code of a PostgreSQL error behind this error, such as
+    /// `"40001"` (serialization failure); `None` for SQLite errors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// let err = tm.execute("INSERT INTO missing VALUES (1)", []).unwrap_err();
+    /// assert_eq!(err.sqlstate(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.database_error().and_then(DatabaseError::sqlstate)
+    }
+
+    pub(crate) fn statement(sql: &str, source: impl Into<DatabaseError>) -> Self {
         Error::Statement {
             sql: sql.to_owned(),
-            source,
+            source: source.into(),
         }
     }
 }

@@ -69,6 +69,7 @@
 
 pub use rusqlite;
 
+mod backend;
 mod block;
 mod error;
 pub mod guide;
@@ -83,13 +84,15 @@ pub mod testing;
 mod transaction;
 mod versioning;
 
-pub use error::{Error, Step};
+pub use backend::Backend;
+pub use error::{DatabaseError, Error, Step};
 pub use manager::TransactionManager;
 pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
 pub use opener::Opener;
 pub use record::{Record, RecordMeta};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
 pub use settings::{BeginMode, Settings, Synchronous};
+pub use sqlite::Sqlite;
 pub use transaction::Transaction;
 pub use versioning::{
     ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, apply_concurrency_check,

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use rusqlite::{CachedStatement, Connection, Params, Row};
 
-use crate::block::{Frame, Hook};
+use crate::backend::Backend;
+use crate::block::{Frame, Hook, SavepointCache};
 use crate::settings::{BeginMode, Settings};
-use crate::sqlite::{self, ControlGate, SavepointCache};
+use crate::sqlite::{self, Sqlite, SqliteConnection};
 use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
 
@@ -59,8 +60,8 @@ use crate::{Error, Mode, Transaction};
 ///     tm.commit_on_success(|inner| Ok::<_, txmanager::Error>(()))
 /// });
 /// ```
-pub struct TransactionManager {
-    pub(crate) conn: Connection,
+pub struct TransactionManager<B: Backend = Sqlite> {
+    pub(crate) conn: B::Connection,
     /// The running blocks, outermost first.
     pub(crate) frames: Vec<Frame>,
     /// Hooks waiting for the outermost commit, in the order they were added.
@@ -72,20 +73,25 @@ pub struct TransactionManager {
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
     pub(crate) broken: Option<String>,
-    pub(crate) behavior: BeginMode,
+    pub(crate) behavior: B::BlockOptions,
     /// The behavior the running outermost block began with (a manual block
     /// begins again with it after a commit).
-    pub(crate) active_behavior: BeginMode,
+    pub(crate) active_behavior: B::BlockOptions,
     pub(crate) savepoints: SavepointCache,
-    pub(crate) gate: ControlGate,
+    /// Whether the engine began a transaction it has not ended, for backends
+    /// that cannot say so themselves (PostgreSQL).
+    pub(crate) tracked_open: Cell<bool>,
+    /// Set when the connection to the server was lost: the manager refuses
+    /// all work, and only a new manager helps.
+    pub(crate) connection_lost: Cell<bool>,
     /// Active `disable_concurrency` / `disable_version_increment` scopes.
     pub(crate) concurrency_overrides: Vec<Override>,
 }
 
-impl fmt::Debug for TransactionManager {
+impl<B: Backend> fmt::Debug for TransactionManager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TransactionManager")
-            .field("path", &self.conn.path())
+            .field("backend", &std::any::type_name::<B>())
             .field("depth", &self.frames.len())
             .field("pending_hooks", &self.hooks.len())
             .field("behavior", &self.behavior)
@@ -214,25 +220,32 @@ impl TransactionManager {
         Self::with_behavior(conn, BeginMode::default())
     }
 
-    fn with_behavior(mut conn: Connection, behavior: BeginMode) -> Self {
-        let gate = ControlGate::new();
+    fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {
+        let (conn, failed) = SqliteConnection::new(conn);
+        let mut tm = Self::from_connection(conn, behavior);
         // `new` cannot fail, so a gate that cannot be installed breaks the
         // manager instead: it must not run blocks it cannot protect.
-        let broken = gate
-            .install(&mut conn)
-            .err()
+        tm.broken = failed
             .map(|source| format!("could not install the transaction-control guard: {source}"));
+        tm
+    }
+}
+
+impl<B: Backend> TransactionManager<B> {
+    /// A manager around a connection its backend has opened and configured.
+    pub(crate) fn from_connection(conn: B::Connection, behavior: B::BlockOptions) -> Self {
         TransactionManager {
             conn,
             frames: Vec::new(),
             hooks: Vec::new(),
             txn_root: None,
             transaction_lost: Cell::new(false),
-            broken,
+            broken: None,
             behavior,
             active_behavior: behavior,
             savepoints: SavepointCache::default(),
-            gate,
+            tracked_open: Cell::new(false),
+            connection_lost: Cell::new(false),
             concurrency_overrides: Vec::new(),
         }
     }
@@ -247,7 +260,7 @@ impl TransactionManager {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn behavior(&self) -> BeginMode {
+    pub fn behavior(&self) -> B::BlockOptions {
         self.behavior
     }
 
@@ -262,10 +275,12 @@ impl TransactionManager {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn set_behavior(&mut self, behavior: BeginMode) {
+    pub fn set_behavior(&mut self, behavior: B::BlockOptions) {
         self.behavior = behavior;
     }
+}
 
+impl TransactionManager<Sqlite> {
     /// Runs one statement in the default autocommit mode: it commits as it
     /// runs. Returns the number of rows changed.
     ///
@@ -374,7 +389,9 @@ impl TransactionManager {
     pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>, Error> {
         self.prepare_statement(sql)
     }
+}
 
+impl<B: Backend> TransactionManager<B> {
     /// Runs `f` in autocommit mode: every statement commits as it runs, and a
     /// block that fails keeps the writes it made before failing. This is the
     /// same behaviour as running statements on the manager directly.
@@ -420,7 +437,7 @@ impl TransactionManager {
     /// ```
     pub fn autocommit<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block(Mode::Autocommit, f)
@@ -485,7 +502,7 @@ impl TransactionManager {
     /// ```
     pub fn commit_on_success<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block(Mode::CommitOnSuccess, f)
@@ -545,7 +562,7 @@ impl TransactionManager {
     /// ```
     pub fn commit_manually<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block(Mode::CommitManually, f)
@@ -574,9 +591,13 @@ impl TransactionManager {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn commit_on_success_with<T, E, F>(&mut self, behavior: BeginMode, f: F) -> Result<T, E>
+    pub fn commit_on_success_with<T, E, F>(
+        &mut self,
+        behavior: B::BlockOptions,
+        f: F,
+    ) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block_with(Mode::CommitOnSuccess, Some(behavior), f)
@@ -603,14 +624,16 @@ impl TransactionManager {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn commit_manually_with<T, E, F>(&mut self, behavior: BeginMode, f: F) -> Result<T, E>
+    pub fn commit_manually_with<T, E, F>(&mut self, behavior: B::BlockOptions, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block_with(Mode::CommitManually, Some(behavior), f)
     }
+}
 
+impl TransactionManager<Sqlite> {
     /// Whether the connection is outside any transaction, as SQLite itself
     /// reports it. Between blocks this is always `true`.
     ///
@@ -626,7 +649,9 @@ impl TransactionManager {
     pub fn is_autocommit(&self) -> bool {
         self.conn.is_autocommit()
     }
+}
 
+impl<B: Backend> TransactionManager<B> {
     /// Whether the manager is broken: a rollback failed, and it refuses all
     /// work until [`reset`](Self::reset) succeeds.
     ///
@@ -638,7 +663,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.broken.is_some()
+        self.broken.is_some() || self.connection_lost.get()
     }
 
     /// Brings a broken manager back: rolls back whatever transaction the
@@ -661,19 +686,8 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.frames.clear();
-        self.hooks.clear();
-        self.txn_root = None;
-        self.transaction_lost.set(false);
-        if sqlite::in_transaction(&self.conn) {
-            self.gate
-                .run(&self.conn, sqlite::ROLLBACK)
-                .map_err(|source| Error::StepFailed {
-                    step: crate::Step::Rollback,
-                    source,
-                })?;
-        }
-        self.gate.install(&mut self.conn)?;
+        self.reset_engine()?;
+        B::reset_connection(&mut self.conn)?;
         self.broken = None;
         Ok(())
     }

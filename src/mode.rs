@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::backend::Backend;
+use crate::sqlite::Sqlite;
 use crate::{Error, Transaction, TransactionManager};
 
 /// The way a block runs its statements: Django's three transaction modes.
@@ -42,28 +44,29 @@ impl fmt::Display for Mode {
 
 pub(crate) mod sealed {
     use crate::TransactionManager;
+    use crate::backend::Backend;
 
     /// Gives crate code the manager behind a scope. The module is private,
     /// so the trait and its methods cannot be named outside the crate.
-    pub trait Sealed {
-        fn manager(&self) -> &TransactionManager;
-        fn manager_mut(&mut self) -> &mut TransactionManager;
+    pub trait Sealed<B: Backend> {
+        fn manager(&self) -> &TransactionManager<B>;
+        fn manager_mut(&mut self) -> &mut TransactionManager<B>;
     }
 
-    impl Sealed for TransactionManager {
-        fn manager(&self) -> &TransactionManager {
+    impl<B: Backend> Sealed<B> for TransactionManager<B> {
+        fn manager(&self) -> &TransactionManager<B> {
             self
         }
-        fn manager_mut(&mut self) -> &mut TransactionManager {
+        fn manager_mut(&mut self) -> &mut TransactionManager<B> {
             self
         }
     }
 
-    impl Sealed for crate::Transaction<'_> {
-        fn manager(&self) -> &TransactionManager {
+    impl<B: Backend> Sealed<B> for crate::Transaction<'_, B> {
+        fn manager(&self) -> &TransactionManager<B> {
             self.manager_ref()
         }
-        fn manager_mut(&mut self) -> &mut TransactionManager {
+        fn manager_mut(&mut self) -> &mut TransactionManager<B> {
             self.manager_mut()
         }
     }
@@ -94,7 +97,7 @@ pub(crate) mod sealed {
 /// # Ok(())
 /// # }
 /// ```
-pub trait Scope: sealed::Sealed {
+pub trait Scope<B: Backend = Sqlite>: sealed::Sealed<B> {
     /// Runs `f` as a block in `mode`.
     ///
     /// # Errors
@@ -102,24 +105,24 @@ pub trait Scope: sealed::Sealed {
     /// As for [`TransactionManager::commit_on_success`] and its siblings.
     fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>;
 }
 
-impl Scope for TransactionManager {
+impl<B: Backend> Scope<B> for TransactionManager<B> {
     fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.run_block(mode, f)
     }
 }
 
-impl Scope for Transaction<'_> {
+impl<B: Backend> Scope<B> for Transaction<'_, B> {
     fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.manager_mut().run_block(mode, f)
@@ -217,10 +220,11 @@ impl<F> InMode<F> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn call<S, A, T, E>(&self, scope: &mut S, args: A) -> Result<T, E>
+    pub fn call<S, A, T, E, B>(&self, scope: &mut S, args: A) -> Result<T, E>
     where
-        S: Scope,
-        F: Fn(&mut Transaction<'_>, A) -> Result<T, E>,
+        B: Backend,
+        S: Scope<B>,
+        F: Fn(&mut Transaction<'_, B>, A) -> Result<T, E>,
         E: From<Error>,
     {
         scope.run(self.mode, |tx| (self.f)(tx, args))
@@ -259,9 +263,10 @@ impl<F> InMode<F> {
 /// # Ok(())
 /// # }
 /// ```
-pub fn autocommit<F, A, T, E>(f: F) -> InMode<F>
+pub fn autocommit<F, A, T, E, B>(f: F) -> InMode<F>
 where
-    F: Fn(&mut Transaction<'_>, A) -> Result<T, E>,
+    B: Backend,
+    F: Fn(&mut Transaction<'_, B>, A) -> Result<T, E>,
 {
     InMode {
         mode: Mode::Autocommit,
@@ -317,9 +322,10 @@ where
 /// # Ok(())
 /// # }
 /// ```
-pub fn commit_on_success<F, A, T, E>(f: F) -> InMode<F>
+pub fn commit_on_success<F, A, T, E, B>(f: F) -> InMode<F>
 where
-    F: Fn(&mut Transaction<'_>, A) -> Result<T, E>,
+    B: Backend,
+    F: Fn(&mut Transaction<'_, B>, A) -> Result<T, E>,
 {
     InMode {
         mode: Mode::CommitOnSuccess,
@@ -367,9 +373,10 @@ where
 /// # Ok(())
 /// # }
 /// ```
-pub fn commit_manually<F, A, T, E>(f: F) -> InMode<F>
+pub fn commit_manually<F, A, T, E, B>(f: F) -> InMode<F>
 where
-    F: Fn(&mut Transaction<'_>, A) -> Result<T, E>,
+    B: Backend,
+    F: Fn(&mut Transaction<'_, B>, A) -> Result<T, E>,
 {
     InMode {
         mode: Mode::CommitManually,

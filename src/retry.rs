@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::ErrorCode;
 
+use crate::backend::Backend;
 use crate::{Error, Transaction, TransactionManager};
 
 /// How often, and how patiently, a block is retried: at most `max_attempts`
@@ -190,7 +191,9 @@ impl RetryPolicy {
 /// the policy opts in.
 ///
 /// Implemented for [`Error`] (retryable: any error whose SQLite code is
-/// `SQLITE_BUSY` or `SQLITE_LOCKED`; a conflict: [`Error::RecordModified`])
+/// `SQLITE_BUSY` or `SQLITE_LOCKED`, and any whose PostgreSQL SQLSTATE is
+/// 40001 serialization_failure or 40P01 deadlock_detected, never
+/// [`Error::CommitOutcomeUnknown`]; a conflict: [`Error::RecordModified`])
 /// and for boxed errors that hold one. Implement it for your own error type
 /// to use it with [`TransactionManager::commit_on_success_with_retry`].
 ///
@@ -224,6 +227,12 @@ impl Retryable for Error {
             self.sqlite_error_code(),
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
         )
+            // PostgreSQL: serialization_failure and deadlock_detected, safe
+            // to run again from the outermost block. Never 40003
+            // (statement_completion_unknown), whose COMMIT may have
+            // succeeded: that is `Error::CommitOutcomeUnknown`.
+            || (!matches!(self, Error::CommitOutcomeUnknown { .. })
+                && matches!(self.sqlstate(), Some("40001" | "40P01")))
     }
 
     fn is_conflict(&self) -> bool {
@@ -450,7 +459,7 @@ impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
     }
 }
 
-impl TransactionManager {
+impl<B: Backend> TransactionManager<B> {
     /// Runs `f` in a `commit_on_success` block, and when it fails with a
     /// [`Retryable`] error (`SQLITE_BUSY`, `SQLITE_LOCKED`; a version
     /// conflict only if the policy opts in), rolls back, waits, and runs it
@@ -542,7 +551,7 @@ impl TransactionManager {
         mut f: F,
     ) -> Result<Retried<T>, RetryError<E>>
     where
-        F: FnMut(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error> + Retryable,
     {
         let start = Instant::now();

@@ -13,6 +13,8 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperati
 use rusqlite::{Batch, Connection, ErrorCode};
 
 use crate::Error;
+use crate::backend::Backend;
+use crate::error::DatabaseError;
 use crate::record::RecordMeta;
 use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::versioning::VersionKind;
@@ -33,6 +35,105 @@ pub(crate) fn begin(behavior: BeginMode) -> &'static str {
         BeginMode::Deferred => "/* txmanager */ BEGIN DEFERRED",
         BeginMode::Immediate => "/* txmanager */ BEGIN IMMEDIATE",
         BeginMode::Exclusive => "/* txmanager */ BEGIN EXCLUSIVE",
+    }
+}
+
+/// The SQLite backend: the default type parameter of
+/// [`TransactionManager`](crate::TransactionManager) and
+/// [`Transaction`](crate::Transaction), so SQLite code never names it.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Sqlite, TransactionManager};
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// // The same type, spelled out or not.
+/// let tm: TransactionManager<Sqlite> = TransactionManager::open_in_memory()?;
+/// let _same: &TransactionManager = &tm;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Sqlite;
+
+impl crate::backend::sealed::Sealed for Sqlite {}
+
+impl Backend for Sqlite {
+    type Connection = SqliteConnection;
+    type BlockOptions = BeginMode;
+
+    const ERROR_ABORTS_TRANSACTION: bool = false;
+
+    #[inline]
+    fn run_control(conn: &SqliteConnection, sql: &str) -> Result<(), DatabaseError> {
+        conn.gate.run(&conn.conn, sql).map_err(DatabaseError::from)
+    }
+
+    #[inline]
+    fn begin_sql(options: BeginMode) -> &'static str {
+        begin(options)
+    }
+
+    #[inline]
+    fn commit_sql() -> &'static str {
+        COMMIT
+    }
+
+    #[inline]
+    fn rollback_sql() -> &'static str {
+        ROLLBACK
+    }
+
+    fn savepoint_sql(depth: usize) -> (String, String, String) {
+        let name = quote_identifier(&format!("txmanager_sp_{depth}"));
+        (
+            format!("SAVEPOINT {name}"),
+            format!("RELEASE SAVEPOINT {name}"),
+            format!("ROLLBACK TO SAVEPOINT {name}"),
+        )
+    }
+
+    #[inline]
+    fn in_transaction(conn: &SqliteConnection) -> Option<bool> {
+        Some(in_transaction(conn))
+    }
+
+    /// Installs the control gate again, and flushes the statement cache.
+    fn reset_connection(conn: &mut SqliteConnection) -> Result<(), Error> {
+        Ok(conn.reinstall_gate()?)
+    }
+}
+
+/// A rusqlite connection with txmanager's [`ControlGate`] installed: what a
+/// `TransactionManager<Sqlite>` owns. It dereferences to the connection.
+#[derive(Debug)]
+pub struct SqliteConnection {
+    conn: Connection,
+    pub(crate) gate: ControlGate,
+}
+
+impl SqliteConnection {
+    /// Installs a gate on `conn`. A gate that cannot be installed is
+    /// returned as the error beside the connection, which is kept.
+    pub(crate) fn new(mut conn: Connection) -> (Self, Option<rusqlite::Error>) {
+        let gate = ControlGate::new();
+        let failed = gate.install(&mut conn).err();
+        (SqliteConnection { conn, gate }, failed)
+    }
+
+    /// Installs the gate again (after `reset`).
+    pub(crate) fn reinstall_gate(&mut self) -> rusqlite::Result<()> {
+        self.gate.install(&mut self.conn)
+    }
+}
+
+impl std::ops::Deref for SqliteConnection {
+    type Target = Connection;
+
+    #[inline]
+    fn deref(&self) -> &Connection {
+        &self.conn
     }
 }
 
@@ -288,35 +389,6 @@ fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<
             }
             other => return other,
         }
-    }
-}
-
-/// The three statements that manage one nesting level's savepoint.
-#[derive(Debug)]
-pub(crate) struct SavepointSql {
-    pub(crate) open: String,
-    pub(crate) release: String,
-    pub(crate) rollback_to: String,
-}
-
-/// Savepoint SQL by nesting depth, built the first time a depth is reached
-/// and reused after that, so a nested block allocates nothing once warm.
-#[derive(Debug, Default)]
-pub(crate) struct SavepointCache {
-    by_depth: Vec<SavepointSql>,
-}
-
-impl SavepointCache {
-    pub(crate) fn get(&mut self, depth: usize) -> &SavepointSql {
-        while self.by_depth.len() <= depth {
-            let name = quote_identifier(&format!("txmanager_sp_{}", self.by_depth.len()));
-            self.by_depth.push(SavepointSql {
-                open: format!("SAVEPOINT {name}"),
-                release: format!("RELEASE SAVEPOINT {name}"),
-                rollback_to: format!("ROLLBACK TO SAVEPOINT {name}"),
-            });
-        }
-        &self.by_depth[depth]
     }
 }
 
@@ -612,17 +684,5 @@ mod tests {
     fn quote_identifier_doubles_embedded_quotes() {
         assert_eq!(quote_identifier("plain"), "\"plain\"");
         assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
-    }
-
-    #[test]
-    fn savepoint_sql_is_built_per_depth_and_reused() {
-        let mut cache = SavepointCache::default();
-        assert_eq!(cache.get(2).open, "SAVEPOINT \"txmanager_sp_2\"");
-        assert_eq!(
-            cache.get(0).rollback_to,
-            "ROLLBACK TO SAVEPOINT \"txmanager_sp_0\""
-        );
-        let before = cache.get(1).release.as_ptr();
-        assert_eq!(cache.get(1).release.as_ptr(), before);
     }
 }

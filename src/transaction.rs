@@ -4,6 +4,8 @@ use std::fmt;
 
 use rusqlite::{CachedStatement, Params, Row};
 
+use crate::backend::Backend;
+use crate::sqlite::Sqlite;
 use crate::{Error, Mode, TransactionManager};
 
 /// The handle passed to a block's closure: runs statements in the block's
@@ -35,11 +37,11 @@ use crate::{Error, Mode, TransactionManager};
 /// # Ok(())
 /// # }
 /// ```
-pub struct Transaction<'m> {
-    tm: &'m mut TransactionManager,
+pub struct Transaction<'m, B: Backend = Sqlite> {
+    tm: &'m mut TransactionManager<B>,
 }
 
-impl fmt::Debug for Transaction<'_> {
+impl<B: Backend> fmt::Debug for Transaction<'_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transaction")
             .field("mode", &self.mode())
@@ -49,16 +51,16 @@ impl fmt::Debug for Transaction<'_> {
     }
 }
 
-impl<'m> Transaction<'m> {
-    pub(crate) fn new(tm: &'m mut TransactionManager) -> Self {
+impl<'m, B: Backend> Transaction<'m, B> {
+    pub(crate) fn new(tm: &'m mut TransactionManager<B>) -> Self {
         Transaction { tm }
     }
 
-    pub(crate) fn manager_mut(&mut self) -> &mut TransactionManager {
+    pub(crate) fn manager_mut(&mut self) -> &mut TransactionManager<B> {
         self.tm
     }
 
-    pub(crate) fn manager_ref(&self) -> &TransactionManager {
+    pub(crate) fn manager_ref(&self) -> &TransactionManager<B> {
         self.tm
     }
 
@@ -116,7 +118,9 @@ impl<'m> Transaction<'m> {
     pub fn is_dirty(&self) -> bool {
         self.tm.top_is_dirty()
     }
+}
 
+impl<'m> Transaction<'m, Sqlite> {
     /// Runs one statement in this block. Returns the number of rows changed.
     ///
     /// # Errors
@@ -249,7 +253,9 @@ impl<'m> Transaction<'m> {
     pub fn last_insert_rowid(&self) -> i64 {
         self.tm.conn.last_insert_rowid()
     }
+}
 
+impl<'m, B: Backend> Transaction<'m, B> {
     /// Commits a manual block's work so far. In an outermost block this is a
     /// real `COMMIT`, after which queued `on_commit` hooks run; the block goes
     /// on, and its next statement begins a new transaction. In a nested block
@@ -371,7 +377,7 @@ impl<'m> Transaction<'m> {
     /// ```
     pub fn autocommit<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.tm.run_block(Mode::Autocommit, f)
@@ -403,7 +409,7 @@ impl<'m> Transaction<'m> {
     /// ```
     pub fn commit_on_success<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.tm.run_block(Mode::CommitOnSuccess, f)
@@ -437,7 +443,7 @@ impl<'m> Transaction<'m> {
     /// ```
     pub fn commit_manually<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.tm.run_block(Mode::CommitManually, f)

@@ -393,7 +393,7 @@ impl<S: Scope> Drop for ConcurrencyGuard<'_, S> {
     }
 }
 
-impl<S: Scope> Sealed for ConcurrencyGuard<'_, S> {
+impl<S: Scope> Sealed<crate::Sqlite> for ConcurrencyGuard<'_, S> {
     fn manager(&self) -> &TransactionManager {
         self.scope.manager()
     }

@@ -1,0 +1,86 @@
+//! The seam between the block engine and a database: the [`Backend`] trait.
+//!
+//! The engine in `block.rs` (frames, savepoints, dirty tracking, hooks, the
+//! broken state) is written once, over this trait. Each backend module
+//! (`sqlite.rs`, `postgres.rs`) implements it with the few statements and
+//! facts that differ between databases, plus its own statement API on
+//! [`TransactionManager<B>`](crate::TransactionManager) and
+//! [`Transaction<'_, B>`](crate::Transaction).
+
+use std::fmt;
+
+use crate::error::DatabaseError;
+
+pub(crate) mod sealed {
+    /// Only txmanager's own backends implement [`Backend`](super::Backend).
+    pub trait Sealed {}
+}
+
+/// A database txmanager can run blocks on: [`Sqlite`](crate::Sqlite) (the
+/// default) or, with the `postgres` feature, `Postgres`.
+///
+/// It appears as the type parameter of
+/// [`TransactionManager<B>`](crate::TransactionManager) and
+/// [`Transaction<'_, B>`](crate::Transaction), whose default is SQLite, so
+/// SQLite code never names it. The trait is sealed; its hidden methods are
+/// the engine's, not part of the API.
+///
+/// # Example
+///
+/// Code that runs a block on any backend:
+///
+/// ```
+/// use txmanager::{Backend, Error, TransactionManager};
+///
+/// fn depth_inside<B: Backend>(tm: &mut TransactionManager<B>) -> Result<usize, Error> {
+///     tm.commit_on_success(|tx| Ok::<_, Error>(tx.depth()))
+/// }
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// assert_eq!(depth_inside(&mut tm)?, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Backend: sealed::Sealed + Sized + 'static {
+    /// The connection the manager owns.
+    type Connection;
+    /// How an outermost block begins: SQLite's [`BeginMode`](crate::BeginMode),
+    /// PostgreSQL's isolation level and access mode.
+    type BlockOptions: Copy + Default + fmt::Debug + PartialEq + Send + Sync + 'static;
+
+    /// Whether any failed statement aborts the whole transaction, so that a
+    /// block in which a statement failed can only roll back (PostgreSQL).
+    #[doc(hidden)]
+    const ERROR_ABORTS_TRANSACTION: bool;
+
+    /// Runs one of the engine's transaction-control statements.
+    #[doc(hidden)]
+    fn run_control(conn: &Self::Connection, sql: &str) -> Result<(), DatabaseError>;
+
+    /// The statement that begins an outermost block.
+    #[doc(hidden)]
+    fn begin_sql(options: Self::BlockOptions) -> &'static str;
+
+    /// `COMMIT` and `ROLLBACK`, as this backend runs them.
+    #[doc(hidden)]
+    fn commit_sql() -> &'static str;
+
+    /// See [`commit_sql`](Self::commit_sql).
+    #[doc(hidden)]
+    fn rollback_sql() -> &'static str;
+
+    /// The statements of the savepoint at `depth`: (open, release, rollback to).
+    #[doc(hidden)]
+    fn savepoint_sql(depth: usize) -> (String, String, String);
+
+    /// Whether the connection is inside a transaction, if the database can
+    /// say so without a round trip (SQLite can; PostgreSQL clients cannot,
+    /// so the engine tracks it itself).
+    #[doc(hidden)]
+    fn in_transaction(conn: &Self::Connection) -> Option<bool>;
+
+    /// Backend-specific repair at the end of `reset()`.
+    #[doc(hidden)]
+    fn reset_connection(conn: &mut Self::Connection) -> Result<(), crate::Error>;
+}
