@@ -290,6 +290,26 @@ pub enum Error {
         table: String,
     },
 
+    /// A record type versioned by a trigger has no version trigger in the
+    /// database, or one whose text differs from what
+    /// [`apply_concurrency_check`](crate::apply_concurrency_check) creates
+    /// (found by [`check_version_triggers`](crate::check_version_triggers)).
+    /// Without it, raw updates do not move the version and go unnoticed.
+    #[error(
+        "table {table} {} for version column {column}; call \
+         apply_concurrency_check_for (or apply_concurrency_check with VersionKind::Trigger) \
+         at start-up to create it",
+        if *differs { "has a version trigger with different text" } else { "has no version trigger" }
+    )]
+    MissingVersionTrigger {
+        /// The record type's table.
+        table: String,
+        /// Its version column.
+        column: String,
+        /// A trigger with the expected name exists, but its text differs.
+        differs: bool,
+    },
+
     /// A table, column or trigger name was refused before any SQL ran.
     #[error("invalid {what} name {name:?}: {reason}")]
     InvalidIdentifier {

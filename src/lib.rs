@@ -95,9 +95,10 @@ pub use settings::{BeginMode, Settings, Synchronous};
 pub use sqlite::Sqlite;
 pub use transaction::Transaction;
 pub use versioning::{
-    ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, apply_concurrency_check,
-    apply_concurrency_check_for, concurrency_check, disable_concurrency, disable_version_increment,
-    has_changed, with_concurrency_disabled, with_version_increment_disabled,
+    ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, VersionTrigger,
+    apply_concurrency_check, apply_concurrency_check_for, check_version_triggers,
+    concurrency_check, disable_concurrency, disable_version_increment, drop_version_triggers,
+    has_changed, version_triggers, with_concurrency_disabled, with_version_increment_disabled,
 };
 
 /// The README's examples, compiled and run as doctests.

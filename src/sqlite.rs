@@ -646,20 +646,88 @@ pub(crate) fn add_version_column(table: &str, column: &str) -> String {
     )
 }
 
+/// The prefix of every version trigger's name.
+const VERSION_TRIGGER_PREFIX: &str = "txmanager_version_";
+
+/// The name of the version trigger for `table`'s `column`:
+/// `txmanager_version_<table length>_<table>_<column>`. The length makes it
+/// injective: `("a_b", "c")` and `("a", "b_c")` get different names.
+pub(crate) fn version_trigger_name(table: &str, column: &str) -> String {
+    format!("{VERSION_TRIGGER_PREFIX}{}_{table}_{column}", table.len())
+}
+
+/// The name and stored text of the version trigger older versions of
+/// txmanager created (`txmanager_version_<table>_<column>`, keyed on
+/// `rowid`), so it can be recognized exactly and replaced.
+pub(crate) fn legacy_version_trigger(table: &str, column: &str) -> (String, String) {
+    let name = format!("{VERSION_TRIGGER_PREFIX}{table}_{column}");
+    let sql = trigger_text(&name, table, column, "rowid = NEW.rowid");
+    (name, sql)
+}
+
+/// The version column of a trigger named by [`version_trigger_name`] (or
+/// the legacy scheme) on `table`; `None` if the name is not one of ours.
+pub(crate) fn version_trigger_column<'n>(name: &'n str, table: &str) -> Option<&'n str> {
+    let rest = name.strip_prefix(VERSION_TRIGGER_PREFIX)?;
+    let current = format!("{}_{table}_", table.len());
+    let legacy = format!("{table}_");
+    rest.strip_prefix(current.as_str())
+        .or_else(|| rest.strip_prefix(legacy.as_str()))
+        .filter(|column| !column.is_empty())
+}
+
 /// A trigger that bumps the version on every UPDATE that does not set it
-/// itself, so writes from raw SQL and other programs bump it too. Created
-/// idempotently. `recursive_triggers` is off by default, so the trigger's own
-/// UPDATE does not fire it again.
-pub(crate) fn version_trigger(table: &str, column: &str) -> String {
-    let trigger = quote_identifier(&format!("txmanager_version_{table}_{column}"));
+/// itself, so writes from raw SQL and other programs bump it too.
+/// `recursive_triggers` is off by default, so the trigger's own UPDATE does
+/// not fire it again. The row is found by `key` (the primary key columns of
+/// a `WITHOUT ROWID` table), or by `rowid` when `key` is empty. The text is
+/// exactly what SQLite stores in `sqlite_schema.sql`, so a trigger found
+/// there can be compared with it.
+pub(crate) fn version_trigger(table: &str, column: &str, key: &[String]) -> String {
+    let name = version_trigger_name(table, column);
+    let row = if key.is_empty() {
+        "rowid = NEW.rowid".to_owned()
+    } else {
+        key.iter()
+            .map(|k| {
+                let k = quote_identifier(k);
+                format!("{k} = NEW.{k}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    trigger_text(&name, table, column, &row)
+}
+
+fn trigger_text(name: &str, table: &str, column: &str, row: &str) -> String {
+    let trigger = quote_identifier(name);
     let table = quote_identifier(table);
     let column = quote_identifier(column);
     format!(
-        "CREATE TRIGGER IF NOT EXISTS {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
+        "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW \
          WHEN NEW.{column} IS OLD.{column} \
-         BEGIN UPDATE {table} SET {column} = OLD.{column} + 1 WHERE rowid = NEW.rowid; END"
+         BEGIN UPDATE {table} SET {column} = OLD.{column} + 1 WHERE {row}; END"
     )
 }
+
+/// Drops a trigger by name.
+pub(crate) fn drop_trigger(name: &str) -> String {
+    format!("DROP TRIGGER IF EXISTS {}", quote_identifier(name))
+}
+
+/// The stored text of the trigger named `?1`, if there is one.
+pub(crate) const TRIGGER_SQL: &str =
+    "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?1";
+
+/// Every trigger whose name starts like a version trigger's: name, table.
+pub(crate) const VERSION_TRIGGERS: &str = "SELECT name, tbl_name FROM sqlite_schema \
+     WHERE type = 'trigger' AND name LIKE 'txmanager\\_version\\_%' ESCAPE '\\' ORDER BY name";
+
+/// The primary key columns of table `?1` if it is a `WITHOUT ROWID` table
+/// (in key order); none for a rowid table, whose triggers use `rowid`.
+pub(crate) const WITHOUT_ROWID_KEY: &str = "SELECT p.name FROM pragma_table_info(?1) AS p \
+     WHERE p.pk > 0 AND EXISTS (SELECT 1 FROM pragma_table_list WHERE schema = 'main' \
+     AND name = ?1 AND wr = 1) ORDER BY p.pk";
 
 /// Quotes an identifier for SQLite: wraps it in double quotes and doubles any
 /// double quote inside it.

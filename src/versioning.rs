@@ -719,10 +719,266 @@ pub fn apply_concurrency_check<S: Scope>(
             tx.execute(&sqlite::add_version_column(table, column), [])?;
         }
         if kind == VersionKind::Trigger {
-            tx.execute(&sqlite::version_trigger(table, column), [])?;
+            ensure_version_trigger(tx, table, column)?;
         }
         Ok(())
     })
+}
+
+/// Creates the version trigger of `table`'s `column`, or replaces a
+/// same-name trigger whose text differs (an older txmanager's, or one
+/// edited by hand), and the exact trigger older versions of txmanager
+/// created under the previous naming scheme, which would bump twice.
+fn ensure_version_trigger(tx: &Transaction<'_>, table: &str, column: &str) -> Result<(), Error> {
+    let (legacy_name, legacy_sql) = sqlite::legacy_version_trigger(table, column);
+    if trigger_sql(tx.manager_ref(), &legacy_name)?.as_deref() == Some(legacy_sql.as_str()) {
+        tx.execute(&sqlite::drop_trigger(&legacy_name), [])?;
+    }
+    let wanted = wanted_version_trigger(tx.manager_ref(), table, column)?;
+    match trigger_sql(
+        tx.manager_ref(),
+        &sqlite::version_trigger_name(table, column),
+    )? {
+        Some(found) if found == wanted => return Ok(()),
+        Some(_) => {
+            tx.execute(
+                &sqlite::drop_trigger(&sqlite::version_trigger_name(table, column)),
+                [],
+            )?;
+        }
+        None => {}
+    }
+    tx.execute(&wanted, []).map(drop)
+}
+
+/// The text the version trigger of `table`'s `column` must have.
+fn wanted_version_trigger(
+    tm: &TransactionManager,
+    table: &str,
+    column: &str,
+) -> Result<String, Error> {
+    let key: Vec<String> = {
+        let mut stmt = tm.prepare_statement(sqlite::WITHOUT_ROWID_KEY)?;
+        let names = stmt.query_map([table], |r| r.get(0))?;
+        names.collect::<Result<_, _>>()?
+    };
+    Ok(sqlite::version_trigger(table, column, &key))
+}
+
+/// The stored text of the trigger `name`, if it exists.
+fn trigger_sql(tm: &TransactionManager, name: &str) -> Result<Option<String>, Error> {
+    tm.run_statement(sqlite::TRIGGER_SQL, |stmt| {
+        stmt.raw_bind_parameter(1, name)?;
+        let mut rows = stmt.raw_query();
+        rows.next()?.map(|row| row.get(0)).transpose()
+    })
+}
+
+/// A version trigger found in the database: what
+/// [`version_triggers`] lists and [`drop_version_triggers`] drops.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check, version_triggers, TransactionManager, VersionKind};
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY, body TEXT)", [])?;
+/// apply_concurrency_check(&mut tm, "page", "version", VersionKind::Trigger)?;
+/// let found = version_triggers(&tm)?;
+/// assert_eq!((found[0].table(), found[0].column()), ("page", "version"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VersionTrigger {
+    name: String,
+    table: String,
+    column: String,
+}
+
+impl VersionTrigger {
+    /// The trigger's name.
+    ///
+    /// ```
+    /// # use txmanager::{apply_concurrency_check, version_triggers, TransactionManager, VersionKind};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let mut tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE a_b (id INTEGER PRIMARY KEY, c INTEGER)", [])?;
+    /// apply_concurrency_check(&mut tm, "a_b", "c", VersionKind::Trigger)?;
+    /// assert_eq!(version_triggers(&tm)?[0].name(), "txmanager_version_3_a_b_c");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table the trigger is on.
+    ///
+    /// ```
+    /// # use txmanager::{apply_concurrency_check, version_triggers, TransactionManager, VersionKind};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let mut tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY)", [])?;
+    /// apply_concurrency_check(&mut tm, "page", "version", VersionKind::Trigger)?;
+    /// assert_eq!(version_triggers(&tm)?[0].table(), "page");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The version column it bumps.
+    ///
+    /// ```
+    /// # use txmanager::{apply_concurrency_check, version_triggers, TransactionManager, VersionKind};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let mut tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY)", [])?;
+    /// apply_concurrency_check(&mut tm, "page", "revision", VersionKind::Trigger)?;
+    /// assert_eq!(version_triggers(&tm)?[0].column(), "revision");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+}
+
+/// Lists the version triggers in the database (django-concurrency's
+/// `get_triggers`), by name.
+///
+/// # Errors
+///
+/// SQL errors reading `sqlite_schema`.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check, version_triggers, TransactionManager, VersionKind};
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// assert!(version_triggers(&tm)?.is_empty());
+/// tm.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY)")?;
+/// apply_concurrency_check(&mut tm, "a", "version", VersionKind::Trigger)?;
+/// apply_concurrency_check(&mut tm, "b", "version", VersionKind::Integer)?; // no trigger
+/// let tables: Vec<_> = version_triggers(&tm)?.iter().map(|t| t.table().to_owned()).collect();
+/// assert_eq!(tables, ["a"]);
+/// # Ok(())
+/// # }
+/// ```
+pub fn version_triggers<S: Scope>(scope: &S) -> Result<Vec<VersionTrigger>, Error> {
+    let tm = scope.manager();
+    let mut stmt = tm.prepare_statement(sqlite::VERSION_TRIGGERS)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (name, table) = row?;
+        if let Some(column) = sqlite::version_trigger_column(&name, &table) {
+            let column = column.to_owned();
+            found.push(VersionTrigger {
+                name,
+                table,
+                column,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Drops every version trigger in the database (django-concurrency's
+/// `drop_triggers`), in one `commit_on_success` block, and returns what it
+/// dropped. Versions stop moving on raw updates until the triggers are
+/// created again ([`apply_concurrency_check`]).
+///
+/// # Errors
+///
+/// SQL errors; on any error nothing was dropped.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check, drop_version_triggers, version_triggers, TransactionManager, VersionKind};
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY)", [])?;
+/// apply_concurrency_check(&mut tm, "page", "version", VersionKind::Trigger)?;
+/// assert_eq!(drop_version_triggers(&mut tm)?.len(), 1);
+/// assert!(version_triggers(&tm)?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+pub fn drop_version_triggers<S: Scope>(scope: &mut S) -> Result<Vec<VersionTrigger>, Error> {
+    scope.run(Mode::CommitOnSuccess, |tx| {
+        let found = version_triggers(&*tx)?;
+        for trigger in &found {
+            tx.execute(&sqlite::drop_trigger(&trigger.name), [])?;
+        }
+        Ok(found)
+    })
+}
+
+/// Checks that every trigger-versioned record type among `types` has its
+/// version trigger, exactly as [`apply_concurrency_check`] creates it
+/// (django-concurrency's check of `TriggerVersionField`s). Run it at
+/// start-up. Types with another version kind, or none, are skipped.
+///
+/// # Errors
+///
+/// [`Error::MissingVersionTrigger`] naming the first table and column whose
+/// trigger is missing or differs; SQL errors.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{apply_concurrency_check_for, check_version_triggers, record, Error, Record, TransactionManager, VersionField};
+///
+/// record! {
+///     #[derive(Debug, Clone, Default)]
+///     pub struct Page in "page" (primary_key id, version version: VersionField::trigger()) {
+///         pub body: String,
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Error> {
+/// let mut tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, body TEXT)", [])?;
+/// let err = check_version_triggers(&tm, &[Page::meta()]).unwrap_err();
+/// assert!(matches!(err, Error::MissingVersionTrigger { ref table, ref column, .. } if table == "page" && column == "version"));
+/// apply_concurrency_check_for::<Page, _>(&mut tm)?;
+/// check_version_triggers(&tm, &[Page::meta()])?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn check_version_triggers<S: Scope>(scope: &S, types: &[&RecordMeta]) -> Result<(), Error> {
+    let tm = scope.manager();
+    for meta in types {
+        let Some(field) = meta.version() else {
+            continue;
+        };
+        if field.kind() != VersionKind::Trigger {
+            continue;
+        }
+        let (table, column) = (meta.table(), field.column_name());
+        let name = sqlite::version_trigger_name(table, column);
+        let found = trigger_sql(tm, &name)?;
+        if found.as_deref() != Some(wanted_version_trigger(tm, table, column)?.as_str()) {
+            return Err(Error::MissingVersionTrigger {
+                table: table.to_owned(),
+                column: column.to_owned(),
+                differs: found.is_some(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// [`apply_concurrency_check`] for record type `R`'s table and declared
@@ -823,7 +1079,14 @@ fn insert<R: Record>(
         stmt.raw_execute()?;
         Ok(tm.conn.last_insert_rowid())
     })?;
-    record.set_primary_key(Some(pk.unwrap_or(rowid)));
+    let pk = pk.unwrap_or(rowid);
+    record.set_primary_key(Some(pk));
+    // A table's own AFTER INSERT trigger may update the new row, which
+    // fires the version trigger: read what the row holds.
+    let version = match R::meta().version() {
+        Some(field) if field.kind() == VersionKind::Trigger => current_version(tm, sql, pk)?,
+        _ => version,
+    };
     record.set_version(version);
     Ok(())
 }
@@ -869,19 +1132,20 @@ fn update_versioned<R: Record>(
             let Some(row) = rows.next()? else {
                 return Ok(None);
             };
-            let returned: i64 = row.get(0)?;
-            // RETURNING shows the row before AFTER triggers ran; the
-            // trigger adds exactly 1.
-            Ok(Some(if kind == VersionKind::Trigger {
-                returned + 1
-            } else {
-                returned
-            }))
+            row.get(0).map(Some)
         } else {
             Ok((stmt.raw_execute()? > 0).then_some(version_value))
         }
     })?;
     match new_version {
+        // RETURNING shows the row before AFTER triggers ran: the version
+        // trigger's bump, and any bumps caused by the table's own triggers
+        // (an `updated_at` trigger's UPDATE fires the version trigger
+        // again), come later. Read what they produced.
+        Some(_) if kind == VersionKind::Trigger => {
+            record.set_version(current_version(tm, sql, pk)?);
+            Ok(())
+        }
         Some(version) => {
             record.set_version(Some(version));
             Ok(())

@@ -450,7 +450,7 @@ fn the_version_trigger_is_created_once_however_often_it_is_applied() {
         .unwrap();
     assert_eq!(count, 1);
     assert!(
-        sql.contains("\"txmanager_version_note_version\""),
+        sql.contains("\"txmanager_version_4_note_version\""),
         "names are quoted: {sql}"
     );
 }
