@@ -415,8 +415,17 @@ impl DatabaseError {
         match self {
             DatabaseError::Sqlite(_) => false,
             #[cfg(feature = "postgres")]
+            // Closed by the client, an I/O error on the socket, a
+            // connection exception (class 08), or the server shutting the
+            // session down (57P01 admin_shutdown, 57P02 crash_shutdown,
+            // 57P03 cannot_connect_now).
             DatabaseError::Postgres(e) => {
-                e.is_closed() || (e.code().is_none() && e.as_db_error().is_none() && is_io(e))
+                e.is_closed()
+                    || is_io(e)
+                    || e.code().is_some_and(|c| {
+                        c.code().starts_with("08")
+                            || matches!(c.code(), "57P01" | "57P02" | "57P03")
+                    })
             }
         }
     }

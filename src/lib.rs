@@ -76,6 +76,8 @@ pub mod guide;
 mod manager;
 mod mode;
 mod opener;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 mod retry;
 mod settings;
@@ -84,6 +86,8 @@ pub mod testing;
 mod transaction;
 mod versioning;
 
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{IsolationLevel, PgBlockOptions, Postgres};
 pub use backend::Backend;
 pub use error::{DatabaseError, Error, Step};
 pub use manager::TransactionManager;

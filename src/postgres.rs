@@ -1,0 +1,850 @@
+//! The PostgreSQL backend (cargo feature `postgres`): [`Postgres`], its block
+//! options ([`PgBlockOptions`], [`IsolationLevel`]), and the statement API of
+//! `TransactionManager<Postgres>` and `Transaction<'_, Postgres>`.
+//!
+//! Everything PostgreSQL-specific lives here: the control statements, the
+//! prepared-statement cache, the refusal of raw transaction control, and what
+//! counts as a write. The block engine is the same as SQLite's.
+//!
+//! How PostgreSQL differs from SQLite, and what the engine does about it:
+//! - after any error inside a transaction PostgreSQL aborts it, and a later
+//!   `COMMIT` "succeeds" while rolling everything back. So a failed statement
+//!   poisons the innermost block: it can only roll back, and ending it with
+//!   `Ok` (or calling `commit()`) fails with [`Error::BlockAborted`];
+//! - no client sees the server's transaction status, so the engine tracks it,
+//!   and transaction-control statements (`BEGIN`, `COMMIT`, `ROLLBACK`,
+//!   `SAVEPOINT`, …) sent through txmanager are refused before they run, in a
+//!   batch too ([`Error::TransactionControlRefused`]);
+//! - there is no "read-only statement" flag: every statement that is not a
+//!   known read (`SELECT`, `SHOW`, `VALUES`, `TABLE`, `EXPLAIN` without
+//!   `ANALYZE`) counts as a write for dirty tracking.
+//!
+//! `docs/postgresql.md` covers isolation levels, retries, and the
+//! PostgreSQL-compatible distributed engines.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+use crate::backend::{Backend, sealed};
+use crate::error::DatabaseError;
+use crate::{Error, Transaction, TransactionManager};
+
+/// The PostgreSQL backend, on the sync [`postgres`] client: the type
+/// parameter of `TransactionManager<Postgres>`.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{Postgres, TransactionManager};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+/// let mut tm: TransactionManager<Postgres> = TransactionManager::connect(&url)?;
+/// tm.execute_batch("CREATE TEMP TABLE reporter (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL)")?;
+/// tm.commit_on_success(|tx| {
+///     tx.execute("INSERT INTO reporter (name) VALUES ($1)", &[&"Alice"])?;
+///     tx.execute("INSERT INTO reporter (name) VALUES ($1)", &[&"Ben"])?;
+///     Ok::<_, txmanager::Error>(())
+/// })?;
+/// let n: i64 = tm.query_one("SELECT count(*) FROM reporter", &[])?.get(0);
+/// assert_eq!(n, 2);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Postgres;
+
+/// A transaction isolation level for a PostgreSQL block.
+///
+/// Under `ReadCommitted` a stale versioned `UPDATE … WHERE version = $n`
+/// matches no row (a `RecordModified` conflict); under `RepeatableRead` and
+/// `Serializable` a concurrent update fails with SQLSTATE 40001, which the
+/// retry helper retries from the outermost block.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{IsolationLevel, PgBlockOptions};
+///
+/// let options = PgBlockOptions::default().with_isolation(IsolationLevel::Serializable);
+/// assert_eq!(options.isolation(), Some(IsolationLevel::Serializable));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IsolationLevel {
+    /// `READ COMMITTED`, PostgreSQL's own default.
+    ReadCommitted,
+    /// `REPEATABLE READ`: one snapshot for the whole transaction.
+    RepeatableRead,
+    /// `SERIALIZABLE`: as if the transactions ran one at a time.
+    Serializable,
+}
+
+/// How an outermost PostgreSQL block begins: its isolation level, and
+/// whether it is read-only and deferrable. The default is a plain `BEGIN`,
+/// which uses the server's defaults.
+///
+/// Pass it to [`TransactionManager::commit_on_success_with`] for one block,
+/// or [`TransactionManager::set_behavior`] for every later block.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{IsolationLevel, PgBlockOptions, Postgres, TransactionManager};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+/// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+/// let report = PgBlockOptions::default()
+///     .with_isolation(IsolationLevel::Serializable)
+///     .with_read_only(true)
+///     .with_deferrable(true);
+/// let level: String = tm.commit_on_success_with(report, |tx| {
+///     Ok::<_, txmanager::Error>(tx.query_one("SHOW transaction_isolation", &[])?.get(0))
+/// })?;
+/// assert_eq!(level, "serializable");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PgBlockOptions {
+    isolation: Option<IsolationLevel>,
+    read_only: bool,
+    deferrable: bool,
+}
+
+impl PgBlockOptions {
+    /// These options at `level`.
+    ///
+    /// ```
+    /// use txmanager::{IsolationLevel, PgBlockOptions};
+    /// let o = PgBlockOptions::default().with_isolation(IsolationLevel::RepeatableRead);
+    /// assert_eq!(o.isolation(), Some(IsolationLevel::RepeatableRead));
+    /// ```
+    #[must_use]
+    pub fn with_isolation(mut self, level: IsolationLevel) -> Self {
+        self.isolation = Some(level);
+        self
+    }
+
+    /// These options, read-only (`READ ONLY`) or not.
+    ///
+    /// ```
+    /// assert!(txmanager::PgBlockOptions::default().with_read_only(true).read_only());
+    /// ```
+    #[must_use]
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// These options, `DEFERRABLE` or not (it matters only for a
+    /// serializable read-only block, which then waits for a safe snapshot
+    /// and never fails with 40001).
+    ///
+    /// ```
+    /// assert!(txmanager::PgBlockOptions::default().with_deferrable(true).deferrable());
+    /// ```
+    #[must_use]
+    pub fn with_deferrable(mut self, deferrable: bool) -> Self {
+        self.deferrable = deferrable;
+        self
+    }
+
+    /// The isolation level, or `None` for the server's default.
+    ///
+    /// ```
+    /// assert_eq!(txmanager::PgBlockOptions::default().isolation(), None);
+    /// ```
+    #[must_use]
+    pub fn isolation(&self) -> Option<IsolationLevel> {
+        self.isolation
+    }
+
+    /// Whether the block is read-only.
+    ///
+    /// ```
+    /// assert!(!txmanager::PgBlockOptions::default().read_only());
+    /// ```
+    #[must_use]
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether the block is deferrable.
+    ///
+    /// ```
+    /// assert!(!txmanager::PgBlockOptions::default().deferrable());
+    /// ```
+    #[must_use]
+    pub fn deferrable(&self) -> bool {
+        self.deferrable
+    }
+}
+
+/// Every `BEGIN` a block can send, indexed by isolation (none, read
+/// committed, repeatable read, serializable) × read only × deferrable.
+const BEGIN: [&str; 16] = [
+    "BEGIN",
+    "BEGIN DEFERRABLE",
+    "BEGIN READ ONLY",
+    "BEGIN READ ONLY, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL READ COMMITTED",
+    "BEGIN ISOLATION LEVEL READ COMMITTED, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY",
+    "BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    "BEGIN ISOLATION LEVEL SERIALIZABLE, DEFERRABLE",
+    "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY",
+    "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
+];
+
+/// How many prepared statements a connection keeps; the cache is emptied
+/// when it is full (a program runs a bounded set of statements).
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+/// A PostgreSQL client with txmanager's prepared-statement cache: what a
+/// `TransactionManager<Postgres>` owns.
+pub struct PgConnection {
+    client: RefCell<Client>,
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+impl fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConnection")
+            .field("cached_statements", &self.statements.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgConnection {
+    fn new(client: Client) -> Self {
+        PgConnection {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `op` with the client and the statement for `sql`, prepared once
+    /// per connection. A cached statement that the server no longer knows
+    /// or whose result type changed (after DDL) is forgotten, so the next
+    /// call prepares it again.
+    fn with_statement<R>(
+        &self,
+        sql: &str,
+        op: impl FnOnce(&mut Client, &Statement) -> Result<R, postgres::Error>,
+    ) -> Result<R, postgres::Error> {
+        let mut client = self.client.borrow_mut();
+        let cached = self.statements.borrow().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let statement = client.prepare(sql)?;
+                let mut statements = self.statements.borrow_mut();
+                if statements.len() >= STATEMENT_CACHE_CAPACITY {
+                    statements.clear();
+                }
+                statements.insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        let result = op(&mut client, &statement);
+        if let Err(e) = &result
+            && e.code().is_some_and(|c| {
+                matches!(c.code(), "0A000" | "26000") // cached plan changed; no such statement
+            })
+        {
+            self.statements.borrow_mut().remove(sql);
+        }
+        result
+    }
+}
+
+impl sealed::Sealed for Postgres {}
+
+impl Backend for Postgres {
+    type Connection = PgConnection;
+    type BlockOptions = PgBlockOptions;
+
+    const ERROR_ABORTS_TRANSACTION: bool = true;
+
+    fn run_control(conn: &PgConnection, sql: &str) -> Result<(), DatabaseError> {
+        // The simple query protocol: one round trip, no statement to prepare.
+        conn.client
+            .borrow_mut()
+            .batch_execute(sql)
+            .map_err(DatabaseError::from)
+    }
+
+    fn begin_sql(options: PgBlockOptions) -> &'static str {
+        let isolation = match options.isolation {
+            None => 0,
+            Some(IsolationLevel::ReadCommitted) => 1,
+            Some(IsolationLevel::RepeatableRead) => 2,
+            Some(IsolationLevel::Serializable) => 3,
+        };
+        BEGIN[isolation * 4 + usize::from(options.read_only) * 2 + usize::from(options.deferrable)]
+    }
+
+    fn commit_sql() -> &'static str {
+        "COMMIT"
+    }
+
+    fn rollback_sql() -> &'static str {
+        "ROLLBACK"
+    }
+
+    fn savepoint_sql(depth: usize) -> (String, String, String) {
+        let name = format!("\"txmanager_sp_{depth}\"");
+        (
+            format!("SAVEPOINT {name}"),
+            format!("RELEASE SAVEPOINT {name}"),
+            format!("ROLLBACK TO SAVEPOINT {name}"),
+        )
+    }
+
+    fn in_transaction(_conn: &PgConnection) -> Option<bool> {
+        None
+    }
+
+    /// A `ROLLBACK` whatever the engine believes: if it believed wrong, the
+    /// server holds no transaction after a reset all the same (a `ROLLBACK`
+    /// outside one is only a warning).
+    fn reset_connection(conn: &mut PgConnection) -> Result<(), Error> {
+        conn.statements.get_mut().clear();
+        conn.client
+            .get_mut()
+            .batch_execute("ROLLBACK")
+            .map_err(|source| Error::StepFailed {
+                step: crate::Step::Rollback,
+                source: source.into(),
+            })
+    }
+}
+
+/// The keywords that control a transaction. Sent through txmanager, they
+/// would end or restart the block's transaction behind the engine's back.
+const CONTROL_KEYWORDS: [&str; 9] = [
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "ABORT",
+    "SAVEPOINT",
+    "RELEASE",
+    "PREPARE",
+];
+
+/// The first keyword of each statement in `sql`, skipping whitespace,
+/// comments, and the contents of quoted strings, quoted identifiers and
+/// dollar-quoted bodies.
+fn statement_keywords(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut keywords = Vec::new();
+    let mut at_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b';' => {
+                at_start = true;
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+            }
+            b'\'' | b'"' => {
+                at_start = false;
+                i = sql[i + 1..]
+                    .find(c as char)
+                    .map_or(bytes.len(), |n| i + 1 + n + 1);
+            }
+            b'$' => {
+                at_start = false;
+                // A dollar quote: $tag$ … $tag$ (a parameter like $1 is not one).
+                let tag_end = sql[i + 1..]
+                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .map(|n| i + 1 + n);
+                match tag_end {
+                    Some(end)
+                        if bytes[end] == b'$'
+                            && !bytes[i + 1..end].first().is_some_and(u8::is_ascii_digit) =>
+                    {
+                        let tag = &sql[i..=end];
+                        i = sql[end + 1..]
+                            .find(tag)
+                            .map_or(bytes.len(), |n| end + 1 + n + tag.len());
+                    }
+                    _ => i += 1,
+                }
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            c if at_start && c.is_ascii_alphabetic() => {
+                let end = sql[i..]
+                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .map_or(bytes.len(), |n| i + n);
+                keywords.push(&sql[i..end]);
+                at_start = false;
+                i = end;
+            }
+            _ => {
+                at_start = false;
+                i += 1;
+            }
+        }
+    }
+    keywords
+}
+
+/// The transaction-control keyword that starts a statement of `sql`, if any.
+fn control_keyword(sql: &str) -> Option<String> {
+    statement_keywords(sql)
+        .into_iter()
+        .find(|k| CONTROL_KEYWORDS.iter().any(|c| c.eq_ignore_ascii_case(k)))
+        .map(str::to_ascii_uppercase)
+}
+
+/// Whether every statement of `sql` is a known read. `EXPLAIN ANALYZE` runs
+/// its statement, and `WITH` may hide a data-modifying statement, so both
+/// count as writes.
+fn is_read_only(sql: &str) -> bool {
+    let keywords = statement_keywords(sql);
+    !keywords.is_empty()
+        && keywords.iter().all(|k| {
+            ["SELECT", "SHOW", "VALUES", "TABLE"]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(k))
+        })
+        || (keywords.len() == 1
+            && keywords[0].eq_ignore_ascii_case("EXPLAIN")
+            && !sql.to_ascii_uppercase().contains("ANALYZE"))
+}
+
+/// The PostgreSQL statement path, shared by the manager and the handle.
+impl TransactionManager<Postgres> {
+    /// Connects to the server at `params` (a URL such as
+    /// `postgresql://user@host:5432/db`, or `host=… user=…`) without TLS.
+    /// Outermost blocks begin with a plain `BEGIN` (the server's defaults).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Postgres`] if the connection fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// assert!(!tm.is_broken());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect(params: &str) -> Result<Self, Error> {
+        Ok(Self::from_client(Client::connect(params, NoTls)?))
+    }
+
+    /// Wraps a client you connected yourself (with TLS, or a custom
+    /// configuration). It must not be inside a transaction.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let client = postgres::Client::connect(&url, postgres::NoTls)?;
+    /// let tm = TransactionManager::<Postgres>::from_client(client);
+    /// let one: i32 = tm.query_one("SELECT 1", &[])?.get(0);
+    /// assert_eq!(one, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_client(client: Client) -> Self {
+        Self::from_connection(PgConnection::new(client), PgBlockOptions::default())
+    }
+
+    /// Runs one statement in the default autocommit mode. Returns the number
+    /// of rows changed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] with the SQL if the server rejects it;
+    /// [`Error::TransactionControlRefused`] for `BEGIN`, `COMMIT`,
+    /// `ROLLBACK`, savepoint SQL and the like (refused before it runs);
+    /// [`Error::Broken`] on a broken manager or a lost connection.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// tm.execute("CREATE TEMP TABLE t (x BIGINT)", &[])?;
+    /// assert_eq!(tm.execute("INSERT INTO t VALUES ($1), ($2)", &[&1i64, &2i64])?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.pg_statement(sql, |client, stmt| client.execute(stmt, params))
+    }
+
+    /// Runs a query and returns its rows, in autocommit mode.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// let rows = tm.query("SELECT generate_series(1, 3)", &[])?;
+    /// assert_eq!(rows.len(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        self.pg_statement(sql, |client, stmt| client.query(stmt, params))
+    }
+
+    /// Runs a query that returns exactly one row.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute); no row, or more than one, is an
+    /// [`Error::Statement`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// let two: i64 = tm.query_one("SELECT 1 + $1::int8", &[&1i64])?.get(0);
+    /// assert_eq!(two, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        self.pg_statement(sql, |client, stmt| client.query_one(stmt, params))
+    }
+
+    /// Runs a query that returns at most one row.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute); more than one row is an
+    /// [`Error::Statement`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// assert!(tm.query_opt("SELECT 1 WHERE false", &[])?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.pg_statement(sql, |client, stmt| client.query_opt(stmt, params))
+    }
+
+    /// Runs several `;`-separated statements without parameters, in one
+    /// round trip (the simple query protocol).
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute); a transaction-control statement
+    /// anywhere in the batch refuses the whole batch before any of it runs.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// tm.execute_batch("CREATE TEMP TABLE a (x INT); CREATE TEMP TABLE b (y INT);")?;
+    /// let err = tm.execute_batch("INSERT INTO a VALUES (1); COMMIT").unwrap_err();
+    /// assert!(matches!(err, txmanager::Error::TransactionControlRefused { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        refuse_control(sql)?;
+        self.before_statement()?;
+        let result = self.conn.client.borrow_mut().batch_execute(sql);
+        // A batch cannot be inspected statement by statement as it runs:
+        // it counts as a write, even when it fails part way.
+        if !is_read_only(sql) {
+            self.mark_dirty();
+        }
+        result.map_err(|source| self.statement_failed(sql, source))
+    }
+
+    /// One statement through the prepared-statement cache, keeping the
+    /// engine's books.
+    fn pg_statement<R>(
+        &self,
+        sql: &str,
+        op: impl FnOnce(&mut Client, &Statement) -> Result<R, postgres::Error>,
+    ) -> Result<R, Error> {
+        refuse_control(sql)?;
+        self.before_statement()?;
+        let result = self.conn.with_statement(sql, op);
+        if !is_read_only(sql) {
+            self.mark_dirty();
+        }
+        result.map_err(|source| self.statement_failed(sql, source))
+    }
+}
+
+/// Refuses a statement that would control the transaction itself.
+fn refuse_control(sql: &str) -> Result<(), Error> {
+    match control_keyword(sql) {
+        Some(statement) => Err(Error::TransactionControlRefused {
+            statement,
+            sql: sql.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A PostgreSQL block's statements: the same as the manager's, inside the
+/// block.
+impl Transaction<'_, Postgres> {
+    /// Runs one statement in this block. Returns the number of rows changed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] with the SQL if the server rejects it; the block
+    /// is then aborted (PostgreSQL's rule) and can only roll back: return
+    /// the error, or ending the block fails with [`Error::BlockAborted`].
+    /// [`Error::TransactionControlRefused`] for transaction control (refused
+    /// before it runs; the block is as it was).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Error, Postgres, TransactionManager};
+    /// # fn main() -> Result<(), Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// tm.execute("CREATE TEMP TABLE t (x BIGINT PRIMARY KEY)", &[])?;
+    /// // A swallowed error never leads to a COMMIT reported as Ok.
+    /// let err = tm
+    ///     .commit_on_success(|tx| {
+    ///         tx.execute("INSERT INTO t VALUES (1)", &[])?;
+    ///         let _ignored = tx.execute("INSERT INTO t VALUES (1)", &[]); // duplicate key
+    ///         Ok::<_, Error>(())
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::BlockAborted));
+    /// let n: i64 = tm.query_one("SELECT count(*) FROM t", &[])?.get(0);
+    /// assert_eq!(n, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.manager_ref().execute(sql, params)
+    }
+
+    /// Runs a query in this block and returns its rows.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// let rows = tm.commit_on_success(|tx| tx.query("SELECT generate_series(1, 2)", &[]))?;
+    /// assert_eq!(rows.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        self.manager_ref().query(sql, params)
+    }
+
+    /// Runs a query in this block that returns exactly one row.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// let n: i64 = tm.commit_on_success(|tx| Ok::<_, txmanager::Error>(tx.query_one("SELECT 42::int8", &[])?.get(0)))?;
+    /// assert_eq!(n, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        self.manager_ref().query_one(sql, params)
+    }
+
+    /// Runs a query in this block that returns at most one row.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// let row = tm.commit_on_success(|tx| tx.query_opt("SELECT 1 WHERE false", &[]))?;
+    /// assert!(row.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.manager_ref().query_opt(sql, params)
+    }
+
+    /// Runs several `;`-separated statements in this block, in one round
+    /// trip. The block counts as dirty afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Postgres, TransactionManager};
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
+    /// tm.commit_on_success(|tx| tx.execute_batch("CREATE TEMP TABLE a (x INT); INSERT INTO a VALUES (1);"))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        self.manager_ref().execute_batch(sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_keywords_skip_comments_strings_and_dollar_quotes() {
+        assert_eq!(
+            statement_keywords(
+                "-- c\n/* BEGIN */ select 'a;COMMIT'; \"x;end\"; DO $b$ BEGIN; COMMIT; $b$; update t set x = $1"
+            ),
+            ["select", "DO", "update"]
+        );
+    }
+
+    #[test]
+    fn transaction_control_is_found_in_any_statement_of_a_batch() {
+        for sql in [
+            "BEGIN",
+            "start transaction",
+            "  commit",
+            "END",
+            "rollback to savepoint x",
+            "ABORT",
+            "SAVEPOINT s",
+            "release s",
+            "PREPARE TRANSACTION 'x'",
+            "INSERT INTO t VALUES (1); COMMIT",
+            "/* hi */ COMMIT; BEGIN",
+        ] {
+            assert!(control_keyword(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "SELECT 'BEGIN'",
+            "INSERT INTO t (\"commit\") VALUES (1)",
+            "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql",
+            "UPDATE t SET x = 1 WHERE y = $1",
+        ] {
+            assert_eq!(control_keyword(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn only_known_reads_are_read_only() {
+        assert!(is_read_only("SELECT 1"));
+        assert!(is_read_only(" select x from t for update"));
+        assert!(is_read_only("SHOW transaction_isolation"));
+        assert!(is_read_only("EXPLAIN SELECT 1"));
+        assert!(!is_read_only("EXPLAIN ANALYZE DELETE FROM t"));
+        assert!(!is_read_only(
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"
+        ));
+        assert!(!is_read_only("INSERT INTO t VALUES (1)"));
+        assert!(!is_read_only("SELECT 1; DELETE FROM t"));
+        assert!(!is_read_only(""));
+    }
+
+    #[test]
+    fn begin_sql_spells_every_option() {
+        let o = PgBlockOptions::default();
+        assert_eq!(Postgres::begin_sql(o), "BEGIN");
+        assert_eq!(
+            Postgres::begin_sql(
+                o.with_isolation(IsolationLevel::Serializable)
+                    .with_read_only(true)
+                    .with_deferrable(true)
+            ),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE"
+        );
+        assert_eq!(
+            Postgres::begin_sql(o.with_isolation(IsolationLevel::RepeatableRead)),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        );
+        assert_eq!(
+            Postgres::begin_sql(o.with_read_only(true)),
+            "BEGIN READ ONLY"
+        );
+    }
+}
