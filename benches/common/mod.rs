@@ -126,7 +126,7 @@ pub fn item_rows() -> String {
 
 /// The hand-written versioned read-modify-write that txmanager's
 /// `Item::get` + `save` does: the same two statements, checked.
-pub fn raw_versioned_increment(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+pub fn raw_versioned_increment(tx: &Connection, id: i64) -> rusqlite::Result<()> {
     let (version, name, qty): (i64, String, i64) = tx
         .prepare_cached("SELECT id, version, name, qty FROM item WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?)))?;
@@ -207,6 +207,40 @@ pub fn raw_nested_block(conn: &mut Connection, i: i64) {
     tx.commit().unwrap();
 }
 
+// ---------- the limit: hand-written rusqlite, every statement cached ----------
+//
+// The fastest hand-written code we know: the same SQL as above, with BEGIN,
+// COMMIT and the savepoint statements run as cached prepared statements too
+// (rusqlite's `Transaction` and `Savepoint` parse them on every call).
+
+/// Runs a statement with no parameters from the statement cache.
+pub fn cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// W1, one block: the limit.
+pub fn limit_insert_block(conn: &mut Connection, i: i64) {
+    cached(conn, "BEGIN IMMEDIATE").unwrap();
+    conn.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+    cached(conn, "COMMIT").unwrap();
+}
+
+/// W2, one block: the limit.
+pub fn limit_save_block(conn: &mut Connection, i: i64) {
+    cached(conn, "BEGIN IMMEDIATE").unwrap();
+    raw_versioned_increment(conn, 1 + i % ITEMS).unwrap();
+    cached(conn, "COMMIT").unwrap();
+}
+
+/// W5, one block: the limit.
+pub fn limit_nested_block(conn: &mut Connection, i: i64) {
+    cached(conn, "BEGIN IMMEDIATE").unwrap();
+    cached(conn, "SAVEPOINT sp").unwrap();
+    conn.prepare_cached(INSERT).unwrap().execute([i]).unwrap();
+    cached(conn, "RELEASE sp").unwrap();
+    cached(conn, "COMMIT").unwrap();
+}
+
 // ---------- W3: threads on one hot row ----------
 
 pub const W3_INCREMENTS: i64 = 4_000;
@@ -250,6 +284,31 @@ pub fn w3_txmanager(path: &std::path::Path, threads: i64) -> Duration {
 }
 
 pub fn w3_rusqlite(path: &std::path::Path, threads: i64) -> Duration {
+    w3_by_hand(path, threads, |conn| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        raw_versioned_increment(&tx, 1)?;
+        tx.commit()
+    })
+}
+
+/// W3 by hand with every statement cached: the limit.
+pub fn w3_limit(path: &std::path::Path, threads: i64) -> Duration {
+    w3_by_hand(path, threads, |conn| {
+        cached(conn, "BEGIN IMMEDIATE")?;
+        let done = raw_versioned_increment(conn, 1).and_then(|()| cached(conn, "COMMIT"));
+        if done.is_err() && !conn.is_autocommit() {
+            cached(conn, "ROLLBACK")?;
+        }
+        done
+    })
+}
+
+/// `threads` hand-written writers, each retrying `attempt` on `SQLITE_BUSY`.
+fn w3_by_hand(
+    path: &std::path::Path,
+    threads: i64,
+    attempt: fn(&mut Connection) -> rusqlite::Result<()>,
+) -> Duration {
     let start = Instant::now();
     thread::scope(|s| {
         for _ in 0..threads {
@@ -257,13 +316,7 @@ pub fn w3_rusqlite(path: &std::path::Path, threads: i64) -> Duration {
                 let mut conn = raw_at(path, "");
                 for _ in 0..W3_INCREMENTS / threads {
                     loop {
-                        let attempt = conn
-                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                            .and_then(|tx| {
-                                raw_versioned_increment(&tx, 1)?;
-                                tx.commit()
-                            });
-                        match attempt {
+                        match attempt(&mut conn) {
                             Ok(()) => break,
                             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
                                 continue;
