@@ -75,9 +75,9 @@ const RAW_CONTROL: &[&str] = &[
     "BEGIN",
     "BEGIN IMMEDIATE",
     "SAVEPOINT mine",
-    "RELEASE txmanager_sp_1",
-    "ROLLBACK TO txmanager_sp_1",
-    "RELEASE txmanager_sp_2",
+    "RELEASE txm_1",
+    "ROLLBACK TO txm_1",
+    "RELEASE txm_2",
     "COMMIT; BEGIN",
     "ROLLBACK; BEGIN",
 ];

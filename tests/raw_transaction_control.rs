@@ -12,7 +12,7 @@ use txmanager::rusqlite::Connection;
 use txmanager::{Error, Transaction, TransactionManager};
 
 /// Every spelling of transaction control, and the name the error gives it.
-/// The first nested block's savepoint is `txmanager_sp_1`.
+/// The first nested block's savepoint is `txm_1`.
 const CONTROL: &[(&str, &str)] = &[
     ("COMMIT", "COMMIT"),
     ("commit transaction", "COMMIT"),
@@ -24,18 +24,12 @@ const CONTROL: &[(&str, &str)] = &[
     ("BEGIN IMMEDIATE TRANSACTION", "BEGIN"),
     ("BEGIN EXCLUSIVE", "BEGIN"),
     ("SAVEPOINT mine", "SAVEPOINT \"mine\""),
-    ("RELEASE txmanager_sp_1", "RELEASE \"txmanager_sp_1\""),
+    ("RELEASE txm_1", "RELEASE \"txm_1\""),
+    ("RELEASE SAVEPOINT \"txm_1\"", "RELEASE \"txm_1\""),
+    ("ROLLBACK TO txm_1", "ROLLBACK TO \"txm_1\""),
     (
-        "RELEASE SAVEPOINT \"txmanager_sp_1\"",
-        "RELEASE \"txmanager_sp_1\"",
-    ),
-    (
-        "ROLLBACK TO txmanager_sp_1",
-        "ROLLBACK TO \"txmanager_sp_1\"",
-    ),
-    (
-        "ROLLBACK TRANSACTION TO SAVEPOINT \"txmanager_sp_1\"",
-        "ROLLBACK TO \"txmanager_sp_1\"",
+        "ROLLBACK TRANSACTION TO SAVEPOINT \"txm_1\"",
+        "ROLLBACK TO \"txm_1\"",
     ),
 ];
 
@@ -328,17 +322,17 @@ fn txmanager_s_own_cached_control_statements_cannot_be_borrowed_by_their_text() 
             .commit_on_success(|tx| {
                 tx.execute(INSERT, ("Alice", "Smith"))?;
                 // Exactly the text txmanager caches its own COMMIT under.
-                let err = tx.execute("/* txmanager */ COMMIT", []).unwrap_err();
+                let err = tx.execute("COMMIT;", []).unwrap_err();
                 assert!(
-                    matches!(&err, Error::TransactionControlRefused { sql, .. } if sql == "/* txmanager */ COMMIT"),
+                    matches!(&err, Error::TransactionControlRefused { sql, .. } if sql == "COMMIT;"),
                     "{err:?}"
                 );
-                let err = tx.prepare("/* txmanager */ ROLLBACK").map(drop).unwrap_err();
+                let err = tx.prepare("ROLLBACK;").map(drop).unwrap_err();
                 assert!(matches!(err, Error::TransactionControlRefused { .. }), "{err:?}");
-                tx.execute_batch("/* txmanager */ COMMIT")
+                tx.execute_batch("COMMIT;")
             })
             .unwrap_err();
-        assert_refused(&err, "COMMIT", "/* txmanager */ COMMIT");
+        assert_refused(&err, "COMMIT", "COMMIT;");
         assert!(place.committed(&tm).is_empty(), "{}", place.name());
     }
 }
