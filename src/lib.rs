@@ -57,7 +57,43 @@
 //! ([`guide::versioning`]) and the failure paths ([`guide::reliability`]),
 //! and shows how a call flows through the modules ([`guide::architecture`]).
 //!
+//! ## rusqlite and SQLite versions
+//!
+//! rusqlite's types are part of txmanager's API ([`TransactionManager::new`]
+//! takes a [`rusqlite::Connection`], statements take [`rusqlite::Params`]),
+//! so each txmanager minor release is built on one rusqlite minor release, and
+//! moving to a newer rusqlite is a breaking (minor) release of txmanager:
+//!
+//! | txmanager | rusqlite | SQLite, with `default-features = false` |
+//! |---|---|---|
+//! | 0.1 | 0.43 | 3.45.3 or newer (rusqlite's floor; txmanager alone needs 3.35, for `RETURNING`) |
+//!
+//! Name rusqlite's types through the re-export `txmanager::rusqlite`
+//! and your application cannot end up with two rusqlite versions whose types
+//! do not match (or, with SQLite bundled twice, a `links = "sqlite3"`
+//! conflict). If you also depend on rusqlite directly, ask for the same minor
+//! version.
+//!
+//! ```
+//! use txmanager::rusqlite::{Connection, params};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let conn = Connection::open_in_memory()?;
+//! let tm = txmanager::TransactionManager::new(conn);
+//! tm.execute("CREATE TABLE t (n INTEGER, s TEXT)", [])?;
+//! tm.execute("INSERT INTO t VALUES (?1, ?2)", params![1, "one"])?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`). Turn default features off to link the system's SQLite or SQLCipher instead |
+//!
 //! [rusqlite]: https://docs.rs/rusqlite
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,
