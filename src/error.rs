@@ -82,11 +82,25 @@ pub enum Error {
     /// switch to WAL needs).
     #[error("could not apply {setting} to the new connection")]
     Configure {
-        /// The setting: `"busy_timeout"`, `"foreign_keys"`, `"journal_mode"`, `"synchronous"`.
+        /// The setting: `"busy_timeout"`, `"foreign_keys"`, `"journal_mode"`,
+        /// `"synchronous"`, or `"init hook"` (an [`Opener`](crate::Opener)'s).
         setting: &'static str,
         /// What SQLite said.
         #[source]
         source: rusqlite::Error,
+    },
+
+    /// An [`Opener`](crate::Opener) was pointed at an in-memory database
+    /// private to each connection, so every manager it opened would get its
+    /// own empty database. Nothing was opened.
+    #[error(
+        "opener path {path:?} is an in-memory database private to each connection, so every \
+         manager would get its own empty database; use a file, or a shared in-memory URI \
+         such as \"file:app?mode=memory&cache=shared\""
+    )]
+    PrivateMemoryDatabase {
+        /// The path the opener was given.
+        path: String,
     },
 
     /// A `commit_manually` block ended with writes it had neither committed nor

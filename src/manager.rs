@@ -148,10 +148,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn open_with(path: impl AsRef<Path>, settings: &Settings) -> Result<Self, Error> {
-        let conn = Connection::open(path)?;
-        let is_file = conn.path().is_some_and(|p| !p.is_empty());
-        sqlite::configure(&conn, settings, is_file)?;
-        Ok(Self::with_behavior(conn, settings.behavior()))
+        Self::new_with(Connection::open(path)?, settings)
     }
 
     /// Opens a private in-memory database with the default [`Settings`].
@@ -192,14 +189,14 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn open_in_memory_with(settings: &Settings) -> Result<Self, Error> {
-        let conn = Connection::open_in_memory()?;
-        sqlite::configure(&conn, settings, false)?;
-        Ok(Self::with_behavior(conn, settings.behavior()))
+        Self::new_with(Connection::open_in_memory()?, settings)
     }
 
-    /// Wraps a connection you opened yourself. Its settings are left as they
-    /// are (no busy timeout or `PRAGMA` is applied); outermost blocks use
-    /// `BEGIN IMMEDIATE`.
+    /// Wraps a connection you opened yourself, **without applying any
+    /// [`Settings`]**: no busy timeout, no WAL, no `PRAGMA` (rusqlite's own
+    /// 5 s busy timeout stays). Outermost blocks use `BEGIN IMMEDIATE`. To
+    /// apply the same settings as [`open`](Self::open) and
+    /// [`Opener`](crate::Opener), use [`new_with`](Self::new_with).
     ///
     /// If the connection is inside a transaction, blocks are refused with
     /// [`Error::TransactionOpenedUnderneath`] until [`reset`](Self::reset).
@@ -218,6 +215,133 @@ impl TransactionManager {
     /// ```
     pub fn new(conn: Connection) -> Self {
         Self::with_behavior(conn, BeginMode::default())
+    }
+
+    /// Wraps a connection you opened yourself (with your own flags, a URI,
+    /// SQLCipher's key…) and applies `settings` to it, as
+    /// [`open_with`](Self::open_with) does: busy timeout, foreign keys, and
+    /// for files WAL and `synchronous`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configure`] naming the setting that could not be applied.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::rusqlite::{Connection, OpenFlags};
+    /// use txmanager::{Settings, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    /// let conn = Connection::open_with_flags(dir.path().join("app.db"), flags)?;
+    /// let tm = TransactionManager::new_with(conn, &Settings::default())?;
+    /// let mode: String = tm.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    /// assert_eq!(mode, "wal");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new_with(conn: Connection, settings: &Settings) -> Result<Self, Error> {
+        let is_file = conn.path().is_some_and(|p| !p.is_empty());
+        sqlite::configure(&conn, settings, is_file)?;
+        Ok(Self::with_behavior(conn, settings.behavior()))
+    }
+
+    /// The underlying connection, for what txmanager does not wrap: user
+    /// functions, collations, backups, `PRAGMA`s, rusqlite's own query API.
+    ///
+    /// It can only be borrowed outside any block (a block holds the manager
+    /// mutably), so whatever runs on it autocommits. (User functions and
+    /// collations need rusqlite's `functions` / `collation` features.) Transaction control
+    /// (`BEGIN`, `COMMIT`, savepoints, rusqlite's `unchecked_transaction`)
+    /// is refused before it runs, as it is through the manager; for that,
+    /// use [`with_connection`](Self::with_connection) or
+    /// [`into_inner`](Self::into_inner).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.connection().pragma_update(None, "cache_size", -8000)?;
+    /// let pages: i64 = tm.connection().pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    /// assert_eq!(pages, -8000);
+    /// assert!(tm.connection().execute_batch("BEGIN").is_err()); // refused
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Lends the connection mutably to `f`, outside any block, with nothing
+    /// refused: rusqlite's [`Transaction`](rusqlite::Transaction), hooks,
+    /// authorizers, anything. Afterwards txmanager takes the connection
+    /// back: it installs its transaction-control guard again and forgets
+    /// the statements compiled during the loan. A transaction `f` left open
+    /// is rolled back and reported, and `f`'s value is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Broken`] if the manager is broken (nothing runs);
+    /// [`Error::TransactionOpenedUnderneath`] if `f` left a transaction open
+    /// (it was rolled back); [`Error::Sqlite`] if the guard cannot be
+    /// installed again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (x)", [])?;
+    /// let rows = tm.with_connection(|conn| -> txmanager::rusqlite::Result<usize> {
+    ///     let tx = conn.transaction()?;
+    ///     let n = tx.execute("INSERT INTO t VALUES (1), (2)", [])?;
+    ///     tx.commit()?;
+    ///     Ok(n)
+    /// })??;
+    /// assert_eq!(rows, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_connection<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::Broken {
+                reason: reason.clone(),
+            });
+        }
+        let value = self.conn.lend(f)?;
+        if self.conn.is_autocommit() {
+            return Ok(value);
+        }
+        Sqlite::run_control(&self.conn, sqlite::ROLLBACK).map_err(|source| Error::StepFailed {
+            step: crate::Step::Rollback,
+            source,
+        })?;
+        Err(Error::TransactionOpenedUnderneath { statement: None })
+    }
+
+    /// Gives the connection back, with txmanager's transaction-control
+    /// guard (an SQLite authorizer) removed. Hooks not yet run are dropped.
+    /// If the manager is broken, the connection may still be inside a
+    /// transaction: check [`Connection::is_autocommit`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (x)", [])?;
+    /// let conn = tm.into_inner();
+    /// conn.execute_batch("BEGIN; INSERT INTO t VALUES (1); COMMIT")?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn into_inner(self) -> Connection {
+        self.conn.into_inner()
     }
 
     fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {

@@ -1,10 +1,16 @@
 //! [`Opener`]: a cheap, shareable handle that opens managers on one database
 //! file with one set of settings, for worker threads.
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use rusqlite::Connection;
+
 use crate::{Error, Settings, TransactionManager};
+
+/// A closure run on every connection an [`Opener`] opens.
+type InitHook = dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync;
 
 /// Opens [`TransactionManager`]s on one database file, all with the same
 /// [`Settings`]. It is `Clone + Send + Sync` and cloning it is cheap, so hand
@@ -12,7 +18,15 @@ use crate::{Error, Settings, TransactionManager};
 /// like a connection, is used by one thread at a time).
 ///
 /// For files the settings are applied to every connection: WAL journal mode,
-/// the busy timeout, `synchronous`, and `foreign_keys`.
+/// the busy timeout, `synchronous`, and `foreign_keys`; an init hook
+/// ([`with_init`](Self::with_init)) can add pragmas, functions and
+/// extensions.
+///
+/// A private in-memory database (`:memory:`, an empty path, or a
+/// `mode=memory` URI without `cache=shared`) is refused: each manager would
+/// get its own empty database. Use a file, or a shared in-memory URI such as
+/// `file:app?mode=memory&cache=shared` (which lives while at least one of
+/// its connections is open).
 ///
 /// # Example
 ///
@@ -39,10 +53,21 @@ use crate::{Error, Settings, TransactionManager};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Opener {
     path: Arc<Path>,
     settings: Arc<Settings>,
+    init: Option<Arc<InitHook>>,
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opener")
+            .field("path", &self.path)
+            .field("settings", &self.settings)
+            .field("init", &self.init.as_ref().map(|_| "Fn(&mut Connection)"))
+            .finish()
+    }
 }
 
 impl Opener {
@@ -56,6 +81,7 @@ impl Opener {
         Opener {
             path: Arc::from(path.as_ref()),
             settings: Arc::new(Settings::default()),
+            init: None,
         }
     }
 
@@ -70,8 +96,34 @@ impl Opener {
     #[must_use]
     pub fn with_settings(self, settings: Settings) -> Self {
         Opener {
-            path: self.path,
             settings: Arc::new(settings),
+            ..self
+        }
+    }
+
+    /// Runs `init` on every new connection, first, right after it opens and
+    /// before the [`Settings`] are applied (so SQLCipher's `PRAGMA key` can
+    /// come first): pragmas, user functions, extensions. The settings are
+    /// applied after it, so change those through [`Settings`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let opener = txmanager::Opener::new(dir.path().join("app.db"))
+    ///     .with_init(|conn| conn.pragma_update(None, "cache_size", -16_000));
+    /// let tm = opener.open()?;
+    /// assert_eq!(tm.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0))?, -16_000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_init<F>(self, init: F) -> Self
+    where
+        F: Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    {
+        Opener {
+            init: Some(Arc::new(init)),
+            ..self
         }
     }
 
@@ -99,7 +151,10 @@ impl Opener {
     ///
     /// # Errors
     ///
-    /// [`Error::Sqlite`] if the file cannot be opened or configured.
+    /// [`Error::PrivateMemoryDatabase`] if the path names a private
+    /// in-memory database; [`Error::Sqlite`] if the file cannot be opened;
+    /// [`Error::Configure`] naming the setting, or `"init hook"`, that
+    /// failed.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -110,6 +165,57 @@ impl Opener {
     /// # }
     /// ```
     pub fn open(&self) -> Result<TransactionManager, Error> {
-        TransactionManager::open_with(&self.path, &self.settings)
+        if is_private_memory(&self.path) {
+            return Err(Error::PrivateMemoryDatabase {
+                path: self.path.to_string_lossy().into_owned(),
+            });
+        }
+        let mut conn = Connection::open(&self.path)?;
+        if let Some(init) = &self.init {
+            init(&mut conn).map_err(|source| Error::Configure {
+                setting: "init hook",
+                source,
+            })?;
+        }
+        TransactionManager::new_with(conn, &self.settings)
+    }
+}
+
+/// Whether `path` names an in-memory database private to one connection.
+fn is_private_memory(path: &Path) -> bool {
+    let path = path.to_string_lossy();
+    let Some(uri) = path.strip_prefix("file:") else {
+        return path.is_empty() || path == ":memory:";
+    };
+    let (name, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let parameters: Vec<&str> = query.split('&').collect();
+    let in_memory = name.is_empty() || name == ":memory:" || parameters.contains(&"mode=memory");
+    in_memory && !parameters.contains(&"cache=shared")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private_memory;
+    use std::path::Path;
+
+    #[test]
+    fn private_memory_paths_are_told_apart_from_files_and_shared_memory() {
+        for private in [
+            ":memory:",
+            "",
+            "file::memory:",
+            "file:x?mode=memory",
+            "file:",
+        ] {
+            assert!(is_private_memory(Path::new(private)), "{private}");
+        }
+        for shared in [
+            "app.db",
+            "file:app.db",
+            "file:x?mode=memory&cache=shared",
+            "file::memory:?cache=shared",
+        ] {
+            assert!(!is_private_memory(Path::new(shared)), "{shared}");
+        }
     }
 }

@@ -134,6 +134,19 @@ impl SqliteConnection {
     pub(crate) fn reinstall_gate(&mut self) -> rusqlite::Result<()> {
         self.gate.install(&mut self.conn)
     }
+
+    /// Lends the connection to `f` with the gate down ([`ControlGate::lend`]).
+    pub(crate) fn lend<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> rusqlite::Result<T> {
+        self.gate.lend(&mut self.conn, f)
+    }
+
+    /// The plain connection, with the gate removed.
+    pub(crate) fn into_inner(mut self) -> Connection {
+        // Removing an authorizer only fails on a closed connection, which a
+        // manager never holds; the connection is returned either way.
+        let _ = ControlGate::uninstall(&mut self.conn);
+        self.conn
+    }
 }
 
 impl std::ops::Deref for SqliteConnection {
@@ -270,6 +283,36 @@ impl ControlGate {
         let result = run_control(conn, sql);
         self.state.open.store(false, Ordering::Relaxed);
         result
+    }
+
+    /// Lends `conn` to `f` with the gate open, so raw transaction control
+    /// works in `f`; then closes the gate and installs it again (`f` may
+    /// have replaced the authorizer), which also flushes every statement
+    /// compiled while the gate was open. A panic in `f` closes and
+    /// reinstalls the gate too.
+    pub(crate) fn lend<T>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&mut Connection) -> T,
+    ) -> rusqlite::Result<T> {
+        self.state.open.store(true, Ordering::Relaxed);
+        let mut conn = scopeguard::guard(conn, |conn| {
+            self.state.open.store(false, Ordering::Relaxed);
+            let _ = self.install(conn); // unwinding: the next block finds a missing gate by itself
+        });
+        let value = f(&mut conn);
+        let conn = scopeguard::ScopeGuard::into_inner(conn);
+        self.state.open.store(false, Ordering::Relaxed);
+        self.install(conn)?;
+        Ok(value)
+    }
+
+    /// Removes the gate from `conn`, for a connection leaving txmanager, and
+    /// flushes the statements compiled under it.
+    pub(crate) fn uninstall(conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
+        conn.flush_prepared_statement_cache();
+        Ok(())
     }
 
     /// The statement the gate refused since the last call, if any.
