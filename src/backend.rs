@@ -74,6 +74,13 @@ pub trait Backend: sealed::Sealed + Sized + 'static {
     #[doc(hidden)]
     fn savepoint_sql(depth: usize) -> (String, String, String);
 
+    /// Called the first time a manager nests savepoints `depth` deep, before
+    /// the savepoint opens, so a backend that caches its control statements
+    /// can make room for the new depth's.
+    #[doc(hidden)]
+    #[inline]
+    fn savepoint_depth_reached(_conn: &Self::Connection, _depth: usize) {}
+
     /// Whether the connection is inside a transaction, if the database can
     /// say so without a round trip (SQLite can; PostgreSQL clients cannot,
     /// so the engine tracks it itself).

@@ -72,6 +72,12 @@ pub(crate) struct SavepointCache {
 }
 
 impl SavepointCache {
+    /// How many depths have their SQL built.
+    #[inline]
+    pub(crate) fn depths(&self) -> usize {
+        self.by_depth.len()
+    }
+
     pub(crate) fn get<B: Backend>(&mut self, depth: usize) -> &SavepointSql {
         while self.by_depth.len() <= depth {
             let (open, release, rollback_to) = B::savepoint_sql(self.by_depth.len());
@@ -171,6 +177,9 @@ impl<B: Backend> TransactionManager<B> {
             }
             (_, true) => {
                 self.ensure_open()?;
+                if depth >= self.savepoints.depths() {
+                    B::savepoint_depth_reached(&self.conn, depth);
+                }
                 let sql = &self.savepoints.get::<B>(depth).open;
                 B::run_control(&self.conn, sql).map_err(|source| Error::StepFailed {
                     step: Step::Savepoint,

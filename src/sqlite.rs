@@ -102,6 +102,17 @@ impl Backend for Sqlite {
         (open, release, rollback_to)
     }
 
+    /// Grows the statement cache so that every depth's `SAVEPOINT` and
+    /// `RELEASE` stay cached: a block nested deeper than the cache holds
+    /// would otherwise evict its own statements in a cycle and prepare each
+    /// of them again on every use (measured: nesting 16 deep ran at 0.67×
+    /// the speed of rusqlite's `Savepoint`, which parses every time).
+    fn savepoint_depth_reached(conn: &SqliteConnection, depth: usize) {
+        conn.set_prepared_statement_cache_capacity(
+            STATEMENT_CACHE_CAPACITY.max(16 + 3 + 3 * (depth + 1)),
+        );
+    }
+
     #[inline]
     fn in_transaction(conn: &SqliteConnection) -> Option<bool> {
         Some(in_transaction(conn))
