@@ -107,11 +107,14 @@ pub use rusqlite;
 
 mod backend;
 mod block;
+mod conflict;
 mod error;
 pub mod guide;
 mod manager;
 mod mode;
 mod opener;
+#[cfg(feature = "r2d2")]
+mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod record;
@@ -125,6 +128,7 @@ mod versioning;
 #[cfg(feature = "postgres")]
 pub use crate::postgres::{IsolationLevel, PgBlockOptions, Postgres};
 pub use backend::Backend;
+pub use conflict::Conflict;
 pub use error::{DatabaseError, Error, Step};
 pub use manager::TransactionManager;
 pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};

@@ -22,6 +22,8 @@ use crate::{Error, Transaction, TransactionManager};
 /// assert_eq!(Mode::CommitOnSuccess.to_string(), "commit_on_success");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Mode {
     /// Every statement commits as it runs.
