@@ -590,11 +590,16 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let insert = format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
-        insert_columns.join(", "),
-        placeholders(insert_columns.len())
-    );
+    // A type with nothing but a key: `() VALUES ()` is not SQL.
+    let insert = if insert_columns.is_empty() {
+        format!("INSERT INTO {table} DEFAULT VALUES")
+    } else {
+        format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            insert_columns.join(", "),
+            placeholders(insert_columns.len())
+        )
+    };
     insert_columns.push(pk.clone());
     let insert_with_pk = format!(
         "INSERT INTO {table} ({}) VALUES ({})",

@@ -225,7 +225,9 @@ impl VersionField {
 }
 
 /// What a [`disable_concurrency`] or [`disable_version_increment`] scope
-/// applies to: every record, one record type, or one record.
+/// applies to: every record, one record *type*, or one saved record of a
+/// type. Two record types on one table (a full model and a narrow "proxy"
+/// view of it) are separate targets.
 ///
 /// # Example
 ///
@@ -233,20 +235,61 @@ impl VersionField {
 /// use txmanager::{record, ConcurrencyTarget, VersionField};
 /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
 ///
+/// # fn main() -> Result<(), txmanager::Error> {
 /// let everything = ConcurrencyTarget::all();
 /// let tags = ConcurrencyTarget::of::<Tag>();
-/// let one = ConcurrencyTarget::record(&Tag { id: Some(7), ..Default::default() });
+/// let one = ConcurrencyTarget::record(&Tag { id: Some(7), ..Default::default() })?;
 /// assert_ne!(tags, one);
 /// # let _ = everything;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConcurrencyTarget(Target);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 enum Target {
     All,
-    Table(&'static str),
-    Row(&'static str, Option<i64>),
+    /// A record type, by its `RecordMeta`: a `static` per type, with
+    /// interior mutability, so its address is the type's identity.
+    Type(&'static RecordMeta),
+    Row(&'static RecordMeta, i64),
+}
+
+impl Target {
+    fn parts(self) -> (Option<*const RecordMeta>, Option<i64>) {
+        match self {
+            Target::All => (None, None),
+            Target::Type(meta) => (Some(std::ptr::from_ref(meta)), None),
+            Target::Row(meta, pk) => (Some(std::ptr::from_ref(meta)), Some(pk)),
+        }
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.parts() == other.parts()
+    }
+}
+
+impl Eq for Target {}
+
+impl std::hash::Hash for Target {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        self.parts().hash(state);
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::All => f.write_str("All"),
+            Target::Type(meta) => f.debug_tuple("Type").field(&meta.table()).finish(),
+            Target::Row(meta, pk) => f.debug_tuple("Row").field(&meta.table()).field(pk).finish(),
+        }
+    }
 }
 
 impl ConcurrencyTarget {
@@ -260,35 +303,53 @@ impl ConcurrencyTarget {
         ConcurrencyTarget(Target::All)
     }
 
-    /// Every record of type `R`.
+    /// Every record of type `R`, and of no other type, even one that maps
+    /// to the same table.
     ///
     /// ```
     /// # use txmanager::{record, ConcurrencyTarget, VersionField};
     /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
-    /// let _ = ConcurrencyTarget::of::<Tag>();
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct TagLabel in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// assert_ne!(ConcurrencyTarget::of::<Tag>(), ConcurrencyTarget::of::<TagLabel>());
     /// ```
     #[must_use]
     pub fn of<R: Record>() -> Self {
-        ConcurrencyTarget(Target::Table(R::meta().table()))
+        ConcurrencyTarget(Target::Type(R::meta()))
     }
 
-    /// This one record, by table and primary key (a record never saved
-    /// matches nothing: it has no version to check yet).
+    /// This one record: its type and primary key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecordNotSaved`] for a record never saved: it has no
+    /// primary key to match, and a target that silently matched nothing
+    /// would leave its checks on. Save it first, or target its type with
+    /// [`of`](Self::of).
     ///
     /// ```
-    /// # use txmanager::{record, ConcurrencyTarget, VersionField};
+    /// # use txmanager::{record, ConcurrencyTarget, Error, VersionField};
     /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
-    /// let _ = ConcurrencyTarget::record(&Tag { id: Some(1), ..Default::default() });
+    /// # fn main() -> Result<(), Error> {
+    /// let _saved = ConcurrencyTarget::record(&Tag { id: Some(1), ..Default::default() })?;
+    /// let err = ConcurrencyTarget::record(&Tag::default()).unwrap_err();
+    /// assert!(matches!(err, Error::RecordNotSaved { table: "tag" }));
+    /// # Ok(())
+    /// # }
     /// ```
-    pub fn record<R: Record>(record: &R) -> Self {
-        ConcurrencyTarget(Target::Row(R::meta().table(), record.primary_key()))
+    pub fn record<R: Record>(record: &R) -> Result<Self, Error> {
+        let meta = R::meta();
+        let pk = record.primary_key().ok_or(Error::RecordNotSaved {
+            table: meta.table(),
+        })?;
+        Ok(ConcurrencyTarget(Target::Row(meta, pk)))
     }
 
-    fn covers(self, table: &str, pk: i64) -> bool {
+    #[inline]
+    fn covers(self, meta: &RecordMeta, pk: i64) -> bool {
         match self.0 {
             Target::All => true,
-            Target::Table(t) => t == table,
-            Target::Row(t, row) => t == table && row == Some(pk),
+            Target::Type(m) => std::ptr::eq(m, meta),
+            Target::Row(m, row) => std::ptr::eq(m, meta) && row == pk,
         }
     }
 }
@@ -311,13 +372,13 @@ struct Policy {
 
 impl TransactionManager {
     #[inline]
-    fn concurrency_policy(&self, table: &str, pk: i64) -> Policy {
+    fn concurrency_policy(&self, meta: &RecordMeta, pk: i64) -> Policy {
         let mut policy = Policy {
             check: true,
             bump: true,
         };
         for o in &self.concurrency_overrides {
-            if o.target.covers(table, pk) {
+            if o.target.covers(meta, pk) {
                 if o.skip_check {
                     policy.check = false;
                 } else {
@@ -451,7 +512,7 @@ fn push_override<S: Scope>(
 /// let err = revision.save(&tm).unwrap_err();
 /// assert!(matches!(err, Error::RecordModified { found: None, .. }));
 ///
-/// let target = ConcurrencyTarget::record(&revision);
+/// let target = ConcurrencyTarget::record(&revision)?;
 /// revision.save(&disable_concurrency(&mut tm, target))?;
 /// assert_eq!(Tag::get(&tm, 1)?.label, "keep me");
 /// # Ok(())
@@ -558,7 +619,7 @@ pub fn disable_version_increment<S: Scope>(
 /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
 /// let mut tag = Tag { label: "a".into(), ..Default::default() };
 /// tag.save(&tm)?;
-/// with_version_increment_disabled(&mut tm, ConcurrencyTarget::record(&tag), |tm| tag.save(tm))?;
+/// with_version_increment_disabled(&mut tm, ConcurrencyTarget::record(&tag)?, |tm| tag.save(tm))?;
 /// assert_eq!(tag.version, Some(1));
 /// # Ok(())
 /// # }
@@ -610,7 +671,7 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
         return Ok(());
     };
     let tm = scope.manager();
-    if !tm.concurrency_policy(meta.table(), pk).check {
+    if !tm.concurrency_policy(meta, pk).check {
         return Ok(());
     }
     let sql = meta.sql()?;
@@ -1100,7 +1161,7 @@ fn update_versioned<R: Record>(
     pk: i64,
     expected: i64,
 ) -> Result<(), Error> {
-    let policy = tm.concurrency_policy(meta.table(), pk);
+    let policy = tm.concurrency_policy(meta, pk);
     let check = policy.check && !field.is_manual();
     let kind = field.kind();
     // The version parameter: see `RecordSql::version_param`.
@@ -1165,7 +1226,7 @@ pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Resu
     })?;
     let expected = match (meta.version(), record.version()) {
         (Some(field), Some(expected))
-            if !field.is_manual() && tm.concurrency_policy(meta.table(), pk).check =>
+            if !field.is_manual() && tm.concurrency_policy(meta, pk).check =>
         {
             Some(expected)
         }

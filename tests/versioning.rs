@@ -534,7 +534,7 @@ fn disable_concurrency_for_one_type_or_one_record_leaves_the_rest_checked() {
     r2.save(&tm).unwrap();
     c.save(&tm).unwrap();
 
-    let target = ConcurrencyTarget::record(&s1);
+    let target = ConcurrencyTarget::record(&s1).unwrap();
     with_concurrency_disabled(&mut tm, target, |tm| {
         s1.save(tm).unwrap();
         assert!(
@@ -584,7 +584,7 @@ fn disable_scopes_work_through_a_transaction_handle() {
     let mut stale = r.clone();
     r.save(&tm).unwrap();
     tm.commit_on_success(|tx| {
-        let target = ConcurrencyTarget::record(&stale);
+        let target = ConcurrencyTarget::record(&stale).unwrap();
         stale.last_name = "Forced".into();
         stale.save(&disable_concurrency(tx, target))?;
         Ok::<_, Error>(())
@@ -603,7 +603,7 @@ fn check_without_bump_still_rejects_stale_saves_and_keeps_the_version() {
     let mut mine = Reporter::get(&tm1, 1).unwrap();
     let mut other = Reporter::get(&tm2, 1).unwrap();
     {
-        let guard = disable_version_increment(&mut tm1, ConcurrencyTarget::record(&mine));
+        let guard = disable_version_increment(&mut tm1, ConcurrencyTarget::record(&mine).unwrap());
         mine.email = "seen@example.com".into();
         mine.save(&guard).unwrap();
         assert_eq!(mine.version, Some(1));
@@ -632,7 +632,7 @@ fn a_deleted_record_is_recovered_by_saving_it_with_concurrency_disabled() {
     let mut revision = r.clone();
     r.delete(&tm).unwrap();
     assert!(revision.save(&tm).is_err());
-    let target = ConcurrencyTarget::record(&revision);
+    let target = ConcurrencyTarget::record(&revision).unwrap();
     revision
         .save(&disable_concurrency(&mut tm, target))
         .unwrap();
