@@ -195,10 +195,18 @@ pub(crate) fn run_control(conn: &Connection, sql: &str) -> rusqlite::Result<()> 
 /// Whether a user's SQL text is one of txmanager's own control statements,
 /// which rusqlite's cache would hand over compiled, past the
 /// [`ControlGate`]. Compares the text as rusqlite's cache keys it (trimmed);
-/// anything not ending in `;` is rejected at once, so the check costs next
-/// to nothing on ordinary statements.
+/// anything not ending in `;` is rejected after looking at its last bytes
+/// only, so the check costs next to nothing on ordinary statements.
 #[inline]
 pub(crate) fn is_own_control(sql: &str) -> bool {
+    // The fast exit for ordinary SQL: its last byte is neither `;` nor
+    // possibly whitespace (rusqlite trims Unicode whitespace, which ends in
+    // an ASCII byte no greater than a space, or in a non-ASCII byte).
+    match sql.as_bytes().last() {
+        Some(b';') => {}
+        Some(&b) if b <= b' ' || !b.is_ascii() => {}
+        _ => return false,
+    }
     let sql = sql.trim();
     let Some(body) = sql.strip_suffix(';') else {
         return false;
