@@ -16,6 +16,7 @@ use scopeguard::ScopeGuard;
 use crate::backend::Backend;
 use crate::error::DatabaseError;
 use crate::sqlite::{self, Sqlite};
+use crate::trace;
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
 
 /// A hook queued by [`Transaction::on_commit`].
@@ -136,7 +137,9 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.enter(mode, behavior)?;
+        let span = trace::block(mode, self.frames.len());
+        self.enter(mode, behavior)
+            .inspect_err(|err| span.failed(err))?;
         // From here on the frame is open; the guard rolls it back on every
         // exit that does not defuse it, a panic in `f` included.
         let mut guard = scopeguard::guard(self, |tm| tm.abandon());
@@ -144,13 +147,15 @@ impl<B: Backend> TransactionManager<B> {
         let tm = ScopeGuard::into_inner(guard);
         match result {
             Ok(value) => {
-                let hooks = tm.finish_ok()?;
+                let hooks = tm.finish_ok().inspect_err(|err| span.failed(err))?;
+                span.outcome("ok");
                 run_hooks(hooks);
                 Ok(value)
             }
             Err(err) => {
                 // The caller's error wins; a failed rollback marks the manager broken.
                 let _ = tm.finish(Outcome::Discard);
+                span.outcome("rolled_back");
                 Err(err)
             }
         }
@@ -185,6 +190,7 @@ impl<B: Backend> TransactionManager<B> {
                     step: Step::Savepoint,
                     source,
                 })?;
+                trace::savepoint("opened", depth);
                 FrameScope::Savepoint
             }
         };
@@ -228,6 +234,7 @@ impl<B: Backend> TransactionManager<B> {
     /// Called by the guard when a block's closure panics. Errors are not
     /// reported (we are unwinding) but a failed rollback still breaks the manager.
     fn abandon(&mut self) {
+        trace::panicked();
         let _ = self.finish(Outcome::Discard);
     }
 
@@ -269,6 +276,7 @@ impl<B: Backend> TransactionManager<B> {
             let release = &self.savepoints.get::<B>(depth).release;
             match B::run_control(&self.conn, release) {
                 Ok(()) => {
+                    trace::savepoint("released", depth);
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
                     }
@@ -291,6 +299,7 @@ impl<B: Backend> TransactionManager<B> {
     /// `ROLLBACK TO` then `RELEASE`, as rusqlite's `Savepoint` does; a
     /// failure breaks the manager, since the savepoint's work may remain.
     fn roll_back_savepoint(&mut self, depth: usize) -> Result<(), Error> {
+        trace::savepoint("rolled back", depth);
         let sql = self.savepoints.get::<B>(depth);
         let result = B::run_control(&self.conn, &sql.rollback_to)
             .map_err(|source| (Step::RollbackToSavepoint, source))
@@ -308,6 +317,7 @@ impl<B: Backend> TransactionManager<B> {
             return Err(err);
         }
         if outcome == Outcome::Discard || !frame.open.get() {
+            trace::rolled_back(self.frames.len());
             self.hooks.truncate(frame.hooks_mark);
             return self.roll_back_if_open().map(|()| Vec::new());
         }

@@ -122,6 +122,7 @@ mod retry;
 mod settings;
 mod sqlite;
 pub mod testing;
+mod trace;
 mod transaction;
 mod versioning;
 

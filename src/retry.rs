@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::ErrorCode;
 
 use crate::backend::Backend;
+use crate::trace;
 use crate::{Error, Transaction, TransactionManager};
 
 /// How often, and how patiently, a block is retried: at most `max_attempts`
@@ -306,6 +307,18 @@ pub enum GaveUp {
     TimeLimit,
 }
 
+impl GaveUp {
+    /// A short name, for the retry span's `outcome`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            GaveUp::NotRetryable => "not_retryable",
+            GaveUp::Conflict => "conflict",
+            GaveUp::AttemptLimit => "attempt_limit",
+            GaveUp::TimeLimit => "time_limit",
+        }
+    }
+}
+
 impl fmt::Display for GaveUp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -555,11 +568,16 @@ impl<B: Backend> TransactionManager<B> {
         E: From<Error> + Retryable,
     {
         let start = Instant::now();
+        let span = trace::retry();
         let mut attempts = 0;
         loop {
             attempts += 1;
+            span.attempts(attempts);
             let error = match self.commit_on_success(&mut f) {
-                Ok(value) => return Ok(Retried { value, attempts }),
+                Ok(value) => {
+                    span.outcome("ok");
+                    return Ok(Retried { value, attempts });
+                }
                 Err(error) => error,
             };
             let gave_up = if error.is_conflict() && !policy.retry_conflicts {
@@ -573,11 +591,13 @@ impl<B: Backend> TransactionManager<B> {
                 if start.elapsed() + wait > policy.max_elapsed {
                     Some(GaveUp::TimeLimit)
                 } else {
+                    trace::retrying(attempts, wait, error.is_conflict());
                     thread::sleep(wait);
                     None
                 }
             };
             if let Some(gave_up) = gave_up {
+                span.outcome(gave_up.label());
                 return Err(RetryError {
                     error,
                     attempts,

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::mode::sealed::Sealed;
 use crate::sqlite::{self, RecordSql};
+use crate::trace;
 use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction, TransactionManager};
 
 /// How a version column changes when a record is saved.
@@ -1274,12 +1275,15 @@ fn conflict(
     expected: i64,
 ) -> Error {
     match current_version(tm, sql, pk) {
-        Ok(found) => Error::RecordModified {
-            table: meta.table(),
-            pk,
-            expected,
-            found,
-        },
+        Ok(found) => {
+            trace::conflict(meta.table(), pk, expected, found);
+            Error::RecordModified {
+                table: meta.table(),
+                pk,
+                expected,
+                found,
+            }
+        }
         Err(err) => err,
     }
 }

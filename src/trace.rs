@@ -1,0 +1,136 @@
+//! Tracing (feature `tracing`): a span per block, events for savepoints,
+//! rollbacks, conflicts and retries. Without the feature every function
+//! here is empty and inlined away, so the engine calls them unconditionally.
+//!
+//! | span / event | level | fields |
+//! |---|---|---|
+//! | span `txmanager.block` | `DEBUG` | `mode`, `depth`, `outcome` (`ok`, `rolled_back`, `failed`, `panicked`), `error`, `conflict_table`, `conflict_pk` |
+//! | span `txmanager.retry` | `DEBUG` | `attempts`, `outcome` (`ok`, or why it gave up) |
+//! | event: savepoint opened, released, rolled back | `TRACE` | `depth` |
+//! | event: transaction rolled back | `DEBUG` | `depth` |
+//! | event: version conflict | `DEBUG` | `table`, `pk`, `expected`, `found` |
+//! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`conflict` or `busy`) |
+
+#[cfg(feature = "tracing")]
+use tracing::field::Empty;
+
+use crate::Mode;
+
+/// The span of a running block (or nothing, without the feature).
+#[must_use]
+pub(crate) struct Span(#[cfg(feature = "tracing")] tracing::span::EnteredSpan);
+
+/// Enters the span of a block that is starting at `depth`.
+#[inline]
+pub(crate) fn block(mode: Mode, depth: usize) -> Span {
+    #[cfg(not(feature = "tracing"))]
+    let _ = (mode, depth);
+    Span(
+        #[cfg(feature = "tracing")]
+        tracing::debug_span!(
+            "txmanager.block",
+            mode = %mode,
+            depth,
+            outcome = Empty,
+            error = Empty,
+            conflict_table = Empty,
+            conflict_pk = Empty,
+        )
+        .entered(),
+    )
+}
+
+/// Enters the span of a retried block.
+#[inline]
+pub(crate) fn retry() -> Span {
+    Span(
+        #[cfg(feature = "tracing")]
+        tracing::debug_span!("txmanager.retry", attempts = Empty, outcome = Empty).entered(),
+    )
+}
+
+impl Span {
+    /// Records how the block ended.
+    #[inline]
+    pub(crate) fn outcome(&self, outcome: &'static str) {
+        #[cfg(feature = "tracing")]
+        self.0.record("outcome", outcome);
+        #[cfg(not(feature = "tracing"))]
+        let _ = outcome;
+    }
+
+    /// Records how the block failed.
+    #[inline]
+    pub(crate) fn failed(&self, error: &crate::Error) {
+        #[cfg(feature = "tracing")]
+        {
+            self.0.record("outcome", "failed");
+            self.0.record("error", tracing::field::display(error));
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = error;
+    }
+
+    /// Records the number of runs of a retried block.
+    #[inline]
+    pub(crate) fn attempts(&self, attempts: u32) {
+        #[cfg(feature = "tracing")]
+        self.0.record("attempts", attempts);
+        #[cfg(not(feature = "tracing"))]
+        let _ = attempts;
+    }
+}
+
+/// A block ended by a panic in its closure (recorded on the current span).
+#[inline]
+pub(crate) fn panicked() {
+    #[cfg(feature = "tracing")]
+    tracing::Span::current().record("outcome", "panicked");
+}
+
+/// A savepoint was opened, released or rolled back.
+#[inline]
+pub(crate) fn savepoint(what: &'static str, depth: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::trace!(depth, "savepoint {what}");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (what, depth);
+}
+
+/// A transaction was rolled back.
+#[inline]
+pub(crate) fn rolled_back(depth: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(depth, "transaction rolled back");
+    #[cfg(not(feature = "tracing"))]
+    let _ = depth;
+}
+
+/// A versioned write found another version: an event, and the table and key
+/// on the enclosing block's span.
+#[inline]
+pub(crate) fn conflict(table: &str, pk: i64, expected: i64, found: Option<i64>) {
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::Span::current();
+        span.record("conflict_table", table);
+        span.record("conflict_pk", pk);
+        tracing::debug!(table, pk, expected, found, "version conflict");
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (table, pk, expected, found);
+}
+
+/// A retried block failed (on a conflict, or busy) and runs again after `wait`.
+#[inline]
+pub(crate) fn retrying(attempt: u32, wait: std::time::Duration, conflict: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        attempt,
+        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        cause = if conflict { "conflict" } else { "busy" },
+        "retrying"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (attempt, wait, conflict);
+}

@@ -1,0 +1,162 @@
+//! The `tracing` feature: spans per block and per retried block, with their
+//! fields, and events for savepoints, rollbacks, conflicts and retries, as a
+//! subscriber prints them.
+#![cfg(feature = "tracing")]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::format::FmtSpan;
+use txmanager::{Error, Record, RetryPolicy, TransactionManager, VersionField, record};
+
+record! {
+    #[derive(Debug, Clone, Default)]
+    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
+        pub title: String,
+    }
+}
+
+/// Runs `f` with a subscriber that prints everything (spans when they close)
+/// into a buffer, and returns what it printed.
+fn traced(f: impl FnOnce() -> Result<(), Error>) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    tracing::subscriber::with_default(subscriber, f).expect("the traced work");
+    let bytes = buffer.0.lock().expect("buffer").clone();
+    String::from_utf8(bytes).expect("utf-8 output")
+}
+
+fn line_with<'a>(output: &'a str, parts: &[&str]) -> &'a str {
+    output
+        .lines()
+        .find(|line| parts.iter().all(|part| line.contains(part)))
+        .unwrap_or_else(|| panic!("no line with {parts:?} in:\n{output}"))
+}
+
+#[test]
+fn a_nested_block_that_fails_is_traced_as_a_rolled_back_savepoint_inside_a_committed_block() {
+    let output = traced(|| {
+        let mut tm = TransactionManager::open_in_memory()?;
+        tm.execute("CREATE TABLE t (x)", [])?;
+        tm.commit_on_success(|tx| {
+            tx.execute("INSERT INTO t VALUES (1)", [])?;
+            let inner = tx.commit_on_success(|tx| {
+                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                Err::<(), _>(Error::PendingCommitRollback) // any error
+            });
+            assert!(inner.is_err());
+            Ok::<_, Error>(())
+        })
+    });
+    line_with(&output, &["savepoint opened", "depth=1"]);
+    line_with(&output, &["savepoint rolled back", "depth=1"]);
+    line_with(
+        &output,
+        &[
+            "txmanager.block",
+            "close",
+            "mode=commit_on_success depth=1",
+            "outcome=\"rolled_back\"",
+        ],
+    );
+    line_with(
+        &output,
+        &[
+            "txmanager.block",
+            "close",
+            "mode=commit_on_success depth=0",
+            "outcome=\"ok\"",
+        ],
+    );
+    assert!(!output.contains("transaction rolled back"), "{output}");
+}
+
+#[test]
+fn a_stale_save_puts_the_conflicting_table_and_key_on_the_blocks_span() {
+    let output = traced(|| {
+        let mut tm = TransactionManager::open_in_memory()?;
+        tm.execute(
+            "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, title TEXT)",
+            [],
+        )?;
+        Page {
+            title: "Home".into(),
+            ..Default::default()
+        }
+        .save(&tm)?;
+        let stale = Page::get(&tm, 1)?;
+        Page::get(&tm, 1)?.save(&tm)?;
+        let refused = tm.commit_on_success(|tx| stale.clone().save(tx));
+        assert!(matches!(refused, Err(Error::RecordModified { .. })));
+        Ok(())
+    });
+    line_with(
+        &output,
+        &[
+            "version conflict",
+            "table=\"page\"",
+            "pk=1",
+            "expected=1",
+            "found=2",
+        ],
+    );
+    line_with(
+        &output,
+        &[
+            "txmanager.block",
+            "close",
+            "outcome=\"rolled_back\"",
+            "conflict_table=\"page\"",
+            "conflict_pk=1",
+        ],
+    );
+    line_with(&output, &["transaction rolled back", "depth=0"]);
+}
+
+#[test]
+fn a_retried_block_is_traced_with_each_retry_and_its_attempts() {
+    let output = traced(|| {
+        let mut tm = TransactionManager::open_in_memory()?;
+        let policy = RetryPolicy::new(3).with_conflict_retries(true);
+        let mut runs = 0;
+        let done = tm
+            .commit_on_success_with_retry(&policy, |_tx| {
+                runs += 1;
+                if runs == 1 {
+                    return Err(Error::RecordModified {
+                        table: "page",
+                        pk: 1,
+                        expected: 1,
+                        found: Some(2),
+                    });
+                }
+                Ok(runs)
+            })
+            .map_err(|failed| failed.into_inner())?;
+        assert_eq!(done.attempts, 2);
+        Ok(())
+    });
+    line_with(&output, &["retrying", "attempt=1", "cause=\"conflict\""]);
+    line_with(
+        &output,
+        &["txmanager.retry", "close", "attempts=2", "outcome=\"ok\""],
+    );
+}
