@@ -551,16 +551,16 @@ impl<B: Backend> TransactionManager<B> {
     /// ended behind our back.
     #[inline]
     pub(crate) fn check_usable(&self) -> Result<(), Error> {
-        if let Some(reason) = &self.broken {
-            return Err(Error::Broken {
-                reason: reason.clone(),
-            });
-        }
         if self.connection_lost.get() {
             return Err(Error::Broken {
                 reason: "the connection to the database was lost; nothing since the last \
                          commit was committed; open a new manager"
                     .to_owned(),
+            });
+        }
+        if let Some(reason) = &self.broken {
+            return Err(Error::Broken {
+                reason: reason.clone(),
             });
         }
         if self.transaction_lost.get() {

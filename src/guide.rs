@@ -6,6 +6,7 @@
 //! | [`modes`] | what every mode does, at every nesting level, on every exit path |
 //! | [`versioning`] | records, version kinds, the check, disabling it, django-concurrency's cookbook |
 //! | [`reliability`] | the guarantees, every failure path, what the caller sees, how to recover |
+//! | [`postgresql`] | the PostgreSQL backend: set-up, block options, what differs from SQLite, retries, CockroachDB and YugabyteDB |
 //! | [`architecture`] | the modules, what each owns, and how a call flows through them |
 //!
 //! ```
@@ -21,6 +22,9 @@ pub mod versioning {}
 
 #[doc = include_str!("../docs/reliability.md")]
 pub mod reliability {}
+
+#[doc = include_str!("../docs/postgresql.md")]
+pub mod postgresql {}
 
 #[doc = include_str!("../docs/ARCHITECTURE.md")]
 pub mod architecture {}

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use postgres::{Client, Config, NoTls};
+use txmanager::{Postgres, TransactionManager};
 
 /// How to get a server, for the failure message.
 pub const HOW_TO_GET_A_SERVER: &str = "TXMANAGER_PG_URL is not set, so the PostgreSQL tests have no server. \
@@ -67,6 +68,26 @@ impl PgDb {
     /// The connection settings for this test's schema.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// A manager on this test's schema.
+    pub fn manager(&self) -> TransactionManager<Postgres> {
+        TransactionManager::from_client(self.config.connect(NoTls).expect("connect manager"))
+    }
+
+    /// Whether the manager's session is outside any transaction, as the
+    /// server reports it to another session (`pg_stat_activity`).
+    pub fn outside_transaction(&self, tm: &TransactionManager<Postgres>) -> bool {
+        let Ok(row) = tm.query_one("SELECT pg_backend_pid()", &[]) else {
+            return false; // an aborted transaction refuses even this
+        };
+        let pid: i32 = row.get(0);
+        let state: Option<String> = self
+            .observer()
+            .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid])
+            .expect("read the session's state")
+            .get(0);
+        state.as_deref() == Some("idle")
     }
 
     /// A fresh, independent connection: what every other client sees.

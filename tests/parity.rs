@@ -1,0 +1,499 @@
+//! One body of tests for both backends: the modes, nesting, hooks, panics,
+//! refused transaction control and retries, each written once as a generic
+//! function over a [`Harness`] and instantiated for SQLite (always) and
+//! PostgreSQL (with the `postgres` feature; it fails without a server).
+//!
+//! Where the backends must differ, the test says so (see
+//! `a_swallowed_statement_error`, and docs/postgresql.md).
+
+mod common;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use txmanager::{Backend, Error, Mode, RetryPolicy, Transaction, TransactionManager};
+
+/// SQL both databases accept: `$n` is a positional parameter in PostgreSQL
+/// and a parameter bound by position in SQLite.
+const INSERT: &str = "INSERT INTO reporter (first_name, last_name) VALUES ($1, $2)";
+
+/// A test's own database on one backend, and how to check it from outside.
+trait Harness {
+    type B: Backend;
+    /// Whether a statement error aborts the whole transaction.
+    const ERROR_ABORTS: bool;
+    fn new() -> Self;
+    fn manager(&self) -> TransactionManager<Self::B>;
+    /// The reporters committed, as a second connection sees them.
+    fn committed(&self) -> Vec<String>;
+    /// Whether the manager's connection is outside any transaction, asked of
+    /// the database itself.
+    fn outside_transaction(&self, tm: &TransactionManager<Self::B>) -> bool;
+}
+
+/// The statements the tests run, on a manager or a handle of either backend.
+trait Statements {
+    fn insert(&self, first: &str, last: &str) -> Result<(), Error>;
+    fn count(&self) -> Result<i64, Error>;
+    /// A statement the database rejects (no such table).
+    fn failing(&self) -> Result<(), Error>;
+    fn raw(&self, sql: &str) -> Result<(), Error>;
+}
+
+struct SqliteDb(common::Db);
+
+impl Harness for SqliteDb {
+    type B = txmanager::Sqlite;
+    const ERROR_ABORTS: bool = false;
+    fn new() -> Self {
+        SqliteDb(common::Db::new())
+    }
+    fn manager(&self) -> TransactionManager {
+        self.0.manager()
+    }
+    fn committed(&self) -> Vec<String> {
+        self.0.committed()
+    }
+    fn outside_transaction(&self, tm: &TransactionManager) -> bool {
+        tm.is_autocommit()
+    }
+}
+
+macro_rules! sqlite_statements {
+    ($ty:ty) => {
+        impl Statements for $ty {
+            fn insert(&self, first: &str, last: &str) -> Result<(), Error> {
+                self.execute(INSERT, (first, last)).map(drop)
+            }
+            fn count(&self) -> Result<i64, Error> {
+                self.query_row("SELECT count(*) FROM reporter", [], |r| r.get(0))
+            }
+            fn failing(&self) -> Result<(), Error> {
+                self.execute("INSERT INTO no_such_table VALUES (1)", [])
+                    .map(drop)
+            }
+            fn raw(&self, sql: &str) -> Result<(), Error> {
+                self.execute_batch(sql)
+            }
+        }
+    };
+}
+sqlite_statements!(TransactionManager);
+sqlite_statements!(Transaction<'_>);
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use txmanager::Postgres;
+
+    pub(crate) struct PgHarness(pub(crate) common::pg::PgDb);
+
+    impl Harness for PgHarness {
+        type B = Postgres;
+        const ERROR_ABORTS: bool = true;
+        fn new() -> Self {
+            PgHarness(common::pg::PgDb::new())
+        }
+        fn manager(&self) -> TransactionManager<Postgres> {
+            self.0.manager()
+        }
+        fn committed(&self) -> Vec<String> {
+            self.0.committed()
+        }
+        fn outside_transaction(&self, tm: &TransactionManager<Postgres>) -> bool {
+            self.0.outside_transaction(tm)
+        }
+    }
+
+    macro_rules! pg_statements {
+        ($ty:ty) => {
+            impl Statements for $ty {
+                fn insert(&self, first: &str, last: &str) -> Result<(), Error> {
+                    self.execute(INSERT, &[&first, &last]).map(drop)
+                }
+                fn count(&self) -> Result<i64, Error> {
+                    Ok(self.query_one("SELECT count(*) FROM reporter", &[])?.get(0))
+                }
+                fn failing(&self) -> Result<(), Error> {
+                    self.execute("INSERT INTO no_such_table VALUES (1)", &[])
+                        .map(drop)
+                }
+                fn raw(&self, sql: &str) -> Result<(), Error> {
+                    self.execute_batch(sql)
+                }
+            }
+        };
+    }
+    pg_statements!(TransactionManager<Postgres>);
+    pg_statements!(Transaction<'_, Postgres>);
+}
+
+/// Instantiates each generic test for every backend.
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name::<super::SqliteDb>() })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $name() { super::$name::<super::pg::PgHarness>() })*
+        }
+    };
+}
+
+for_each_backend!(
+    commit_on_success_commits_on_ok_and_rolls_back_on_err,
+    autocommit_keeps_the_writes_made_before_a_failure,
+    a_manual_block_that_forgets_to_commit_is_rolled_back_and_says_so,
+    manual_commit_and_rollback_act_on_the_work_since_the_last_one,
+    a_failed_nested_block_rolls_back_to_its_savepoint_only,
+    a_nested_block_whose_outer_block_fails_is_rolled_back_with_it,
+    hooks_run_after_the_outermost_commit_and_are_dropped_on_rollback,
+    a_panic_rolls_back_and_leaves_the_connection_outside_any_transaction,
+    raw_transaction_control_is_refused_and_the_block_stays_one_unit,
+    autocommit_inside_a_transaction_is_refused,
+    a_swallowed_statement_error,
+    a_statement_error_returned_from_a_nested_block_leaves_the_outer_work,
+    the_retry_helper_runs_a_block_once_when_it_succeeds,
+);
+
+fn commit_on_success_commits_on_ok_and_rolls_back_on_err<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.insert("Ben", "Jones")
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.insert("Carol", "Doe")?;
+            Err::<(), _>(common::AppError::MeantToDoThat)
+        })
+        .unwrap_err();
+    assert!(matches!(err, common::AppError::MeantToDoThat));
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+fn autocommit_keeps_the_writes_made_before_a_failure<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.insert("Alice", "Smith").unwrap();
+    let err = tm
+        .autocommit(|tx| {
+            tx.insert("Ben", "Jones")?;
+            tx.failing()
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+fn a_manual_block_that_forgets_to_commit_is_rolled_back_and_says_so<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let err = tm
+        .commit_manually(|tx| tx.insert("David", "Davidson"))
+        .unwrap_err();
+    assert!(matches!(err, Error::PendingCommitRollback), "{err:?}");
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+    // A manual block that only read ends fine.
+    let n = tm.commit_manually(|tx| tx.count()).unwrap();
+    assert_eq!(n, 0);
+}
+
+fn manual_commit_and_rollback_act_on_the_work_since_the_last_one<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_manually(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.commit()?;
+        assert_eq!(db.committed(), ["Alice Smith"], "visible after commit()");
+        tx.insert("Ben", "Jones")?;
+        tx.rollback()?;
+        tx.insert("Carol", "Doe")?;
+        tx.commit()
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Carol Doe"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+fn a_failed_nested_block_rolls_back_to_its_savepoint_only<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        let inner = tx.commit_on_success(|inner| {
+            inner.insert("Nobody", "Here")?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(inner.is_err());
+        assert!(
+            db.committed().is_empty(),
+            "nothing visible before the outer commit"
+        );
+        tx.insert("Ben", "Jones")
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+fn a_nested_block_whose_outer_block_fails_is_rolled_back_with_it<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let result: Result<(), Error> = tm.commit_on_success(|tx| {
+        tx.commit_on_success(|inner| inner.insert("Alice", "Smith"))?;
+        tx.commit_manually(|inner| {
+            inner.insert("Ben", "Jones")?;
+            inner.commit()
+        })?;
+        Err(Error::PendingCommitRollback)
+    });
+    assert!(result.is_err());
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+}
+
+fn hooks_run_after_the_outermost_commit_and_are_dropped_on_rollback<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (a, b, c) = (log.clone(), log.clone(), log.clone());
+    tm.commit_on_success(|tx| {
+        tx.on_commit(move || a.lock().unwrap().push("outer"));
+        let _ = tx.commit_on_success(|inner| {
+            inner.on_commit(move || b.lock().unwrap().push("rolled back"));
+            Err::<(), _>(Error::PendingCommitRollback)
+        });
+        tx.commit_on_success(|inner| {
+            inner.on_commit(move || c.lock().unwrap().push("released"));
+            assert!(log.lock().unwrap().is_empty(), "no hook before the commit");
+            inner.insert("Alice", "Smith")
+        })
+    })
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let _ = tm.commit_on_success(|tx| {
+        tx.on_commit(move || kept.lock().unwrap().push("never"));
+        Err::<(), _>(Error::PendingCommitRollback)
+    });
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+fn a_panic_rolls_back_and_leaves_the_connection_outside_any_transaction<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _ = tm.commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            tx.commit_on_success(|inner| -> Result<(), Error> {
+                inner.insert("Ben", "Jones")?;
+                panic!("boom")
+            })
+        });
+    }));
+    assert!(outcome.is_err());
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+    tm.commit_on_success(|tx| tx.insert("Carol", "Doe"))
+        .unwrap();
+    assert_eq!(db.committed(), ["Carol Doe"]);
+}
+
+fn raw_transaction_control_is_refused_and_the_block_stays_one_unit<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    for sql in ["COMMIT", "ROLLBACK", "BEGIN", "SAVEPOINT x", "END"] {
+        let result: Result<(), Error> = tm.commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            let err = tx.raw(sql).unwrap_err();
+            assert!(
+                matches!(err, Error::TransactionControlRefused { .. }),
+                "{sql}: {err:?}"
+            );
+            assert!(
+                db.committed().is_empty(),
+                "{sql} committed the block's work"
+            );
+            Err(Error::PendingCommitRollback)
+        });
+        assert!(result.is_err());
+        assert!(db.committed().is_empty(), "{sql}");
+        assert!(db.outside_transaction(&tm), "{sql}");
+    }
+    let err = tm.raw("BEGIN").unwrap_err();
+    assert!(
+        matches!(err, Error::TransactionControlRefused { .. }),
+        "{err:?}"
+    );
+    assert!(db.outside_transaction(&tm));
+}
+
+fn autocommit_inside_a_transaction_is_refused<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            tx.autocommit(|inner| inner.insert("Ben", "Jones"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AutocommitInTransaction {
+                enclosing: Mode::CommitOnSuccess
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(db.committed().is_empty());
+}
+
+/// The backends differ here, on purpose. SQLite keeps a transaction usable
+/// after a failed statement, so a block that ignores the error commits its
+/// other work. PostgreSQL aborts the transaction; its `COMMIT` would report
+/// success and discard everything, so txmanager rolls back and fails the
+/// block with `BlockAborted` instead, and nothing is committed.
+fn a_swallowed_statement_error<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let result = tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        let _ignored = tx.failing();
+        Ok::<_, Error>(())
+    });
+    if H::ERROR_ABORTS {
+        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+        assert!(db.committed().is_empty());
+    } else {
+        result.unwrap();
+        assert_eq!(db.committed(), ["Alice Smith"]);
+    }
+    assert!(db.outside_transaction(&tm));
+
+    // In manual mode, commit() after the failed statement.
+    let result = tm.commit_manually(|tx| {
+        tx.insert("Ben", "Jones")?;
+        let _ignored = tx.failing();
+        tx.commit()
+    });
+    if H::ERROR_ABORTS {
+        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+        assert!(!db.committed().contains(&"Ben Jones".to_owned()));
+    } else {
+        result.unwrap();
+        assert!(db.committed().contains(&"Ben Jones".to_owned()));
+    }
+    assert!(db.outside_transaction(&tm));
+}
+
+fn a_statement_error_returned_from_a_nested_block_leaves_the_outer_work<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        let err = tx
+            .commit_on_success(|inner| {
+                inner.insert("Nobody", "Here")?;
+                inner.failing()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+        // Also when the nested block swallowed it: the savepoint is rolled
+        // back and the outer block goes on (PostgreSQL: BlockAborted).
+        let swallowed = tx.commit_on_success(|inner| {
+            inner.insert("Nobody", "Either")?;
+            let _ = inner.failing();
+            Ok::<_, Error>(())
+        });
+        if H::ERROR_ABORTS {
+            assert!(
+                matches!(swallowed, Err(Error::BlockAborted)),
+                "{swallowed:?}"
+            );
+        }
+        tx.insert("Ben", "Jones")
+    })
+    .unwrap();
+    let committed = db.committed();
+    assert!(committed.starts_with(&["Alice Smith".to_owned()]));
+    assert!(committed.contains(&"Ben Jones".to_owned()));
+    assert!(!committed.contains(&"Nobody Here".to_owned()));
+    if H::ERROR_ABORTS {
+        assert!(!committed.contains(&"Nobody Either".to_owned()));
+    }
+}
+
+fn the_retry_helper_runs_a_block_once_when_it_succeeds<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let done = tm
+        .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+            tx.insert("Alice", "Smith")?;
+            tx.count()
+        })
+        .unwrap();
+    assert_eq!((done.value, done.attempts), (1, 1));
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}

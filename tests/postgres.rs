@@ -1,0 +1,335 @@
+//! What only PostgreSQL does: isolation levels and access modes as block
+//! options, serialization failures and deadlocks retried from the outermost
+//! block, a lost connection, and a COMMIT whose outcome is unknown. Each test
+//! has its own schema on the server in TXMANAGER_PG_URL.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::pg::PgDb;
+use txmanager::{
+    Error, GaveUp, IsolationLevel, PgBlockOptions, Postgres, RetryPolicy, TransactionManager,
+};
+
+fn serializable() -> PgBlockOptions {
+    PgBlockOptions::default().with_isolation(IsolationLevel::Serializable)
+}
+
+/// The manager's server process id, for the observer to find or end it.
+fn backend_pid(tm: &TransactionManager<Postgres>) -> i32 {
+    tm.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+}
+
+/// Ends the manager's server session from another session, and waits until
+/// it is gone, as when the network or the server drops the connection.
+fn kill_session(db: &PgDb, pid: i32) {
+    let mut observer = db.observer();
+    observer
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    while observer
+        .query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        .unwrap()
+        .is_some()
+    {
+        thread::yield_now();
+    }
+}
+
+fn counter_table(db: &PgDb) {
+    db.observer()
+        .batch_execute(
+            "CREATE TABLE counter (id BIGINT PRIMARY KEY, value BIGINT NOT NULL);
+             INSERT INTO counter VALUES (1, 0), (2, 0);",
+        )
+        .unwrap();
+}
+
+fn counter(db: &PgDb, id: i64) -> i64 {
+    db.observer()
+        .query_one("SELECT value FROM counter WHERE id = $1", &[&id])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_block_begins_with_the_isolation_level_and_access_mode_it_asks_for() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let show = |tm: &mut TransactionManager<Postgres>, options| -> (String, String, String) {
+        tm.commit_on_success_with(options, |tx| {
+            let get = |name: &str| -> Result<String, Error> {
+                Ok(tx.query_one(&format!("SHOW {name}"), &[])?.get(0))
+            };
+            Ok::<_, Error>((
+                get("transaction_isolation")?,
+                get("transaction_read_only")?,
+                get("transaction_deferrable")?,
+            ))
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        show(&mut tm, PgBlockOptions::default()).0,
+        "read committed",
+        "the server's default"
+    );
+    assert_eq!(
+        show(
+            &mut tm,
+            PgBlockOptions::default().with_isolation(IsolationLevel::RepeatableRead)
+        )
+        .0,
+        "repeatable read"
+    );
+    assert_eq!(
+        show(
+            &mut tm,
+            serializable().with_read_only(true).with_deferrable(true)
+        ),
+        ("serializable".into(), "on".into(), "on".into())
+    );
+    // The manager's default applies to every later outermost block.
+    tm.set_behavior(serializable());
+    let level: String = tm
+        .commit_on_success(|tx| {
+            Ok::<_, Error>(tx.query_one("SHOW transaction_isolation", &[])?.get(0))
+        })
+        .unwrap();
+    assert_eq!(level, "serializable");
+}
+
+#[test]
+fn a_write_in_a_read_only_block_fails_and_nothing_is_committed() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let err = tm
+        .commit_on_success_with(PgBlockOptions::default().with_read_only(true), |tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+                &[],
+            )
+        })
+        .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("25006"), "{err:?}"); // read_only_sql_transaction
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+}
+
+#[test]
+fn a_serialization_failure_in_a_nested_block_is_retried_from_the_outermost_block() {
+    let db = PgDb::new();
+    counter_table(&db);
+    let mut tm = db.manager();
+    tm.set_behavior(serializable());
+    let runs = AtomicU32::new(0);
+    let done = tm
+        .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+            let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            // The outer block's own work, which must happen once in the end.
+            tx.execute("UPDATE counter SET value = value + 1 WHERE id = 2", &[])?;
+            tx.commit_on_success(|inner| {
+                let value: i64 = inner
+                    .query_one("SELECT value FROM counter WHERE id = 1", &[])?
+                    .get(0);
+                if run == 1 {
+                    // Another client commits a change to the row after this
+                    // block's snapshot was taken.
+                    db.observer()
+                        .execute("UPDATE counter SET value = value + 100 WHERE id = 1", &[])
+                        .unwrap();
+                }
+                inner.execute(
+                    "UPDATE counter SET value = $1 WHERE id = 1",
+                    &[&(value + 1)],
+                )
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        done.attempts, 2,
+        "the first run failed with 40001 and was retried"
+    );
+    assert_eq!(counter(&db, 1), 101, "no lost update");
+    assert_eq!(counter(&db, 2), 1, "the outer work ran once in the end");
+    assert!(db.outside_transaction(&tm));
+}
+
+#[test]
+fn a_serialization_failure_is_not_retried_by_a_policy_of_one_attempt_and_says_40001() {
+    let db = PgDb::new();
+    counter_table(&db);
+    let mut tm = db.manager();
+    tm.set_behavior(serializable());
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(1), |tx| {
+            let value: i64 = tx
+                .query_one("SELECT value FROM counter WHERE id = 1", &[])?
+                .get(0);
+            db.observer()
+                .execute("UPDATE counter SET value = 7 WHERE id = 1", &[])
+                .unwrap();
+            tx.execute(
+                "UPDATE counter SET value = $1 WHERE id = 1",
+                &[&(value + 1)],
+            )
+        })
+        .unwrap_err();
+    assert_eq!(err.gave_up(), GaveUp::AttemptLimit);
+    assert_eq!(err.error().sqlstate(), Some("40001"));
+    assert_eq!(counter(&db, 1), 7);
+}
+
+#[test]
+fn a_deadlock_is_retried_and_both_writers_finish() {
+    let db = PgDb::new();
+    counter_table(&db);
+    let both_hold_a_lock = Arc::new(Barrier::new(2));
+    let total_runs = Arc::new(AtomicU32::new(0));
+    let writers: Vec<_> = [(1i64, 2i64), (2, 1)]
+        .into_iter()
+        .map(|(first, second)| {
+            let mut tm = db.manager();
+            let barrier = Arc::clone(&both_hold_a_lock);
+            let total = Arc::clone(&total_runs);
+            thread::spawn(move || {
+                let mut first_run = true;
+                tm.commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+                    total.fetch_add(1, Ordering::SeqCst);
+                    tx.execute(
+                        "UPDATE counter SET value = value + 1 WHERE id = $1",
+                        &[&first],
+                    )?;
+                    if std::mem::take(&mut first_run) {
+                        barrier.wait(); // each holds one row: the next update deadlocks
+                    }
+                    tx.execute(
+                        "UPDATE counter SET value = value + 1 WHERE id = $1",
+                        &[&second],
+                    )
+                })
+                .map(|done| done.attempts)
+            })
+        })
+        .collect();
+    let attempts: Vec<u32> = writers
+        .into_iter()
+        .map(|w| w.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        attempts.iter().sum::<u32>(),
+        3,
+        "one writer was the deadlock victim: {attempts:?}"
+    );
+    assert_eq!((counter(&db, 1), counter(&db, 2)), (2, 2));
+}
+
+#[test]
+fn a_lost_connection_inside_a_block_breaks_the_manager_and_commits_nothing() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let pid = backend_pid(&tm);
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+                &[],
+            )?;
+            kill_session(&db, pid);
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+                &[],
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+    assert!(
+        err.database_error().is_some_and(|e| e.is_connection_lost()),
+        "{err:?}"
+    );
+    assert!(tm.is_broken());
+    let next = tm.execute("SELECT 1", &[]).unwrap_err();
+    assert!(
+        matches!(&next, Error::Broken { reason } if reason.contains("connection to the database was lost")),
+        "{next:?}"
+    );
+    assert!(tm.reset().is_err(), "a lost connection cannot be reset");
+    assert!(db.committed().is_empty());
+}
+
+#[test]
+fn a_commit_whose_outcome_is_unknown_is_reported_as_such_and_never_retried() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let pid = backend_pid(&tm);
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+                &[],
+            )?;
+            // The connection drops between the last statement and COMMIT:
+            // the client cannot know whether the server committed.
+            kill_session(&db, pid);
+            Ok::<_, Error>(())
+        })
+        .unwrap_err();
+    assert_eq!(err.attempts(), 1, "an unknown outcome is never retried");
+    assert_eq!(err.gave_up(), GaveUp::NotRetryable);
+    assert!(
+        matches!(err.error(), Error::CommitOutcomeUnknown { .. }),
+        "{:?}",
+        err.error()
+    );
+    assert!(
+        err.to_string().contains("outcome of COMMIT is unknown"),
+        "{err}"
+    );
+    assert!(tm.is_broken());
+    assert!(
+        db.committed().is_empty(),
+        "here the server had rolled it back"
+    );
+}
+
+#[test]
+fn statements_outside_blocks_commit_at_once_and_a_failed_one_poisons_nothing() {
+    let db = PgDb::new();
+    let tm = db.manager();
+    tm.execute(
+        "INSERT INTO reporter (first_name, last_name) VALUES ($1, $2)",
+        &[&"Alice", &"Smith"],
+    )
+    .unwrap();
+    assert!(
+        tm.execute("INSERT INTO no_such_table VALUES (1)", &[])
+            .is_err()
+    );
+    tm.execute(
+        "INSERT INTO reporter (first_name, last_name) VALUES ($1, $2)",
+        &[&"Ben", &"Jones"],
+    )
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+#[test]
+fn a_prepared_statement_is_prepared_again_after_the_table_changes_shape() {
+    let db = PgDb::new();
+    let tm = db.manager();
+    tm.execute_batch("CREATE TABLE t (a BIGINT); INSERT INTO t VALUES (1);")
+        .unwrap();
+    assert_eq!(tm.query("SELECT * FROM t", &[]).unwrap()[0].len(), 1);
+    tm.execute_batch("ALTER TABLE t ADD COLUMN b BIGINT")
+        .unwrap();
+    // The cached plan's result type changed: the first run fails (0A000),
+    // and the statement is prepared again for the next.
+    let first = tm.query("SELECT * FROM t", &[]);
+    let again = tm.query("SELECT * FROM t", &[]).unwrap();
+    assert_eq!(again[0].len(), 2, "{first:?}");
+}
