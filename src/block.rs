@@ -14,7 +14,7 @@ use rusqlite::{CachedStatement, ErrorCode};
 use scopeguard::ScopeGuard;
 
 use crate::backend::Backend;
-use crate::error::DatabaseError;
+use crate::error::{Breakage, DatabaseError};
 use crate::sqlite::{self, Sqlite};
 use crate::trace;
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
@@ -346,8 +346,12 @@ impl<B: Backend> TransactionManager<B> {
     fn commit_failed(&mut self, source: DatabaseError) -> Error {
         if source.is_connection_lost() || source.sqlstate() == Some("40003") {
             if self.broken.is_none() {
-                self.broken = Some(format!(
-                    "the outcome of a COMMIT is unknown ({source}); check what was committed"
+                self.broken = Some(Breakage::new(
+                    format!(
+                        "the outcome of a COMMIT is unknown ({}); check what was committed",
+                        source.summary()
+                    ),
+                    source.duplicate(),
                 ));
             }
             return Error::CommitOutcomeUnknown { source };
@@ -556,12 +560,11 @@ impl<B: Backend> TransactionManager<B> {
                 reason: "the connection to the database was lost; nothing since the last \
                          commit was committed; open a new manager"
                     .to_owned(),
+                source: None,
             });
         }
-        if let Some(reason) = &self.broken {
-            return Err(Error::Broken {
-                reason: reason.clone(),
-            });
+        if let Some(breakage) = &self.broken {
+            return Err(breakage.error());
         }
         if self.transaction_lost.get() {
             return Err(Error::TransactionClosedUnderneath { statement: None });
@@ -683,7 +686,10 @@ impl<B: Backend> TransactionManager<B> {
     /// error for that step. The first breakage's reason is kept.
     fn break_on(&mut self, step: Step, source: DatabaseError) -> Error {
         if self.broken.is_none() {
-            self.broken = Some(format!("{step} failed: {source}"));
+            self.broken = Some(Breakage::new(
+                format!("{step} failed: {}", source.summary()),
+                source.duplicate(),
+            ));
         }
         Error::StepFailed { step, source }
     }
@@ -693,6 +699,7 @@ impl<B: Backend> TransactionManager<B> {
     fn lost_frame(&self) -> Error {
         Error::Broken {
             reason: "internal error: no running block matches this handle".to_owned(),
+            source: None,
         }
     }
 }
@@ -863,7 +870,11 @@ mod tests {
             Ok(())
         });
         match result {
-            Err(Error::Broken { reason }) => {
+            Err(Error::Broken { reason, source }) => {
+                assert!(
+                    source.is_some_and(|s| s.sqlite_error_code().is_some()),
+                    "the broken state keeps SQLite's error as its source"
+                );
                 assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
             }
             other => panic!("expected a broken manager, got {other:?}"),

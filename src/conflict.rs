@@ -49,9 +49,10 @@ impl fmt::Display for Conflict {
             "record modified: {table} row {pk} was loaded at version {expected}, but "
         )?;
         match found {
-            Some(version) => write!(f, "is now at version {version}"),
-            None => f.write_str("has since been deleted"),
+            Some(version) => write!(f, "is now at version {version}")?,
+            None => f.write_str("has since been deleted")?,
         }
+        f.write_str("; nothing was written: reload the record, reapply the change and save again")
     }
 }
 

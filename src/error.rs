@@ -2,6 +2,7 @@
 //! step that an [`Error::StepFailed`] names.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::Mode;
 
@@ -30,6 +31,24 @@ pub enum Step {
     ReleaseSavepoint,
     /// `ROLLBACK TO` of a nested block's savepoint.
     RollbackToSavepoint,
+}
+
+impl Step {
+    /// What the failure of this step means for the caller, and what to do.
+    fn consequence(self) -> &'static str {
+        match self {
+            Step::Begin => "the block did not run; retry it if the database was busy or locked",
+            Step::Savepoint => "the nested block did not run; the enclosing block is unchanged",
+            Step::ReleaseSavepoint => {
+                "the nested block's work was not kept; if it could not be rolled back \
+                 either, the manager is broken until reset() succeeds"
+            }
+            Step::Rollback | Step::RollbackToSavepoint => {
+                "part of the work may remain, so the manager refuses work until reset() \
+                 succeeds (or open a new manager)"
+            }
+        }
+    }
 }
 
 impl fmt::Display for Step {
@@ -80,7 +99,11 @@ pub enum Error {
     /// Opening a manager: a connection setting could not be applied (for
     /// example `journal_mode` while another connection holds the lock the
     /// switch to WAL needs).
-    #[error("could not apply {setting} to the new connection")]
+    #[error(
+        "could not apply {setting} to the new connection: {}; nothing was opened, \
+         retry the open (another connection may hold the lock the setting needs)",
+        sqlite_summary(source)
+    )]
     Configure {
         /// The setting: `"busy_timeout"`, `"foreign_keys"`, `"journal_mode"`,
         /// `"synchronous"`, or `"init hook"` (an [`Opener`](crate::Opener)'s).
@@ -106,8 +129,8 @@ pub enum Error {
     /// A `commit_manually` block ended with writes it had neither committed nor
     /// rolled back. txmanager rolled them back.
     #[error(
-        "Transaction managed block ended with pending COMMIT/ROLLBACK; \
-         its uncommitted writes were rolled back"
+        "transaction managed block ended with pending COMMIT/ROLLBACK: its uncommitted \
+         writes were rolled back; call tx.commit() or tx.rollback() before the block ends"
     )]
     PendingCommitRollback,
 
@@ -137,7 +160,11 @@ pub enum Error {
 
     /// `COMMIT` failed. The transaction was rolled back, so none of the
     /// block's writes were committed.
-    #[error("COMMIT failed and the transaction was rolled back")]
+    #[error(
+        "COMMIT failed: {}; the transaction was rolled back, so nothing of the block was \
+         committed; retry the block if the database was busy",
+        source.summary()
+    )]
     CommitFailed {
         /// What the database said.
         #[source]
@@ -150,8 +177,9 @@ pub enum Error {
     /// [`reset`](crate::TransactionManager::reset) or a new connection.
     /// Check what was committed before doing the work again.
     #[error(
-        "the outcome of COMMIT is unknown: the transaction may or may not have committed; \
-         check before doing the work again"
+        "the outcome of COMMIT is unknown ({}): the transaction may or may not have \
+         committed; check before doing the work again",
+        source.summary()
     )]
     CommitOutcomeUnknown {
         /// What the database or the client said.
@@ -171,7 +199,7 @@ pub enum Error {
     BlockAborted,
 
     /// A transaction-control step other than `COMMIT` failed.
-    #[error("{step} failed")]
+    #[error("{step} failed: {}; {}", source.summary(), step.consequence())]
     StepFailed {
         /// The step that failed.
         step: Step,
@@ -181,7 +209,10 @@ pub enum Error {
     },
 
     /// A statement run through txmanager failed.
-    #[error("statement failed: {sql}")]
+    // The message repeats what the database said (its message and code),
+    // although the error is also the source: most loggers print only the
+    // top error's message, and this one must be enough to act on.
+    #[error("statement `{sql}` failed: {}", source.summary())]
     Statement {
         /// The SQL text of the statement.
         sql: String,
@@ -258,6 +289,10 @@ pub enum Error {
     Broken {
         /// What broke it.
         reason: String,
+        /// The database's error that broke it, when there was one (shared:
+        /// every call on the broken manager reports it).
+        #[source]
+        source: Option<Arc<DatabaseError>>,
     },
 
     /// A versioned record was saved or deleted, but its row no longer has the
@@ -265,7 +300,8 @@ pub enum Error {
     /// first. Nothing was written, and the record's in-memory version is
     /// unchanged; reload it, reapply your change, and save again.
     #[error(
-        "record modified: {table} row {pk} was loaded at version {expected}, but {}",
+        "record modified: {table} row {pk} was loaded at version {expected}, but {}; \
+         nothing was written: reload the record, reapply the change and save again",
         match found { Some(v) => format!("is now at version {v}"), None => "has since been deleted".to_owned() }
     )]
     RecordModified {
@@ -290,7 +326,7 @@ pub enum Error {
     },
 
     /// The record has no primary key yet: it was never saved.
-    #[error("this {table} record has no primary key yet: it was never saved")]
+    #[error("this {table} record has no primary key yet: it was never saved; save it first")]
     RecordNotSaved {
         /// The record's table.
         table: &'static str,
@@ -336,7 +372,7 @@ pub enum Error {
     },
 
     /// The table does not exist.
-    #[error("no such table: {table}")]
+    #[error("no such table: {table}; create it before adding versioning to it")]
     NoSuchTable {
         /// The table name as given.
         table: String,
@@ -383,7 +419,71 @@ pub enum DatabaseError {
     Postgres(#[from] postgres::Error),
 }
 
+/// SQLite's message and extended result code, for an error's message.
+fn sqlite_summary(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let text = message.as_deref().unwrap_or("no message");
+            format!(
+                "{text} (SQLite {:?}, code {})",
+                code.code, code.extended_code
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Why a manager is broken, kept until `reset()`: every call reports it as
+/// [`Error::Broken`], with the database's error as its source.
+#[derive(Debug, Clone)]
+pub(crate) struct Breakage {
+    reason: String,
+    source: Option<Arc<DatabaseError>>,
+}
+
+impl Breakage {
+    pub(crate) fn new(reason: String, source: Option<DatabaseError>) -> Self {
+        Breakage {
+            reason,
+            source: source.map(Arc::new),
+        }
+    }
+
+    pub(crate) fn error(&self) -> Error {
+        Error::Broken {
+            reason: self.reason.clone(),
+            source: self.source.clone(),
+        }
+    }
+}
+
 impl DatabaseError {
+    /// A copy of this error for a second owner (the broken state keeps one
+    /// while the caller gets the other). SQLite's failures copy exactly;
+    /// other errors, which cannot be copied, come back as `None`.
+    pub(crate) fn duplicate(&self) -> Option<DatabaseError> {
+        match self {
+            DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => Some(
+                DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone())),
+            ),
+            _ => None,
+        }
+    }
+
+    /// What the database said, with its code, for an error's message:
+    /// SQLite's message and extended result code, or PostgreSQL's message
+    /// and SQLSTATE.
+    pub(crate) fn summary(&self) -> String {
+        match self {
+            DatabaseError::Sqlite(e) => sqlite_summary(e),
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(e) => match e.as_db_error() {
+                Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                None => e.to_string(),
+            },
+        }
+    }
+
     /// The SQLite error code, for a SQLite error.
     ///
     /// ```

@@ -8,6 +8,7 @@ use rusqlite::{CachedStatement, Connection, Params, Row};
 
 use crate::backend::Backend;
 use crate::block::{Frame, Hook, SavepointCache};
+use crate::error::{Breakage, DatabaseError};
 use crate::settings::{BeginMode, Settings};
 use crate::sqlite::{self, Sqlite, SqliteConnection};
 use crate::versioning::Override;
@@ -72,7 +73,7 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     /// outermost block ends.
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
-    pub(crate) broken: Option<String>,
+    pub(crate) broken: Option<Breakage>,
     pub(crate) behavior: B::BlockOptions,
     /// The behavior the running outermost block began with (a manual block
     /// begins again with it after a commit).
@@ -307,10 +308,8 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn with_connection<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
-        if let Some(reason) = &self.broken {
-            return Err(Error::Broken {
-                reason: reason.clone(),
-            });
+        if let Some(breakage) = &self.broken {
+            return Err(breakage.error());
         }
         let value = self.conn.lend(f)?;
         if self.conn.is_autocommit() {
@@ -349,8 +348,16 @@ impl TransactionManager {
         let mut tm = Self::from_connection(conn, behavior);
         // `new` cannot fail, so a gate that cannot be installed breaks the
         // manager instead: it must not run blocks it cannot protect.
-        tm.broken = failed
-            .map(|source| format!("could not install the transaction-control guard: {source}"));
+        tm.broken = failed.map(|source| {
+            let source = DatabaseError::from(source);
+            Breakage::new(
+                format!(
+                    "could not install the transaction-control guard: {}",
+                    source.summary()
+                ),
+                Some(source),
+            )
+        });
         tm
     }
 }
@@ -674,7 +681,7 @@ impl<B: Backend> TransactionManager<B> {
     ///         Ok::<_, Error>(()) // oops, I forgot to commit/rollback!
     ///     })
     ///     .unwrap_err();
-    /// assert!(err.to_string().starts_with("Transaction managed block ended with pending COMMIT/ROLLBACK"));
+    /// assert!(err.to_string().starts_with("transaction managed block ended with pending COMMIT/ROLLBACK"));
     ///
     /// let names: Vec<String> = tm
     ///     .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")?

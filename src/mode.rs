@@ -365,7 +365,7 @@ where
 ///
 /// let err = commit_manually(manually_managed_mistake).call(&mut tm, ()).unwrap_err();
 /// assert!(matches!(err, Error::PendingCommitRollback));
-/// assert!(err.to_string().contains("Transaction managed block ended with pending COMMIT/ROLLBACK"));
+/// assert!(err.to_string().contains("transaction managed block ended with pending COMMIT/ROLLBACK"));
 ///
 /// let names: Vec<String> = tm
 ///     .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")?

@@ -45,10 +45,8 @@ impl r2d2::ManageConnection for Opener {
     }
 
     fn is_valid(&self, tm: &mut TransactionManager) -> Result<(), Error> {
-        if let Some(reason) = &tm.broken {
-            return Err(Error::Broken {
-                reason: reason.clone(),
-            });
+        if let Some(breakage) = &tm.broken {
+            return Err(breakage.error());
         }
         tm.query_row("SELECT 1", [], |_| Ok(()))
     }

@@ -217,7 +217,7 @@ fn commit_manually_ending_with_uncommitted_writes_rolls_back_and_fails() {
     assert!(matches!(err, Error::PendingCommitRollback));
     assert!(
         err.to_string()
-            .contains("Transaction managed block ended with pending COMMIT/ROLLBACK")
+            .contains("transaction managed block ended with pending COMMIT/ROLLBACK")
     );
     assert_eq!(
         db.committed(),
