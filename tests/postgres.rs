@@ -254,7 +254,7 @@ fn a_lost_connection_inside_a_block_breaks_the_manager_and_commits_nothing() {
     assert!(tm.is_broken());
     let next = tm.execute("SELECT 1", &[]).unwrap_err();
     assert!(
-        matches!(&next, Error::Broken { reason } if reason.contains("connection to the database was lost")),
+        matches!(&next, Error::Broken { reason, .. } if reason.contains("connection to the database was lost")),
         "{next:?}"
     );
     assert!(tm.reset().is_err(), "a lost connection cannot be reset");
