@@ -199,6 +199,20 @@ record! {
     }
 }
 
+/// Instruction-count mode (`count <curve> <x> <txmanager|rusqlite>`, run by
+/// `scripts/count_curves.sh` under callgrind): run only that side of that
+/// point, once, and exit. Callgrind collects inside `timed` only, so the
+/// setup of the fresh database is not counted.
+static COUNT: std::sync::OnceLock<(String, u64, bool)> = std::sync::OnceLock::new();
+
+/// In count mode, whether the point `(curve, x)` is not the one to count
+/// (so its setup can be skipped too).
+fn skipped(curve: &str, x: u64) -> bool {
+    COUNT
+        .get()
+        .is_some_and(|(c, cx, _)| !(c == curve && *cx == x))
+}
+
 /// One measured point of a curve.
 struct Point {
     curve: String,
@@ -228,6 +242,23 @@ fn paired(
     mut ours: impl FnMut() -> Duration,
     mut theirs: impl FnMut() -> Duration,
 ) -> Point {
+    if let Some((c, cx, side)) = COUNT.get() {
+        if c == curve && *cx == x {
+            if *side {
+                ours();
+            } else {
+                theirs();
+            }
+            std::process::exit(0);
+        }
+        return Point {
+            curve: curve.to_owned(),
+            x,
+            ratio: (0.0, 0.0, 0.0),
+            micros: (0.0, 0.0),
+            extra: String::new(),
+        };
+    }
     ours();
     theirs();
     let (mut ratios, mut t_ours, mut t_theirs) = (Vec::new(), Vec::new(), Vec::new());
@@ -262,6 +293,9 @@ fn report(p: &Point) {
     );
 }
 
+/// Times `run` on `db`. Never inlined: `scripts/count_curves.sh` tells
+/// callgrind to count instructions inside this function only.
+#[inline(never)]
 fn timed<D>(mut db: D, run: impl FnOnce(&mut D)) -> Duration {
     let start = Instant::now();
     run(&mut db);
@@ -523,6 +557,7 @@ const SIZE_SAVES: i64 = 10_000;
 fn table_size(rounds: usize) -> Vec<Point> {
     [1_000, 10_000, 100_000, 1_000_000]
         .into_iter()
+        .filter(|&rows| !skipped("table_size", rows as u64))
         .map(|rows: i64| {
             let dir = common::bench_dir();
             let path = dir.path().join("size.db");
@@ -798,6 +833,23 @@ fn main() {
         );
         println!("{}", stats.encode());
         return;
+    }
+    if args.get(1).map(String::as_str) == Some("count") {
+        let point = (
+            args[2].clone(),
+            args[3].parse().expect("x"),
+            args[4] == "txmanager",
+        );
+        let curve = point.0.clone();
+        COUNT.set(point).expect("set once");
+        match curve.as_str() {
+            "columns_save" | "columns_load" => drop(columns(1)),
+            "nesting" => drop(nesting(1)),
+            "statements" => drop(statements(1)),
+            "table_size" => drop(table_size(1)),
+            other => panic!("no instruction count for {other}"),
+        }
+        panic!("no such point");
     }
     // Under `cargo test --benches` (or any filter argument) run nothing.
     if args.iter().skip(1).any(|a| !a.starts_with("--bench")) {
