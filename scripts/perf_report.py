@@ -7,6 +7,7 @@ Reads, all under target/perf/:
   memory.json        peak memory per workload        (cargo bench --bench memory)
   memory_types.json  memory at 1 → 1,000 record types (cargo bench --bench memory)
   curves.json        cost curves                     (cargo bench --bench curves)
+  curves_instructions.json  the curves' instruction counts (scripts/count_curves.sh)
 prints the Markdown tables and writes docs/perf/ratios.svg and
 docs/perf/curves.svg. Standard library only.
 
@@ -102,10 +103,13 @@ def tables(rows):
                 f"| {m['txmanager_sqlite'] / 1024:.0f} / {m['rusqlite_sqlite'] / 1024:.0f} KiB | {m['txmanager_rss_kib']:,} / {m['rusqlite_rss_kib']:,} KiB |")
     curves = load("curves.json")
     if curves:
-        lines += ["", "| curve | x | txmanager ÷ hand-written: median (quartiles) | µs per operation: txmanager / hand-written |",
-                  "|---|---|---|---|"]
+        insn = curve_instructions()
+        lines += ["", "| curve | x | instructions: hand-written ÷ txmanager | time: txmanager ÷ hand-written throughput, median (quartiles) | µs per operation: txmanager / hand-written |",
+                  "|---|---|---|---|---|"]
         for c in curves:
-            lines.append(f"| {c['curve']} | {c['x']:,} | {c['median']:.3f} ({c['p25']:.3f}–{c['p75']:.3f}) | {c['txmanager_us']:.2f} / {c['rusqlite_us']:.2f} |")
+            i = insn.get((c["curve"], c["x"]))
+            i = f"**{i:.3f}**" if i else "—"
+            lines.append(f"| {c['curve']} | {c['x']:,} | {i} | {c['median']:.3f} ({c['p25']:.3f}–{c['p75']:.3f}) | {c['txmanager_us']:.2f} / {c['rusqlite_us']:.2f} |")
         writers = [c for c in curves if "blocks_per_s" in c]
         if writers:
             lines += ["", "| writers | count | blocks/s: txmanager / by hand | retries per run | p99 block latency, ms | errors that reached the caller |",
@@ -163,6 +167,10 @@ PANELS = [
 ]
 
 
+def curve_instructions():
+    return {(m["curve"], m["x"]): m["rusqlite"] / m["txmanager"] for m in load("curves_instructions.json")}
+
+
 def curves_svg(curves):
     by = {}
     for c in curves:
@@ -176,7 +184,7 @@ def curves_svg(curves):
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">Cost curves: txmanager throughput ÷ hand-written rusqlite (median, quartile whiskers)</text>',
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">Cost curves: txmanager ÷ hand-written rusqlite (above 1: txmanager does the work faster)</text>',
     ]
 
     def panel(i, title, points, series, ylabel, ymin=None, ymax=None, ref=None):
@@ -215,10 +223,14 @@ def curves_svg(curves):
                     out.append(f'<line x1="{X(p["x"]):.1f}" y1="{Y(v[1]):.1f}" x2="{X(p["x"]):.1f}" y2="{Y(v[2]):.1f}" stroke="{color}"/>')
             out.append(f'<text x="{x1 - 4}" y="{y1 + 14 + 13 * s_i}" text-anchor="end" fill="{color}">{name}</text>')
 
+    insn = curve_instructions()
     i = 0
     for key, title in panels:
-        panel(i, title, by[key], [("txmanager ÷ hand-written", lambda p: (p["median"], p["p25"], p["p75"]), "#4a90d9")],
-              "ratio", ymin=0.9, ymax=1.1, ref=1.0)
+        series = [("time (paired median)", lambda p: (p["median"], p["p25"], p["p75"]), "#4a90d9")]
+        if any((key, p["x"]) in insn for p in by[key]):
+            points = [p for p in by[key] if (key, p["x"]) in insn]
+            series.append(("instructions", lambda p, key=key: (insn.get((key, p["x"]), p["median"]),), "#2ca25f"))
+        panel(i, title, by[key], series, "ratio", ymin=0.9, ymax=1.1, ref=1.0)
         i += 1
     if "table_size" in by:
         panel(i, "versioned save: µs per save vs table rows", by["table_size"],
