@@ -1,9 +1,10 @@
 //! Replays Django's transactions doctest step by step on a real database file,
-//! printing what each mode did.
+//! printing what each mode did, then shows two writers editing one record:
+//! the second, stale save is caught as a conflict instead of overwriting.
 //!
 //! Run it with `cargo run --example reporters`.
 
-use txmanager::{Error, Transaction, TransactionManager};
+use txmanager::{Error, Record, Transaction, TransactionManager, VersionField, record};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -14,6 +15,15 @@ fn create_a_reporter_then_fail(
     (first, last): (&str, &str),
 ) -> Result<(), BoxError> {
     tx.execute(INSERT, (first, last))?;
+    Err("I meant to do that".into())
+}
+
+/// The default mode, outside any block: each statement commits as it runs.
+fn create_a_reporter_then_fail_by_default(
+    tm: &TransactionManager,
+    (first, last): (&str, &str),
+) -> Result<(), BoxError> {
+    tm.execute(INSERT, (first, last))?;
     Err("I meant to do that".into())
 }
 
@@ -54,6 +64,14 @@ fn step(
     path: &std::path::Path,
 ) -> Result<(), BoxError> {
     println!("\n# {title}");
+    report(outcome, path)
+}
+
+/// What a step returned, and what is committed after it.
+fn report(
+    outcome: Result<(), impl std::fmt::Display>,
+    path: &std::path::Path,
+) -> Result<(), BoxError> {
     match outcome {
         Ok(()) => println!("  returned: Ok"),
         Err(e) => println!("  returned: Err({e})"),
@@ -71,15 +89,12 @@ fn main() -> Result<(), BoxError> {
          last_name TEXT NOT NULL, email TEXT NOT NULL)",
         [],
     )?;
-    println!(
-        "txmanager replaying Django's transactions doctest on {}",
-        path.display()
-    );
+    println!("txmanager replaying Django's transactions doctest on a fresh database file");
 
     // The default behaviour is to autocommit after each statement.
-    let outcome = tm.autocommit(|tx| create_a_reporter_then_fail(tx, ("Alice", "Smith")));
+    let outcome = create_a_reporter_then_fail_by_default(&tm, ("Alice", "Smith"));
     step(
-        "default (autocommit): save, then fail -> the save was already committed",
+        "default (no block): save, then fail -> the save was already committed",
         outcome,
         &path,
     )?;
@@ -124,24 +139,74 @@ fn main() -> Result<(), BoxError> {
 
     // What Django did not have: nesting. The inner failure is rolled back to
     // its savepoint; the outer block still commits its own work.
+    println!("\n# commit_on_success with a failing nested block -> only the inner work is undone");
     let outcome = tm.commit_on_success(|tx| {
         tx.execute(INSERT, ("Erin", "Nested"))?;
         let inner =
             tx.commit_on_success(|inner| create_a_reporter_then_fail(inner, ("Frank", "Inner")));
         println!(
-            "\n  (inner block returned: {:?})",
+            "  inner block returned: {:?}",
             inner.map_err(|e| e.to_string())
         );
         Ok::<_, Error>(())
     });
-    step(
-        "commit_on_success with a failing nested block -> only the inner work is undone",
-        outcome,
-        &path,
-    )?;
+    report(outcome, &path)?;
 
     assert!(tm.is_autocommit(), "no block leaves a transaction open");
     assert_eq!(listing(&path)?, ["Ben Jones", "Carol Doe", "Erin Nested"]);
-    println!("\nDone: the listing matches Django's doctest, plus the nested step.");
+    println!("\nThe listing matches Django's doctest, plus the nested step.");
+
+    two_writers(&path)?;
+    Ok(())
+}
+
+record! {
+    #[derive(Debug, Clone, Default)]
+    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
+        pub title: String,
+    }
+}
+
+/// Two writers load the same record; the first saves; the second's save is
+/// stale, and is refused instead of overwriting the first.
+fn two_writers(path: &std::path::Path) -> Result<(), BoxError> {
+    println!("\n# two writers, one record: the stale save is caught");
+    let (alice, bob) = (
+        TransactionManager::open(path)?,
+        TransactionManager::open(path)?,
+    );
+    alice.execute(
+        "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, title TEXT NOT NULL)",
+        [],
+    )?;
+    Page {
+        title: "Home".into(),
+        ..Default::default()
+    }
+    .save(&alice)?;
+    let mut a = Page::get(&alice, 1)?;
+    let mut b = Page::get(&bob, 1)?;
+    println!(
+        "  alice and bob both load page 1 at version {}",
+        a.version.unwrap_or_default()
+    );
+    a.title = "Home page".into();
+    a.save(&alice)?;
+    println!(
+        "  alice saves it: now at version {}",
+        a.version.unwrap_or_default()
+    );
+    b.title = "Start".into();
+    match b.save(&bob) {
+        Err(err @ Error::RecordModified { .. }) => println!("  bob saves: Err({err})"),
+        other => return Err(format!("a stale save must fail, got {other:?}").into()),
+    }
+    let stored = Page::get(&bob, 1)?;
+    println!(
+        "  stored: {:?} at version {}",
+        stored.title,
+        stored.version.unwrap_or_default()
+    );
+    assert_eq!(stored.title, "Home page");
     Ok(())
 }

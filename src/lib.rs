@@ -2,7 +2,24 @@
 //!
 //! Django's three transaction modes, and django-concurrency's optimistic
 //! locking, for Rust over [rusqlite]. Built for many writers sharing one
-//! SQLite database that must never lose an update.
+//! SQLite database that must never lose an update. (A PostgreSQL backend
+//! comes with the `postgres` feature.)
+//!
+//! | entry point | what it is for |
+//! |---|---|
+//! | [`TransactionManager`] | owns a connection; runs blocks in a mode ([modes](#modes)) |
+//! | [`Transaction`] | the handle a block's closure gets: statements, `commit`/`rollback`, nesting, [`on_commit`](Transaction::on_commit) |
+//! | [`autocommit()`], [`commit_on_success()`], [`commit_manually()`] | wrap a plain function in a mode, as Django's decorators did |
+//! | [`record!`], [`Record`], [`VersionField`] | typed records whose saves check a version column ([records](#records-and-optimistic-concurrency)) |
+//! | [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`] | django-concurrency's switches, triggers and manual checks |
+//! | [`Opener`], [`Settings`] | managers for worker threads, with one set of settings and an init hook ([many writers](#many-writers)) |
+//! | [`RetryPolicy`], [`TransactionManager::commit_on_success_with_retry`] | run a block again when the database is busy |
+//! | [`testing::ConcurrencyTest`] | django-concurrency's test mixin, for your record types ([testing](#testing-your-record-types)) |
+//! | [`TransactionManager::connection`], [`with_connection`](TransactionManager::with_connection), [`into_inner`](TransactionManager::into_inner) | the rusqlite connection underneath ([raw access](#raw-access)) |
+//! | [`Error`], [`Conflict`] | every failure, and a version conflict as plain data |
+//! | [`guide`] | the guides: modes, versioning, reliability, architecture |
+//!
+//! ## Modes
 //!
 //! A [`TransactionManager`] owns a connection. Outside any block it is in
 //! autocommit mode; three methods run a closure in a mode, handing it a
@@ -13,11 +30,6 @@
 //! | [`autocommit`](TransactionManager::autocommit) | every statement commits as it runs |
 //! | [`commit_on_success`](TransactionManager::commit_on_success) | one transaction: `Ok` commits, `Err` or a panic rolls back |
 //! | [`commit_manually`](TransactionManager::commit_manually) | the closure calls `commit()` / `rollback()`; uncommitted writes at the end are rolled back and reported as [`Error::PendingCommitRollback`] |
-//!
-//! Blocks nest through the handle (as savepoints), [`Transaction::on_commit`]
-//! hooks run after the outermost commit, and the free functions
-//! [`autocommit()`], [`commit_on_success()`] and [`commit_manually()`] wrap a
-//! plain function the way Django's decorators did.
 //!
 //! Closures return `Result<T, E>` with any `E: From<txmanager::Error>`, so you
 //! keep your own error type.
@@ -37,25 +49,230 @@
 //!     Ok::<_, Error>(())
 //! })?;
 //!
+//! // Manual mode: forgetting to commit is an error, and the write is rolled back.
+//! let forgot = tm.commit_manually(|tx| {
+//!     tx.execute("UPDATE account SET balance = 0", [])?;
+//!     Ok::<_, Error>(())
+//! });
+//! assert!(matches!(forgot, Err(Error::PendingCommitRollback)));
+//!
 //! let total: i64 = tm.query_row("SELECT sum(balance) FROM account", [], |r| r.get(0))?;
 //! assert_eq!(total, 100);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! ## Optimistic concurrency
+//! Blocks nest through the handle (as savepoints), [`Transaction::on_commit`]
+//! hooks run after the outermost commit, and [`commit_on_success()`] and its
+//! siblings wrap a plain function the way Django's decorators did:
+//!
+//! ```
+//! use txmanager::{Error, Transaction, TransactionManager};
+//!
+//! fn add(tx: &mut Transaction<'_>, n: i64) -> Result<(), Error> {
+//!     tx.execute("INSERT INTO t VALUES (?1)", [n]).map(drop)
+//! }
+//!
+//! # fn main() -> Result<(), Error> {
+//! let mut tm = TransactionManager::open_in_memory()?;
+//! tm.execute("CREATE TABLE t (n INTEGER)", [])?;
+//! let add_atomically = txmanager::commit_on_success(add);
+//! tm.commit_on_success(|tx| {
+//!     add_atomically.call(tx, 1)?; // nested: a savepoint
+//!     let inner = tx.commit_on_success(|tx| {
+//!         add(tx, 2)?;
+//!         Err::<(), Box<dyn std::error::Error>>("undo".into()) // undoes only the inner block
+//!     });
+//!     assert!(inner.is_err());
+//!     tx.on_commit(|| println!("saved"));
+//!     Ok::<_, Error>(())
+//! })?;
+//! let n: i64 = tm.query_row("SELECT sum(n) FROM t", [], |r| r.get(0))?;
+//! assert_eq!(n, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Records and optimistic concurrency
 //!
 //! [`record!`] declares a typed record with an optional version column. Every
 //! update and delete of a versioned record checks the version inside the
 //! current transaction, so a stale write fails with [`Error::RecordModified`]
-//! instead of overwriting someone else's work. See [`Record`], [`VersionKind`],
-//! [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`]
-//! and [`testing::ConcurrencyTest`].
+//! instead of overwriting someone else's work. See [`VersionKind`] for the
+//! four kinds, [`disable_concurrency`] to switch the check off in a scope,
+//! [`apply_concurrency_check`] for trigger versions on existing tables, and
+//! [`guide::versioning`] for the whole story.
 //!
-//! The [`guide`] tables every mode at every nesting level
-//! ([`guide::modes`]), covers records and version checks
-//! ([`guide::versioning`]) and the failure paths ([`guide::reliability`]),
-//! and shows how a call flows through the modules ([`guide::architecture`]).
+//! ```
+//! use txmanager::{record, Error, Record, TransactionManager, VersionField};
+//!
+//! record! {
+//!     #[derive(Debug, Clone, Default)]
+//!     pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
+//!         pub title: String,
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Error> {
+//! let tm = TransactionManager::open_in_memory()?;
+//! tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, title TEXT)", [])?;
+//! Page { title: "Home".into(), ..Default::default() }.save(&tm)?;
+//!
+//! let (mut mine, mut theirs) = (Page::get(&tm, 1)?, Page::get(&tm, 1)?);
+//! theirs.title = "Start".into();
+//! theirs.save(&tm)?;
+//! mine.title = "Home page".into();
+//! let stale = mine.save(&tm).unwrap_err();
+//! assert_eq!(stale.conflict().map(|c| (c.expected, c.found)), Some((1, Some(2))));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Many writers
+//!
+//! An [`Opener`] opens managers for worker threads, each with the same
+//! [`Settings`] (WAL, a busy timeout, `BEGIN IMMEDIATE`) and an optional
+//! init hook; [`TransactionManager::commit_on_success_with_retry`] runs a
+//! block again, with backoff, when the database stays busy.
+//!
+//! ```
+//! use std::thread;
+//! use txmanager::{Error, Opener, RetryPolicy};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let opener = Opener::new(dir.path().join("app.db"))
+//!     .with_init(|conn| conn.pragma_update(None, "cache_size", -8000));
+//! opener.open()?.execute("CREATE TABLE counter (n INTEGER)", [])?;
+//! opener.open()?.execute("INSERT INTO counter VALUES (0)", [])?;
+//!
+//! thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         let opener = opener.clone();
+//!         s.spawn(move || -> Result<(), Error> {
+//!             let mut tm = opener.open()?;
+//!             tm.commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+//!                 tx.execute("UPDATE counter SET n = n + 1", []).map(drop)
+//!             })
+//!             .map_err(|failed| failed.into_inner())?;
+//!             Ok(())
+//!         });
+//!     }
+//! });
+//! let n: i64 = opener.open()?.query_row("SELECT n FROM counter", [], |r| r.get(0))?;
+//! assert_eq!(n, 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Testing your record types
+//!
+//! [`testing::ConcurrencyTest`] runs django-concurrency's three checks on a
+//! record type of yours: a stale save fails, a fresh save succeeds, and a
+//! delete of a stale copy fails.
+//!
+//! ```
+//! use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
+//!
+//! record! {
+//!     #[derive(Debug, Clone, Default)]
+//!     pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) {
+//!         pub label: String,
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), txmanager::Error> {
+//! let mut tm = TransactionManager::open_in_memory()?;
+//! tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+//! ConcurrencyTest::new(|| Tag { label: "rust".into(), ..Default::default() }).assert(&mut tm);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Raw access
+//!
+//! The rusqlite connection is yours outside any block:
+//! [`connection`](TransactionManager::connection) borrows it (transaction
+//! control stays refused, so nothing half-commits behind the manager's
+//! back), [`with_connection`](TransactionManager::with_connection) lends it
+//! with nothing refused and takes it back safely, and
+//! [`into_inner`](TransactionManager::into_inner) returns it.
+//! [`TransactionManager::new_with`] wraps a connection you opened and
+//! applies the [`Settings`]; [`TransactionManager::new`] applies none.
+//!
+//! ```
+//! use txmanager::rusqlite::Connection;
+//! use txmanager::{Settings, TransactionManager};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut tm = TransactionManager::new_with(Connection::open_in_memory()?, &Settings::default())?;
+//! tm.connection().execute_batch("CREATE TABLE t (x)")?;
+//! tm.with_connection(|conn| -> txmanager::rusqlite::Result<()> {
+//!     let tx = conn.transaction()?; // rusqlite's own transaction
+//!     tx.execute("INSERT INTO t VALUES (1)", [])?;
+//!     tx.commit()
+//! })??;
+//! let conn: Connection = tm.into_inner();
+//! assert_eq!(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`). Turn default features off to link the system's SQLite (3.45.3 or newer) or SQLCipher instead |
+//! | `serde` | off | `Serialize`/`Deserialize` for [`Conflict`] (an HTTP 409 body) and [`Mode`]. Your records derive serde's traits themselves: `record!` passes attributes through |
+//! | `r2d2` | off | [`Opener`] is an `r2d2::ManageConnection`: `r2d2::Pool::new(opener)` pools managers, with a health check |
+//! | `tracing` | off | a `txmanager.block` span per block (mode, depth, outcome, conflicting table and key), a `txmanager.retry` span per retried block (attempts), events for savepoints, rollbacks, conflicts and retries |
+//! | `postgres` | off | the PostgreSQL backend, `TransactionManager<Postgres>`, on the `postgres` crate |
+//!
+//! `serde`: a conflict as a response body.
+//!
+//! ```
+//! # #[cfg(feature = "serde")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let err = txmanager::Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) };
+//! let body = serde_json::to_string(&err.conflict())?;
+//! assert_eq!(body, r#"{"table":"page","pk":1,"expected":1,"found":2}"#);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "serde"))]
+//! # fn main() {}
+//! ```
+//!
+//! `r2d2`: a pool of managers, all opened by one [`Opener`].
+//!
+//! ```
+//! # #[cfg(feature = "r2d2")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let pool = r2d2::Pool::new(txmanager::Opener::new(dir.path().join("app.db")))?;
+//! let mut tm = pool.get()?;
+//! tm.commit_on_success(|tx| tx.execute_batch("CREATE TABLE t (x)"))?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "r2d2"))]
+//! # fn main() {}
+//! ```
+//!
+//! `tracing`: install any subscriber; `RUST_LOG=txmanager=trace` with
+//! `tracing-subscriber`'s `EnvFilter` shows everything.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")]
+//! # fn main() -> Result<(), txmanager::Error> {
+//! let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).finish();
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let mut tm = txmanager::TransactionManager::open_in_memory()?;
+//!     // prints: DEBUG txmanager.block{mode=commit_on_success depth=0}: ...
+//!     tm.commit_on_success(|tx| tx.execute_batch("CREATE TABLE t (x)"))
+//! })
+//! # }
+//! # #[cfg(not(feature = "tracing"))]
+//! # fn main() {}
+//! ```
 //!
 //! ## rusqlite and SQLite versions
 //!
@@ -86,11 +303,12 @@
 //! # }
 //! ```
 //!
-//! ## Feature flags
+//! ## Guides
 //!
-//! | feature | default | what it does |
-//! |---|---|---|
-//! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`). Turn default features off to link the system's SQLite or SQLCipher instead |
+//! The [`guide`] tables every mode at every nesting level
+//! ([`guide::modes`]), covers records and version checks
+//! ([`guide::versioning`]) and the failure paths ([`guide::reliability`]),
+//! and shows how a call flows through the modules ([`guide::architecture`]).
 //!
 //! [rusqlite]: https://docs.rs/rusqlite
 #![cfg_attr(docsrs, feature(doc_cfg))]
