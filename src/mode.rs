@@ -105,6 +105,21 @@ pub trait Scope<B: Backend = Sqlite>: sealed::Sealed<B> {
     /// # Errors
     ///
     /// As for [`TransactionManager::commit_on_success`] and its siblings.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use txmanager::{Error, Mode, Scope, TransactionManager};
+    ///
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// let depth = tm.run(Mode::CommitOnSuccess, |tx| {
+    ///     tx.run(Mode::CommitOnSuccess, |inner| Ok::<_, Error>(inner.depth()))
+    /// })?;
+    /// assert_eq!(depth, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,

@@ -156,23 +156,90 @@ impl RecordMeta {
 /// ```
 pub trait Record: Sized {
     /// The type's static description.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// assert_eq!(Tag::meta().table(), "tag");
+    /// assert_eq!(Tag::meta().columns(), ["label"]);
+    /// ```
     fn meta() -> &'static RecordMeta;
 
     /// The primary key, or `None` for a record never saved.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// let mut tag = Tag { label: "rust".into(), ..Default::default() };
+    /// assert_eq!(tag.primary_key(), None);
+    /// tag.save(&tm)?;
+    /// assert_eq!(tag.primary_key(), Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn primary_key(&self) -> Option<i64>;
 
     /// Sets the primary key (after an insert, or `None` after a delete).
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// let mut tag = Tag::default();
+    /// tag.set_primary_key(Some(7));
+    /// assert_eq!(tag.id, Some(7));
+    /// ```
     fn set_primary_key(&mut self, pk: Option<i64>);
 
     /// The version this record was loaded or last saved with; `None` for a
     /// new record, or a type without a version field.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// let mut tag = Tag { label: "rust".into(), ..Default::default() };
+    /// assert_eq!(tag.version(), None);
+    /// tag.save(&tm)?;
+    /// assert_eq!(tag.version(), Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn version(&self) -> Option<i64>;
 
     /// Sets the in-memory version. A type without a version field ignores it.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// let mut tag = Tag::default();
+    /// tag.set_version(Some(3));
+    /// assert_eq!(tag.version, Some(3));
+    /// ```
     fn set_version(&mut self, version: Option<i64>);
 
     /// Binds the data columns, in declaration order, to parameters
     /// `first_index..`; returns the next free index.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// let tag = Tag { label: "rust".into(), ..Default::default() };
+    /// let conn = tm.into_inner();
+    /// let mut stmt = conn.prepare("SELECT ?1")?;
+    /// assert_eq!(tag.bind_columns(&mut stmt, 1)?, 2); // one data column bound, at 1
+    /// let label: String = stmt.raw_query().next()?.expect("a row").get(0)?;
+    /// assert_eq!(label, "rust");
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -182,6 +249,19 @@ pub trait Record: Sized {
 
     /// Builds a record from a row holding the primary key, the version (if
     /// versioned) and the data columns, in that order.
+    ///
+    /// ```
+    /// # use txmanager::{record, Record, TransactionManager, VersionField};
+    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// let conn = tm.into_inner();
+    /// let tag = conn.query_row("SELECT 5, 2, 'rust'", [], Tag::from_row)?;
+    /// assert_eq!((tag.id, tag.version, tag.label.as_str()), (Some(5), Some(2), "rust"));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///

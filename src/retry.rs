@@ -213,10 +213,32 @@ impl RetryPolicy {
 pub trait Retryable {
     /// Whether running the block again from scratch may succeed whatever
     /// the closure does: lock contention.
+    ///
+    /// ```
+    /// use txmanager::{Error, Retryable};
+    ///
+    /// enum AppError { Db(Error), BadInput }
+    /// impl From<Error> for AppError { fn from(e: Error) -> Self { AppError::Db(e) } }
+    /// impl Retryable for AppError {
+    ///     fn is_retryable(&self) -> bool {
+    ///         matches!(self, AppError::Db(e) if e.is_retryable())
+    ///     }
+    /// }
+    /// assert!(!AppError::BadInput.is_retryable());
+    /// assert!(!AppError::Db(Error::PendingCommitRollback).is_retryable());
+    /// ```
     fn is_retryable(&self) -> bool;
 
     /// Whether this is a version conflict, retried only when the policy
     /// opts in ([`RetryPolicy::with_conflict_retries`]). The default says no.
+    ///
+    /// ```
+    /// use txmanager::{Error, Retryable};
+    ///
+    /// let conflict = Error::RecordModified { table: "page", pk: 1, expected: 1, found: None };
+    /// assert!(conflict.is_conflict());
+    /// assert!(!Error::PendingCommitRollback.is_conflict());
+    /// ```
     fn is_conflict(&self) -> bool {
         false
     }
