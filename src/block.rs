@@ -740,11 +740,14 @@ impl TransactionManager<Sqlite> {
             let readonly = stmt.readonly();
             op(&mut stmt).map(|value| (value, readonly))
         });
-        let wrote = sqlite::total_changes(&self.conn) != changes;
+        // A statement that is not read-only and succeeded marks the block
+        // dirty whatever it changed: no need to count (a hot-path saving).
+        let wrote =
+            matches!(result, Ok((_, false))) || sqlite::total_changes(&self.conn) != changes;
         let state = self.check_transaction_state(sql);
         match result {
-            Ok((value, readonly)) => {
-                if wrote || !readonly {
+            Ok((value, _)) => {
+                if wrote {
                     self.mark_dirty();
                 }
                 state?;
