@@ -493,6 +493,12 @@ fn query_records<R: Record, S: Scope, P: Params>(
 /// `.manual()` to check only when you call
 /// [`concurrency_check`](crate::concurrency_check)).
 ///
+/// Attributes on the struct and its fields are passed through, so a record
+/// derives what any struct can: `#[derive(serde::Serialize,
+/// serde::Deserialize)]` (with your own serde dependency) puts the primary
+/// key and the version in the JSON beside the fields, as a client must send
+/// the version back for an optimistic edit.
+///
 /// # Example
 ///
 /// The cookbook's `AbstractModelWithCustomSave`: a version stored in column

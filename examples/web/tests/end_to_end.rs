@@ -16,6 +16,12 @@ async fn serve(dir: &tempfile::TempDir) -> String {
     format!("http://{addr}")
 }
 
+/// GETs `url` and returns its JSON body.
+async fn read(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.expect("read");
+    response.json().await.expect("a JSON body")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_clients_edit_one_page_and_exactly_one_wins_the_other_gets_409() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -36,22 +42,8 @@ async fn two_clients_edit_one_page_and_exactly_one_wins_the_other_gets_409() {
 
     // Both read version 1, then both send an edit at once.
     let url = format!("{base}/pages/{id}");
-    let read_a: Value = alice
-        .get(&url)
-        .send()
-        .await
-        .expect("read")
-        .json()
-        .await
-        .expect("page");
-    let read_b: Value = bob
-        .get(&url)
-        .send()
-        .await
-        .expect("read")
-        .json()
-        .await
-        .expect("page");
+    let read_a: Value = read(&alice, &url).await;
+    let read_b: Value = read(&bob, &url).await;
     assert_eq!(
         (read_a["version"].as_i64(), read_b["version"].as_i64()),
         (Some(1), Some(1))
@@ -86,14 +78,7 @@ async fn two_clients_edit_one_page_and_exactly_one_wins_the_other_gets_409() {
     assert!(refused.error.contains("version 1"), "{}", refused.error);
 
     // The stored page is the winner's.
-    let stored: Value = bob
-        .get(&url)
-        .send()
-        .await
-        .expect("read")
-        .json()
-        .await
-        .expect("page");
+    let stored: Value = read(&bob, &url).await;
     assert_eq!(stored["body"], won["body"]);
     assert_eq!(stored["version"], 2);
 }
