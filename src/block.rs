@@ -653,10 +653,19 @@ impl<B: Backend> TransactionManager<B> {
     /// statement compiled before the gate, or by the raw connection) is
     /// rolled back and reported, so the next block starts clean. If that
     /// rollback fails, the manager is broken until `reset()`.
+    #[inline]
     fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
         if !self.transaction_open() {
             return Ok(());
         }
+        self.roll_back_stray_transaction_now()
+    }
+
+    /// The rare half of `roll_back_stray_transaction`, kept out of line so
+    /// the common check inlines into every block's entry.
+    #[cold]
+    #[inline(never)]
+    fn roll_back_stray_transaction_now(&mut self) -> Result<(), Error> {
         self.roll_back_if_open()?;
         Err(Error::TransactionOpenedUnderneath { statement: None })
     }
@@ -706,7 +715,18 @@ impl<B: Backend> TransactionManager<B> {
 
 /// Runs hooks in order. A panicking hook propagates its panic; the hooks after
 /// it are dropped without running. The manager's state is already settled.
-#[inline]
+/// The error for user SQL spelled like one of txmanager's own control
+/// statements (see `refuse_own_control`).
+#[cold]
+#[inline(never)]
+fn own_control_refused(sql: &str) -> Error {
+    Error::TransactionControlRefused {
+        statement: "txmanager's own control statement".to_owned(),
+        sql: sql.to_owned(),
+    }
+}
+
+#[inline(always)]
 fn run_hooks(hooks: Vec<Hook>) {
     // Most blocks queue no hooks: skip building an iterator over nothing.
     if hooks.is_empty() {
@@ -799,11 +819,8 @@ impl TransactionManager<Sqlite> {
     /// compiled, and the gate would not see it.
     #[inline]
     fn refuse_own_control(&self, sql: &str) -> Result<(), Error> {
-        if sqlite::is_own_control(sql) {
-            return Err(Error::TransactionControlRefused {
-                statement: "txmanager's own control statement".to_owned(),
-                sql: sql.to_owned(),
-            });
+        if sqlite::may_be_own_control(sql) && sqlite::is_own_control(sql) {
+            return Err(own_control_refused(sql));
         }
         Ok(())
     }
