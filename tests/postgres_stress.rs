@@ -94,7 +94,11 @@ fn increments_are_never_lost_at(isolation: IsolationLevel) {
             .unwrap();
         (row.get(0), row.get(1))
     };
-    assert_eq!(value, WRITERS * INCREMENTS, "lost updates ({retries} retries)");
+    assert_eq!(
+        value,
+        WRITERS * INCREMENTS,
+        "lost updates ({retries} retries)"
+    );
     assert_eq!(version, 1 + WRITERS * INCREMENTS);
 }
 
