@@ -338,6 +338,7 @@ mod postgres;
 mod record;
 mod retry;
 mod settings;
+mod shape;
 mod sqlite;
 pub mod testing;
 mod trace;

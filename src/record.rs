@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 
 use rusqlite::{Params, Row, Statement};
 
+use crate::shape::{TableShape, VersionRule, VersionShape};
 use crate::sqlite::{self, BadName, RecordSql};
-use crate::versioning::{self, VersionField};
+use crate::versioning::{self, VersionField, VersionKind};
 use crate::{Error, Scope};
 
 /// The static description of a record type: its table, primary key, data
@@ -106,10 +107,29 @@ impl RecordMeta {
         self.version
     }
 
+    /// What the SQL builders need to know of this type's table: records
+    /// describe what to do, the backend module writes the SQL.
+    fn shape(&self) -> TableShape {
+        TableShape {
+            table: self.table,
+            primary_key: self.primary_key,
+            columns: self.columns,
+            version: self.version.map(|field| VersionShape {
+                column: field.column_name(),
+                rule: match field.kind() {
+                    VersionKind::Integer => VersionRule::Integer,
+                    VersionKind::AutoIncrement => VersionRule::AutoIncrement,
+                    VersionKind::Conditional(fields) => VersionRule::Conditional(fields),
+                    VersionKind::Trigger => VersionRule::Trigger,
+                },
+            }),
+        }
+    }
+
     #[inline]
     pub(crate) fn sql(&'static self) -> Result<&'static RecordSql, Error> {
         self.sql
-            .get_or_init(|| sqlite::record_sql(self))
+            .get_or_init(|| sqlite::record_sql(&self.shape()))
             .as_ref()
             .map_err(|bad| bad.clone().into())
     }

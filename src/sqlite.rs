@@ -15,9 +15,8 @@ use rusqlite::{Batch, Connection, ErrorCode};
 use crate::Error;
 use crate::backend::Backend;
 use crate::error::DatabaseError;
-use crate::record::RecordMeta;
 use crate::settings::{BeginMode, Settings, Synchronous};
-use crate::versioning::VersionKind;
+use crate::shape::{TableShape, VersionRule};
 
 // txmanager's own transaction-control SQL ends in a `;`. SQLite ignores it,
 // but it makes the text differ from what a user usually writes (`COMMIT`),
@@ -529,7 +528,7 @@ pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), 
     Ok(())
 }
 
-/// The SQL of one record type, built once from its [`RecordMeta`] and kept
+/// The SQL of one record type, built once from its [`TableShape`] and kept
 /// for the life of the process.
 ///
 /// Parameter layout: the data columns are `?1..=?n` in declaration order;
@@ -560,7 +559,7 @@ pub(crate) struct RecordSql {
 }
 
 /// Builds a record type's SQL, validating every name first.
-pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
+pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
     validate_identifier("table", meta.table())?;
     validate_identifier("primary key column", meta.primary_key())?;
     for column in meta.columns() {
@@ -569,7 +568,7 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
     let version = meta.version();
     if let Some(field) = version {
         validate_identifier("version column", field.column_name())?;
-        if let VersionKind::Conditional(fields) = field.kind() {
+        if let VersionRule::Conditional(fields) = field.kind() {
             for name in fields {
                 if !meta.columns().contains(name) {
                     return Err(BadName {
@@ -639,7 +638,7 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
     let (checked_set, unchecked_set, version_param, checked_returns) =
         match (version, &version_column) {
             (Some(field), Some(v)) => match field.kind() {
-                VersionKind::Integer => (
+                VersionRule::Integer => (
                     Some(format!("{v} = ?{p}")),
                     Some(format!(
                         "{v} = CASE WHEN ?{p} = 0 THEN {v} ELSE max(?{p}, {v} + 1) END"
@@ -647,13 +646,13 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
                     Some(p),
                     false,
                 ),
-                VersionKind::AutoIncrement => (
+                VersionRule::AutoIncrement => (
                     Some(format!("{v} = ?{p}")),
                     Some(format!("{v} = {v} + ?{p}")),
                     Some(p),
                     false,
                 ),
-                VersionKind::Conditional(fields) => {
+                VersionRule::Conditional(fields) => {
                     let changed: Vec<String> = fields
                         .iter()
                         .map(|f| {
@@ -674,7 +673,7 @@ pub(crate) fn record_sql(meta: &RecordMeta) -> Result<RecordSql, BadName> {
                     (Some(set.clone()), Some(set), Some(p), true)
                 }
                 // The trigger bumps the version; updates leave it alone.
-                VersionKind::Trigger => (None, None, None, true),
+                VersionRule::Trigger => (None, None, None, true),
             },
             _ => (None, None, None, false),
         };
