@@ -224,7 +224,7 @@
 //! |---|---|---|
 //! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`). Turn default features off to link the system's SQLite (3.45.3 or newer) or SQLCipher instead |
 //! | `serde` | off | `Serialize`/`Deserialize` for [`Conflict`] (an HTTP 409 body) and [`Mode`]. Your records derive serde's traits themselves: `record!` passes attributes through |
-//! | `r2d2` | off | [`Opener`] is an `r2d2::ManageConnection`: `r2d2::Pool::new(opener)` pools managers, with a health check |
+//! | `r2d2` | off | [`Opener`] is an `r2d2::ManageConnection`: `r2d2::Pool::new(opener)` pools managers, with a health check (on Rust older than 1.95, pin `scheduled-thread-pool` to 0.2.7: 0.2.8 pulls in parking_lot 0.13) |
 //! | `tracing` | off | a `txmanager.block` span per block (mode, depth, outcome, conflicting table and key), a `txmanager.retry` span per retried block (attempts), events for savepoints, rollbacks, conflicts and retries |
 //! | `postgres` | off | the PostgreSQL backend, `TransactionManager<Postgres>`, on the `postgres` crate |
 //!
@@ -274,7 +274,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! ## rusqlite and SQLite versions
+//! ## Rust, rusqlite and SQLite versions
+//!
+//! The minimum supported Rust version is 1.89 (rusqlite 0.43's); raising it
+//! is a minor release.
 //!
 //! rusqlite's types are part of txmanager's API ([`TransactionManager::new`]
 //! takes a [`rusqlite::Connection`], statements take [`rusqlite::Params`]),
