@@ -454,7 +454,10 @@ impl TransactionManager<Sqlite> {
         self.run_statement(sql, |stmt| stmt.execute(params))
     }
 
-    /// Runs several `;`-separated statements without parameters, in autocommit mode.
+    /// Runs several `;`-separated statements without parameters, in autocommit
+    /// mode: each commits as it runs, so when one fails, those before it
+    /// stay committed. Transaction control among them is refused before it
+    /// runs ([`Error::TransactionControlRefused`]).
     ///
     /// # Errors
     ///

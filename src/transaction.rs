@@ -96,8 +96,10 @@ impl<'m, B: Backend> Transaction<'m, B> {
     }
 
     /// Whether this block has written since it began or last committed or
-    /// rolled back: a statement that is not read-only ran (DDL included) or
-    /// was prepared, or a nested block released its writes into this one.
+    /// rolled back: SQLite reported a changed row (even from a statement
+    /// that then failed), a statement that is not read-only completed (DDL
+    /// included) or was prepared, or a nested block released its writes into
+    /// this one. Read-only work, failed or not, leaves it clean.
     ///
     /// ```
     /// # fn main() -> Result<(), txmanager::Error> {
@@ -146,12 +148,15 @@ impl<'m> Transaction<'m, Sqlite> {
         self.tm.run_statement(sql, |stmt| stmt.execute(params))
     }
 
-    /// Runs several `;`-separated statements without parameters. The block
-    /// counts as dirty afterwards.
+    /// Runs several `;`-separated statements without parameters, one by
+    /// one. The block is dirty afterwards if any of them wrote, even when a
+    /// later one failed (its earlier statements' work stays in the block
+    /// until it commits or rolls back); a batch of reads leaves it clean.
     ///
     /// # Errors
     ///
-    /// As for [`execute`](Self::execute).
+    /// As for [`execute`](Self::execute): the first statement that fails
+    /// stops the batch; the error carries the batch and what SQLite said.
     ///
     /// # Example
     ///
