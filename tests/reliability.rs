@@ -520,3 +520,35 @@ fn many_threads_opening_a_fresh_file_at_once_all_succeed() {
         });
     }
 }
+
+#[test]
+fn in_memory_too_a_conflict_is_not_retried_by_default_but_is_when_opted_in() {
+    let mut tm = TransactionManager::open_in_memory().unwrap();
+    tm.execute("CREATE TABLE t (x)", []).unwrap();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&quick().with_conflict_retries(false), |tx| {
+            runs += 1;
+            tx.execute("INSERT INTO t VALUES (1)", [])?;
+            Err::<(), _>(conflict())
+        })
+        .unwrap_err();
+    assert_eq!((runs, err.gave_up()), (1, GaveUp::Conflict));
+    let mut runs = 0;
+    let done = tm
+        .commit_on_success_with_retry(&quick(), |tx| {
+            runs += 1;
+            tx.execute("INSERT INTO t VALUES (?1)", [runs])?;
+            if runs < 2 { Err(conflict()) } else { Ok(runs) }
+        })
+        .unwrap();
+    assert_eq!(done.attempts, 2);
+    let rows: Vec<i64> = {
+        let mut stmt = tm.prepare("SELECT x FROM t").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(rows, [2], "only the last run committed");
+}
