@@ -531,6 +531,7 @@ impl<B: Backend> TransactionManager<B> {
         if source.is_connection_lost() {
             self.connection_lost.set(true);
         } else if B::ERROR_ABORTS_TRANSACTION
+            && source.is_from_server()
             && self.expects_open_transaction()
             && let Some(top) = self.frames.last()
         {

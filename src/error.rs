@@ -545,6 +545,21 @@ impl DatabaseError {
     }
 }
 
+impl DatabaseError {
+    /// Whether the database itself reported the error (a PostgreSQL error
+    /// response; any SQLite error), as opposed to the client failing before
+    /// or after the statement ran: a parameter that could not be encoded, or
+    /// `query_one` finding no row. Only the former aborts a PostgreSQL
+    /// transaction.
+    pub(crate) fn is_from_server(&self) -> bool {
+        match self {
+            DatabaseError::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(e) => e.as_db_error().is_some(),
+        }
+    }
+}
+
 #[cfg(feature = "postgres")]
 fn is_io(e: &postgres::Error) -> bool {
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())

@@ -333,3 +333,35 @@ fn a_prepared_statement_is_prepared_again_after_the_table_changes_shape() {
     let again = tm.query("SELECT * FROM t", &[]).unwrap();
     assert_eq!(again[0].len(), 2, "{first:?}");
 }
+
+#[test]
+fn a_client_side_error_does_not_abort_the_block_but_a_server_error_does() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    // `query_one` finding no row fails in the client, after the server ran
+    // the query: the transaction is intact, and the block commits.
+    tm.commit_on_success(|tx| {
+        tx.execute(
+            "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+            &[],
+        )?;
+        let none = tx.query_one("SELECT 1 FROM reporter WHERE false", &[]);
+        assert!(matches!(none, Err(Error::Statement { .. })), "{none:?}");
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith"]);
+    // The server's own error aborts it: the block cannot commit.
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+                &[],
+            )?;
+            let _ = tx.query_one("SELECT 1 / 0", &[]);
+            Ok::<_, Error>(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::BlockAborted), "{err:?}");
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
