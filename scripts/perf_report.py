@@ -121,7 +121,7 @@ def tables(rows):
 
 
 def ratios_svg(rows):
-    width, bar_h, gap, left, right = 820, 12, 14, 200, 70
+    width, bar_h, gap, left, right = 900, 12, 14, 120, 170
     height = 60 + len(rows) * (2 * bar_h + gap) + 50
     scale_max = max([1.5] + [max(r["p75"], r["limit_p75"]) * 1.05 for r in rows])
     x = lambda v: left + (width - left - right) * v / scale_max
@@ -131,6 +131,7 @@ def ratios_svg(rows):
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">txmanager throughput ÷ hand-written rusqlite: paired medians</text>',
         f'<rect x="{left}" y="30" width="12" height="10" fill="#4a90d9"/><text x="{left + 16}" y="39">÷ Transaction API (dashed: goal)</text>',
         f'<rect x="{left + 260}" y="30" width="12" height="10" fill="#9b7fd1"/><text x="{left + 276}" y="39">÷ limit, every statement cached (goal 0.95)</text>',
+        f'<path d="M{left + 560},30 l5,5 l-5,5 l-5,-5 z" fill="#2ca25f"/><text x="{left + 570}" y="39">instruction ratio</text>',
     ]
     ticks = [t / 4 for t in range(0, int(scale_max * 4) + 1)]
     for tick in ticks:
@@ -149,8 +150,13 @@ def ratios_svg(rows):
             out.append(f'<line x1="{x(lo)}" y1="{mid}" x2="{x(hi)}" y2="{mid}" stroke="#333"/>')
             if goal:
                 out.append(f'<line x1="{x(goal)}" y1="{yy}" x2="{x(goal)}" y2="{yy + bar_h}" stroke="black" stroke-width="2" stroke-dasharray="3,2"/>')
-            out.append(f'<text x="{x(max(hi, goal or 0)) + 6}" y="{yy + bar_h - 2}" font-size="11">{m:.3f}</text>')
-    out.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle" fill="#555">whiskers: quartiles; red: goal missed; right of 1.00, txmanager is faster</text>')
+            label = f"{m:.3f}"
+            if r["insn"]:
+                v = r["insn"][k]
+                out.append(f'<path d="M{x(v):.1f},{yy} l4,{bar_h / 2} l-4,{bar_h / 2} l-4,{-bar_h / 2} z" fill="#2ca25f" stroke="white"/>')
+                label += f" (instructions {v:.3f})"
+            out.append(f'<text x="{x(max(hi, goal or 0, r["insn"][k] if r["insn"] else 0)) + 6}" y="{yy + bar_h - 2}" font-size="11">{label}</text>')
+    out.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle" fill="#555">whiskers: quartiles of the timed ratios; red: the timed median misses the goal; right of 1.00, txmanager is faster</text>')
     out.append("</svg>")
     RATIOS_SVG.parent.mkdir(parents=True, exist_ok=True)
     RATIOS_SVG.write_text("\n".join(out) + "\n")
@@ -195,18 +201,22 @@ def curves_svg(curves):
         xmin, xmax = lx(min(xs)), lx(max(xs))
         if xmax == xmin:
             xmax = xmin + 1
-        vals = [v for s in series for p in points for v in s[1](p)]
+        # The range follows the medians and instruction ratios; quartile
+        # whiskers are clipped to it, so a noisy round does not flatten the
+        # lines that matter.
+        vals = [s[1](p)[0] for s in series for p in points]
         lo = min(vals + ([ymin] if ymin is not None else []))
         hi = max(vals + ([ymax] if ymax is not None else []))
         pad = (hi - lo) * 0.08 or 0.1
-        lo, hi = lo - pad, hi + pad
+        lo, hi = (lo - pad if ymin != 0 else 0), hi + pad
+        clip = lambda v: min(max(v, lo), hi)
         X = lambda v: x0 + (x1 - x0) * (lx(v) - xmin) / (xmax - xmin)
         Y = lambda v: y0 - (y0 - y1) * (v - lo) / (hi - lo)
         out.append(f'<text x="{px + pw / 2}" y="{py + 20}" text-anchor="middle" font-size="12">{title}</text>')
         out.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#ccc"/>')
         for k in range(5):
             v = lo + (hi - lo) * k / 4
-            out.append(f'<text x="{x0 - 4}" y="{Y(v) + 4}" text-anchor="end">{v:.2f}</text>')
+            out.append(f'<text x="{x0 - 4}" y="{Y(v) + 4}" text-anchor="end">{(("{:.2f}" if hi < 10 else "{:.0f}").format(v))}</text>')
         for v in xs:
             out.append(f'<text x="{X(v)}" y="{y0 + 14}" text-anchor="middle">{v:,}</text>')
         out.append(f'<text x="{px + 12}" y="{(y0 + y1) / 2}" transform="rotate(-90 {px + 12} {(y0 + y1) / 2})" text-anchor="middle">{ylabel}</text>')
@@ -220,7 +230,7 @@ def curves_svg(curves):
                 v = get(p)
                 out.append(f'<circle cx="{X(p["x"]):.1f}" cy="{Y(v[0]):.1f}" r="3" fill="{color}"/>')
                 if len(v) == 3:
-                    out.append(f'<line x1="{X(p["x"]):.1f}" y1="{Y(v[1]):.1f}" x2="{X(p["x"]):.1f}" y2="{Y(v[2]):.1f}" stroke="{color}"/>')
+                    out.append(f'<line x1="{X(p["x"]):.1f}" y1="{Y(clip(v[1])):.1f}" x2="{X(p["x"]):.1f}" y2="{Y(clip(v[2])):.1f}" stroke="{color}"/>')
             out.append(f'<text x="{x1 - 4}" y="{y1 + 14 + 13 * s_i}" text-anchor="end" fill="{color}">{name}</text>')
 
     insn = curve_instructions()
@@ -233,9 +243,17 @@ def curves_svg(curves):
         panel(i, title, by[key], series, "ratio", ymin=0.9, ymax=1.1, ref=1.0)
         i += 1
     if "table_size" in by:
-        panel(i, "versioned save: µs per save vs table rows", by["table_size"],
-              [("txmanager", lambda p: (p["txmanager_us"],), "#4a90d9"), ("hand-written", lambda p: (p["rusqlite_us"],), "#e08a2c")],
-              "µs", ymin=0)
+        counts = {m["x"]: m for m in load("curves_instructions.json") if m["curve"] == "table_size"}
+        sized = [p for p in by["table_size"] if p["x"] in counts]
+        if sized:
+            per = lambda side: lambda p: (counts[p["x"]][side] / 10_000,)
+            panel(i, "versioned save: instructions per save vs table rows", sized,
+                  [("txmanager", per("txmanager"), "#4a90d9"), ("hand-written", per("rusqlite"), "#e08a2c")],
+                  "instructions", ymin=0)
+        else:
+            panel(i, "versioned save: µs per save vs table rows", by["table_size"],
+                  [("txmanager", lambda p: (p["txmanager_us"],), "#4a90d9"), ("hand-written", lambda p: (p["rusqlite_us"],), "#e08a2c")],
+                  "µs", ymin=0)
     out.append(f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle" fill="#555">x axes logarithmic; above the dashed 1.00 line txmanager is faster</text>')
     out.append("</svg>")
     CURVES_SVG.write_text("\n".join(out) + "\n")
