@@ -348,13 +348,15 @@ fn retrying_stops_when_the_next_wait_would_pass_the_time_limit() {
         .commit_on_success_with_retry(&policy, |_| Err::<(), _>(conflict()))
         .unwrap_err();
     assert_eq!(err.gave_up(), GaveUp::TimeLimit);
+    // At least one attempt, and far fewer than the 100 allowed: the time
+    // limit, not the attempt count, ended the retries. No lower bound above
+    // one and no assertion on `elapsed()`: on a loaded machine a single
+    // attempt can itself take longer than the limit.
     assert!(
-        err.attempts() >= 2 && err.attempts() < 100,
+        err.attempts() >= 1 && err.attempts() < 100,
         "{}",
         err.attempts()
     );
-    // No assertion on `elapsed()`: on a loaded machine the attempts
-    // themselves take time; `TimeLimit` is what says the limit decided.
 }
 
 #[test]
