@@ -79,6 +79,13 @@ impl SavepointCache {
         self.by_depth.len()
     }
 
+    /// Every savepoint statement built so far.
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &str> {
+        self.by_depth
+            .iter()
+            .flat_map(|sql| [&*sql.open, &*sql.release, &*sql.rollback_to])
+    }
+
     pub(crate) fn get<B: Backend>(&mut self, depth: usize) -> &SavepointSql {
         while self.by_depth.len() <= depth {
             let (open, release, rollback_to) = B::savepoint_sql(self.by_depth.len());
@@ -573,8 +580,14 @@ impl<B: Backend> TransactionManager<B> {
         Ok(())
     }
 
-    /// Begins the outermost manual block again after its `commit()` or
-    /// `rollback()`, at its first statement since.
+    /// Before every statement and savepoint inside a block: begins the
+    /// outermost manual block again after its `commit()` or `rollback()`, at
+    /// its first statement since; and refuses to run when the block's
+    /// transaction already ended behind our back (a prepared statement the
+    /// user ran that SQLite made end it: `INSERT OR ROLLBACK`, `ON CONFLICT
+    /// ROLLBACK`, `RAISE(ROLLBACK)`, `SQLITE_FULL`), since the statement
+    /// would otherwise run in autocommit mode and commit at once. The check
+    /// is one call into SQLite (`sqlite3_get_autocommit`), none on PostgreSQL.
     #[inline]
     pub(crate) fn ensure_open(&self) -> Result<(), Error> {
         let Some(root) = self.txn_root.and_then(|i| self.frames.get(i)) else {
@@ -583,6 +596,9 @@ impl<B: Backend> TransactionManager<B> {
         if !root.open.get() {
             self.begin()?;
             root.open.set(true);
+        } else if B::in_transaction(&self.conn) == Some(false) {
+            self.transaction_lost.set(true);
+            return Err(Error::TransactionClosedUnderneath { statement: None });
         }
         Ok(())
     }
