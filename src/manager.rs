@@ -256,7 +256,10 @@ impl TransactionManager {
     /// mutably), so whatever runs on it autocommits. (User functions and
     /// collations need rusqlite's `functions` / `collation` features.) Transaction control
     /// (`BEGIN`, `COMMIT`, savepoints, rusqlite's `unchecked_transaction`)
-    /// is refused before it runs, as it is through the manager; for that,
+    /// is refused before it runs, as it is through the manager, whatever
+    /// the text, even through `prepare_cached` (txmanager's own compiled
+    /// `BEGIN`, `COMMIT` and savepoints are taken out of rusqlite's
+    /// statement cache first, so the next block compiles them again); for that,
     /// use [`with_connection`](Self::with_connection) or
     /// [`into_inner`](Self::into_inner).
     ///
@@ -274,6 +277,9 @@ impl TransactionManager {
     /// ```
     #[must_use]
     pub fn connection(&self) -> &Connection {
+        self.conn
+            .gate
+            .forget_own_control(&self.conn, self.savepoints.texts());
         &self.conn
     }
 

@@ -266,6 +266,10 @@ struct GateState {
     /// The last statement the gate refused, as SQLite's action names it
     /// (`COMMIT`, `SAVEPOINT "x"`, …), until it is taken for an error.
     refused: Mutex<Option<String>>,
+    /// Set when txmanager's own control statements may sit compiled in
+    /// rusqlite's statement cache, where `prepare_cached` on a lent
+    /// connection would find them past the gate.
+    control_cached: AtomicBool,
 }
 
 impl ControlGate {
@@ -301,10 +305,46 @@ impl ControlGate {
     /// with the gate open.
     #[inline]
     pub(crate) fn run(&self, conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+        self.state.control_cached.store(true, Ordering::Relaxed);
         self.state.open.store(true, Ordering::Relaxed);
         let result = run_control(conn, sql);
         self.state.open.store(false, Ordering::Relaxed);
         result
+    }
+
+    /// Takes txmanager's own compiled control statements (`BEGIN`,
+    /// `COMMIT`, `ROLLBACK`, and `savepoints`' texts) out of rusqlite's
+    /// statement cache, so a connection lent by reference cannot run them
+    /// past the gate through `prepare_cached`: that text is compiled anew,
+    /// and refused. Costs nothing unless a control statement ran since the
+    /// last call; then the next block compiles its `BEGIN` and `COMMIT`
+    /// again, once.
+    pub(crate) fn forget_own_control<'a>(
+        &self,
+        conn: &Connection,
+        savepoints: impl Iterator<Item = &'a str>,
+    ) {
+        if !self.state.control_cached.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        // Open, so that a text not in the cache compiles (and is dropped)
+        // without leaving a refusal behind for the next error.
+        self.state.open.store(true, Ordering::Relaxed);
+        for sql in [
+            BEGIN_DEFERRED,
+            BEGIN_IMMEDIATE,
+            BEGIN_EXCLUSIVE,
+            COMMIT,
+            ROLLBACK,
+        ]
+        .into_iter()
+        .chain(savepoints)
+        {
+            if let Ok(stmt) = conn.prepare_cached(sql) {
+                stmt.discard();
+            }
+        }
+        self.state.open.store(false, Ordering::Relaxed);
     }
 
     /// Lends `conn` to `f` with the gate open, so raw transaction control
