@@ -350,21 +350,23 @@ impl<B: Backend> TransactionManager<B> {
     /// lost connection, or PostgreSQL's 40003, leaves the outcome unknown:
     /// the manager is broken and the error says so, so that no retry runs
     /// the work twice.
-    fn commit_failed(&mut self, source: DatabaseError) -> Error {
+    fn commit_failed(&self, source: DatabaseError) -> Error {
         if source.is_connection_lost() || source.sqlstate() == Some("40003") {
-            if self.broken.is_none() {
-                self.broken = Some(Breakage::new(
-                    format!(
-                        "the outcome of a COMMIT is unknown ({}); check what was committed",
-                        source.summary()
-                    ),
-                    source.duplicate(),
-                ));
-            }
+            self.break_with(
+                format!(
+                    "the outcome of a COMMIT is unknown ({}); check what was committed",
+                    source.summary()
+                ),
+                &source,
+            );
             return Error::CommitOutcomeUnknown { source };
         }
-        let _ = self.roll_back_if_open();
-        Error::CommitFailed { source }
+        // A failed rollback wins: its error says the manager is broken, which
+        // `CommitFailed` ("rolled back") would not.
+        match self.roll_back_if_open() {
+            Ok(()) => Error::CommitFailed { source },
+            Err(rollback_failed) => rollback_failed,
+        }
     }
 
     /// Whether a transaction is open: what the database says if it can say,
@@ -374,7 +376,11 @@ impl<B: Backend> TransactionManager<B> {
         B::in_transaction(&self.conn).unwrap_or_else(|| self.tracked_open.get())
     }
 
-    fn roll_back_if_open(&mut self) -> Result<(), Error> {
+    /// Rolls back the open transaction, if one is open: the one rollback
+    /// of a whole transaction that every path uses. If it fails the
+    /// connection may still be inside the transaction, so the manager is
+    /// broken until `reset()` and the error is `StepFailed { Rollback }`.
+    pub(crate) fn roll_back_if_open(&self) -> Result<(), Error> {
         if !self.transaction_open() {
             return Ok(());
         }
@@ -571,7 +577,7 @@ impl<B: Backend> TransactionManager<B> {
                 source: None,
             });
         }
-        if let Some(breakage) = &self.broken {
+        if let Some(breakage) = self.broken.get() {
             return Err(breakage.error());
         }
         if self.transaction_lost.get() {
@@ -648,9 +654,7 @@ impl<B: Backend> TransactionManager<B> {
                 statement: Some(sql.to_owned()),
             });
         }
-        // If this rollback fails the connection stays in a transaction, and
-        // the next block refuses to start on it (see `enter`).
-        let _ = B::run_control(&self.conn, B::rollback_sql());
+        self.roll_back_if_open()?;
         Err(Error::TransactionOpenedUnderneath {
             statement: Some(sql.to_owned()),
         })
@@ -698,26 +702,22 @@ impl<B: Backend> TransactionManager<B> {
         self.hooks.clear();
         self.txn_root = None;
         self.transaction_lost.set(false);
-        if self.transaction_open() {
-            B::run_control(&self.conn, B::rollback_sql()).map_err(|source| Error::StepFailed {
-                step: Step::Rollback,
-                source,
-            })?;
-            self.tracked_open.set(false);
-        }
-        Ok(())
+        self.roll_back_if_open()
     }
 
     /// Marks the manager broken after a failed rollback step and returns the
     /// error for that step. The first breakage's reason is kept.
-    fn break_on(&mut self, step: Step, source: DatabaseError) -> Error {
-        if self.broken.is_none() {
-            self.broken = Some(Breakage::new(
-                format!("{step} failed: {}", source.summary()),
-                source.duplicate(),
-            ));
-        }
+    fn break_on(&self, step: Step, source: DatabaseError) -> Error {
+        self.break_with(format!("{step} failed: {}", source.summary()), &source);
         Error::StepFailed { step, source }
+    }
+
+    /// Marks the manager broken for `reason`, unless it already is: the
+    /// first breakage's reason is kept until `reset()`.
+    pub(crate) fn break_with(&self, reason: String, source: &DatabaseError) {
+        if self.broken.get().is_none() {
+            let _ = self.broken.set(Breakage::new(reason, source.duplicate()));
+        }
     }
 
     /// The error for a frame stack that does not match the running blocks.
@@ -730,8 +730,6 @@ impl<B: Backend> TransactionManager<B> {
     }
 }
 
-/// Runs hooks in order. A panicking hook propagates its panic; the hooks after
-/// it are dropped without running. The manager's state is already settled.
 /// The error for user SQL spelled like one of txmanager's own control
 /// statements (see `refuse_own_control`).
 #[cold]
@@ -743,6 +741,8 @@ fn own_control_refused(sql: &str) -> Error {
     }
 }
 
+/// Runs hooks in order. A panicking hook propagates its panic; the hooks after
+/// it are dropped without running. The manager's state is already settled.
 #[inline(always)]
 fn run_hooks(hooks: Vec<Hook>) {
     // Most blocks queue no hooks: skip building an iterator over nothing.

@@ -159,7 +159,11 @@ pub enum Error {
     },
 
     /// `COMMIT` failed. The transaction was rolled back, so none of the
-    /// block's writes were committed.
+    /// block's writes were committed. If that rollback failed too, the
+    /// error is [`Error::StepFailed`] with [`Step::Rollback`] instead, and
+    /// the manager is broken until
+    /// [`reset`](crate::TransactionManager::reset): this error is only
+    /// returned when the rollback is certain.
     #[error(
         "COMMIT failed: {}; the transaction was rolled back, so nothing of the block was \
          committed; retry the block if the database was busy",
@@ -243,18 +247,23 @@ pub enum Error {
     },
 
     /// The transaction of the current block ended without txmanager ending
-    /// it: SQLite rolled it back on its own after an error (as it does for
-    /// `SQLITE_FULL`, `SQLITE_IOERR`, a `RAISE(ROLLBACK)` trigger and some
+    /// it: SQLite rolled it back on its own after an error in a statement
+    /// (`INSERT OR ROLLBACK`, a column declared `ON CONFLICT ROLLBACK`, a
+    /// `RAISE(ROLLBACK)` trigger, `SQLITE_FULL`, `SQLITE_IOERR` and some
     /// others). Raw `COMMIT`/`ROLLBACK` statements cannot do this: they are
     /// refused before they run ([`Error::TransactionControlRefused`]). The
     /// block cannot commit or roll back as a unit any more, so every later
-    /// statement in it is refused and the block fails; nothing of the
-    /// transaction was committed. The manager needs no repair.
+    /// statement and nested block in it is refused before it runs and the
+    /// block fails; the transaction's work up to the rollback was not
+    /// committed. One exception: a statement you prepared with `prepare`
+    /// and executed yourself after that rollback ran outside any
+    /// transaction, so it committed at once. The manager needs no repair.
     #[error(
-        "the transaction was ended outside txmanager ({}): SQLite rolled it back on its own \
-         after an error, so nothing of it was committed; the block was stopped, \
+        "the transaction was ended outside txmanager ({}): SQLite rolled it back after an \
+         error in a statement, so the block's work up to then was not committed (a prepared \
+         statement executed after that committed on its own); the block was stopped, \
          fix the cause and run the block again",
-        match statement { Some(sql) => format!("noticed after `{sql}`"), None => "noticed when the block ended".to_owned() }
+        match statement { Some(sql) => format!("noticed after `{sql}`"), None => "noticed before the block's next statement, or when it ended".to_owned() }
     )]
     TransactionClosedUnderneath {
         /// The statement after which txmanager noticed, if it was a statement.

@@ -1,6 +1,6 @@
 //! [`TransactionManager`]: owns one connection and runs blocks on it.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::path::Path;
 
@@ -73,7 +73,7 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     /// outermost block ends.
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
-    pub(crate) broken: Option<Breakage>,
+    pub(crate) broken: OnceCell<Breakage>,
     pub(crate) behavior: B::BlockOptions,
     /// The behavior the running outermost block began with (a manual block
     /// begins again with it after a commit).
@@ -314,17 +314,14 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn with_connection<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
-        if let Some(breakage) = &self.broken {
+        if let Some(breakage) = self.broken.get() {
             return Err(breakage.error());
         }
         let value = self.conn.lend(f)?;
         if self.conn.is_autocommit() {
             return Ok(value);
         }
-        Sqlite::run_control(&self.conn, sqlite::ROLLBACK).map_err(|source| Error::StepFailed {
-            step: crate::Step::Rollback,
-            source,
-        })?;
+        self.roll_back_if_open()?;
         Err(Error::TransactionOpenedUnderneath { statement: None })
     }
 
@@ -351,19 +348,19 @@ impl TransactionManager {
 
     fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {
         let (conn, failed) = SqliteConnection::new(conn);
-        let mut tm = Self::from_connection(conn, behavior);
+        let tm = Self::from_connection(conn, behavior);
         // `new` cannot fail, so a gate that cannot be installed breaks the
         // manager instead: it must not run blocks it cannot protect.
-        tm.broken = failed.map(|source| {
+        if let Some(source) = failed {
             let source = DatabaseError::from(source);
-            Breakage::new(
+            tm.break_with(
                 format!(
                     "could not install the transaction-control guard: {}",
                     source.summary()
                 ),
-                Some(source),
-            )
-        });
+                &source,
+            );
+        }
         tm
     }
 }
@@ -377,7 +374,7 @@ impl<B: Backend> TransactionManager<B> {
             hooks: Vec::new(),
             txn_root: None,
             transaction_lost: Cell::new(false),
-            broken: None,
+            broken: OnceCell::new(),
             behavior,
             active_behavior: behavior,
             savepoints: SavepointCache::default(),
@@ -803,7 +800,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.broken.is_some() || self.connection_lost.get()
+        self.broken.get().is_some() || self.connection_lost.get()
     }
 
     /// Brings a broken manager back: rolls back whatever transaction the
@@ -828,7 +825,7 @@ impl<B: Backend> TransactionManager<B> {
     pub fn reset(&mut self) -> Result<(), Error> {
         self.reset_engine()?;
         B::reset_connection(&mut self.conn)?;
-        self.broken = None;
+        self.broken.take();
         Ok(())
     }
 }
