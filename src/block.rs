@@ -54,6 +54,11 @@ pub(crate) struct Frame {
     /// backend where that aborts the transaction (PostgreSQL): the block can
     /// only roll back.
     failed: Cell<bool>,
+    /// The block rolls back at its end even if its closure returns `Ok`
+    /// (`set_rollback(true)`, or a test transaction).
+    rollback: Cell<bool>,
+    /// A test transaction: the mark above cannot be cleared.
+    always_rollback: bool,
 }
 
 /// The three statements that manage one nesting level's savepoint.
@@ -110,6 +115,7 @@ struct ManualFrame {
     hooks_mark: usize,
     open: bool,
     failed: bool,
+    rollback: bool,
 }
 
 /// How a frame ends.
@@ -132,6 +138,16 @@ impl<B: Backend> TransactionManager<B> {
         self.run_block_with(mode, None, f)
     }
 
+    /// A test transaction: a `commit_on_success` block marked to roll back
+    /// from the start, whose mark cannot be cleared.
+    pub(crate) fn run_test_block<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_frame(Mode::CommitOnSuccess, None, true, f)
+    }
+
     /// [`run_block`](Self::run_block), with the `BEGIN` behavior to use if
     /// this block opens the transaction (`None`: the manager's default).
     pub(crate) fn run_block_with<T, E, F>(
@@ -144,8 +160,25 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
+        self.run_frame(mode, behavior, false, f)
+    }
+
+    /// The one body behind every block; `always_rollback` makes it a test
+    /// transaction.
+    #[inline(always)]
+    fn run_frame<T, E, F>(
+        &mut self,
+        mode: Mode,
+        behavior: Option<B::BlockOptions>,
+        always_rollback: bool,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error>,
+    {
         let span = trace::block(mode, self.frames.len());
-        self.enter(mode, behavior)
+        self.enter(mode, behavior, always_rollback)
             .inspect_err(|err| span.failed(err))?;
         // From here on the frame is open; the guard rolls it back on every
         // exit that does not defuse it, a panic in `f` included.
@@ -168,7 +201,12 @@ impl<B: Backend> TransactionManager<B> {
         }
     }
 
-    fn enter(&mut self, mode: Mode, behavior: Option<B::BlockOptions>) -> Result<(), Error> {
+    fn enter(
+        &mut self,
+        mode: Mode,
+        behavior: Option<B::BlockOptions>,
+        always_rollback: bool,
+    ) -> Result<(), Error> {
         self.check_usable()?;
         let depth = self.frames.len();
         let scope = match (mode, self.txn_root.is_some()) {
@@ -208,6 +246,8 @@ impl<B: Backend> TransactionManager<B> {
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
             failed: Cell::new(false),
+            rollback: Cell::new(always_rollback),
+            always_rollback,
         });
         Ok(())
     }
@@ -217,6 +257,12 @@ impl<B: Backend> TransactionManager<B> {
         let Some(frame) = self.frames.last() else {
             return Err(self.lost_frame());
         };
+        if frame.rollback.get() {
+            // Marked to roll back (set_rollback(true), or a test
+            // transaction): the closure's `Ok` is returned as it is, nothing
+            // of the block is kept, and its hooks never run.
+            return self.finish(Outcome::Discard);
+        }
         if frame.failed.get() {
             // The database aborted this block's transaction (PostgreSQL), and
             // the closure swallowed the error: a COMMIT would "succeed" while
@@ -398,7 +444,15 @@ impl<B: Backend> TransactionManager<B> {
             hooks_mark,
             open,
             failed,
+            rollback,
         } = self.manual_frame("commit")?;
+        if rollback {
+            return Err(Error::RollbackMarkRefused {
+                operation: "commit()",
+                reason: "this block is marked to roll back; clear the mark with \
+                         set_rollback(false) first, or let the block roll back",
+            });
+        }
         if failed {
             // The database aborted the work since the last commit: commit()
             // cannot keep it, so roll it back and say so, never `Ok`.
@@ -495,6 +549,7 @@ impl<B: Backend> TransactionManager<B> {
             hooks_mark: frame.hooks_mark,
             open: frame.open.get(),
             failed: frame.failed.get(),
+            rollback: frame.rollback.get(),
         })
     }
 
@@ -505,6 +560,38 @@ impl<B: Backend> TransactionManager<B> {
             top.open.set(open);
             top.failed.set(false);
         }
+    }
+
+    /// `set_rollback()`: marks the top block to roll back at its end, or
+    /// clears the mark.
+    pub(crate) fn set_rollback_mark(&self, rollback: bool) -> Result<(), Error> {
+        let Some(frame) = self.frames.last() else {
+            return Err(self.lost_frame());
+        };
+        if frame.scope == FrameScope::NoTransaction {
+            return Err(Error::RollbackMarkRefused {
+                operation: if rollback {
+                    "set_rollback(true)"
+                } else {
+                    "set_rollback(false)"
+                },
+                reason: "an autocommit block has no transaction to roll back; \
+                         use commit_on_success",
+            });
+        }
+        if frame.always_rollback && !rollback {
+            return Err(Error::RollbackMarkRefused {
+                operation: "set_rollback(false)",
+                reason: "a test transaction always rolls back",
+            });
+        }
+        frame.rollback.set(rollback);
+        Ok(())
+    }
+
+    /// Whether the top block is marked to roll back at its end.
+    pub(crate) fn top_rollback_marked(&self) -> bool {
+        self.frames.last().is_some_and(|f| f.rollback.get())
     }
 
     /// Queues `hook` to run after the outermost commit, or runs it now when no
@@ -743,6 +830,7 @@ fn own_control_refused(sql: &str) -> Error {
 
 /// Runs hooks in order. A panicking hook propagates its panic; the hooks after
 /// it are dropped without running. The manager's state is already settled.
+/// A robust hook (see [`robust_hook`]) catches its own failure.
 #[inline(always)]
 fn run_hooks(hooks: Vec<Hook>) {
     // Most blocks queue no hooks: skip building an iterator over nothing.
@@ -752,6 +840,29 @@ fn run_hooks(hooks: Vec<Hook>) {
     for hook in hooks {
         hook();
     }
+}
+
+/// Wraps a robust `on_commit` hook: its `Err` or panic is reported through
+/// [`trace::hook_failed`] and stops nothing, so the hooks after it still run.
+pub(crate) fn robust_hook<H, E>(hook: H) -> Hook
+where
+    H: FnOnce() -> Result<(), E> + Send + 'static,
+    E: std::fmt::Display,
+{
+    Box::new(
+        move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => trace::hook_failed(&err),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                trace::hook_failed(&format_args!("panicked: {message}"));
+            }
+        },
+    )
 }
 
 /// The SQLite statement path: statements run through rusqlite's statement

@@ -147,6 +147,18 @@ pub enum Error {
         mode: Mode,
     },
 
+    /// A call that contradicts a block's mark to roll back: `commit()` in a
+    /// block marked with `set_rollback(true)`, `set_rollback(false)` in a
+    /// test transaction, or `set_rollback` in an autocommit block. Nothing
+    /// was changed.
+    #[error("{operation} refused: {reason}; nothing was changed")]
+    RollbackMarkRefused {
+        /// The call that was refused, e.g. `"commit()"`.
+        operation: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+
     /// An `autocommit` block was opened inside a block that holds an open
     /// transaction. It was refused, and the enclosing work was not committed.
     #[error(

@@ -705,6 +705,51 @@ impl<B: Backend> TransactionManager<B> {
         self.run_block(Mode::CommitManually, f)
     }
 
+    /// A test transaction: a [`commit_on_success`](Self::commit_on_success)
+    /// block that always rolls back at its end, whatever the closure returns
+    /// (diesel's `test_transaction`, the transaction around each Django
+    /// `TestCase` test). Use it in your own tests to run code that commits
+    /// against a real database and leave nothing behind. Nested blocks work
+    /// inside it as usual (their "commit" releases a savepoint into it), and
+    /// no `on_commit` hook queued in it ever runs. The closure's result is
+    /// returned as it is.
+    ///
+    /// Nested in another block (through a handle's
+    /// [`set_rollback`](Transaction::set_rollback)), the same effect is a
+    /// savepoint rolled back at its end.
+    ///
+    /// # Errors
+    ///
+    /// The closure's own error, or as for
+    /// [`commit_on_success`](Self::commit_on_success) when the block cannot
+    /// begin or roll back. `set_rollback(false)` inside it is refused with
+    /// [`Error::RollbackMarkRefused`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (x)", [])?;
+    /// let seen = tm.test_transaction(|tx| {
+    ///     tx.commit_on_success(|inner| inner.execute("INSERT INTO t VALUES (1)", []))?;
+    ///     tx.on_commit(|| unreachable!("hooks never run in a test transaction"));
+    ///     tx.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+    /// })?;
+    /// assert_eq!(seen, 1);
+    /// let n: i64 = tm.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+    /// assert_eq!(n, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn test_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run_test_block(f)
+    }
+
     /// [`commit_on_success`](Self::commit_on_success), beginning with
     /// `behavior` instead of the manager's default: for example
     /// [`BeginMode::Deferred`] for a read-only block that should not

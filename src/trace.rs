@@ -8,6 +8,7 @@
 //! | span `txmanager.retry` | `DEBUG` | `attempts`, `outcome` (`ok`, or why it gave up) |
 //! | event: savepoint opened, released, rolled back | `TRACE` | `depth` |
 //! | event: transaction rolled back | `DEBUG` | `depth` |
+//! | event: robust `on_commit` hook failed | `ERROR` | `error` |
 //! | event: version conflict | `DEBUG` | `table`, `pk`, `expected`, `found` |
 //! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`conflict` or `busy`) |
 
@@ -86,6 +87,16 @@ impl Span {
 pub(crate) fn panicked() {
     #[cfg(feature = "tracing")]
     tracing::Span::current().record("outcome", "panicked");
+}
+
+/// A robust `on_commit` hook failed (returned `Err` or panicked); the hooks
+/// after it still run.
+#[inline]
+pub(crate) fn hook_failed(error: &dyn std::fmt::Display) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(error = %error, "on_commit hook failed; the later hooks still run");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
 }
 
 /// A savepoint was opened, released or rolled back.

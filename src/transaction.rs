@@ -359,6 +359,100 @@ impl<'m, B: Backend> Transaction<'m, B> {
         self.tm.queue_hook(Box::new(hook));
     }
 
+    /// [`on_commit`](Self::on_commit) for a hook that may fail: if it
+    /// returns `Err` or panics, the failure is logged (an `ERROR` event
+    /// through the `tracing` feature; without the feature it is dropped) and
+    /// the hooks after it still run, as Django's `on_commit(..., robust=True)`.
+    /// The commit has happened either way. A plain `on_commit` hook that
+    /// panics still stops the hooks after it, robust ones included.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&log);
+    /// tm.commit_on_success(|tx| {
+    ///     tx.on_commit_robust(|| Err("the mail server is down"));
+    ///     tx.on_commit(move || seen.lock().unwrap().push("still ran"));
+    ///     Ok::<_, txmanager::Error>(())
+    /// })?;
+    /// assert_eq!(*log.lock().unwrap(), ["still ran"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_commit_robust<H, E>(&mut self, hook: H)
+    where
+        H: FnOnce() -> Result<(), E> + Send + 'static,
+        E: fmt::Display,
+    {
+        self.tm.queue_hook(crate::block::robust_hook(hook));
+    }
+
+    /// Marks this block to roll back when it ends, even if its closure
+    /// returns `Ok` (Django's `set_rollback(True)`), or clears the mark. The
+    /// closure's value is returned as it is; nothing the block wrote is kept
+    /// and its `on_commit` hooks never run. A nested block rolls back only
+    /// its own savepoint; the enclosing block goes on.
+    ///
+    /// In a `commit_manually` block, [`rollback`](Self::rollback) works as
+    /// usual and keeps the mark; [`commit`](Self::commit) is refused while
+    /// the mark is set (clear it first to commit).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RollbackMarkRefused`] in an autocommit block (nothing to
+    /// roll back), and for `set_rollback(false)` in a
+    /// [test transaction](TransactionManager::test_transaction).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE t (x)", [])?;
+    /// let answer = tm.commit_on_success(|tx| {
+    ///     tx.execute("INSERT INTO t VALUES (1)", [])?;
+    ///     tx.set_rollback(true)?;
+    ///     assert!(tx.rollback_marked());
+    ///     Ok::<_, txmanager::Error>(42)
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// let n: i64 = tm.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+    /// assert_eq!(n, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_rollback(&mut self, rollback: bool) -> Result<(), Error> {
+        self.tm.set_rollback_mark(rollback)
+    }
+
+    /// Whether this block is marked to roll back at its end (Django's
+    /// `get_rollback()`): by [`set_rollback`](Self::set_rollback), or
+    /// because it is a [test transaction](TransactionManager::test_transaction).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let mut tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.commit_on_success(|tx| {
+    ///     assert!(!tx.rollback_marked());
+    ///     Ok::<_, txmanager::Error>(())
+    /// })?;
+    /// tm.test_transaction(|tx| {
+    ///     assert!(tx.rollback_marked());
+    ///     Ok::<_, txmanager::Error>(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn rollback_marked(&self) -> bool {
+        self.tm.top_rollback_marked()
+    }
+
     /// Opens a nested block in autocommit mode. Inside an open transaction
     /// this is refused, and the enclosing work is not committed.
     ///

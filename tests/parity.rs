@@ -155,6 +155,14 @@ for_each_backend!(
     a_swallowed_statement_error,
     a_statement_error_returned_from_a_nested_block_leaves_the_outer_work,
     the_retry_helper_runs_a_block_once_when_it_succeeds,
+    a_block_marked_to_roll_back_returns_ok_keeps_nothing_and_runs_no_hooks,
+    a_nested_block_marked_to_roll_back_undoes_only_its_savepoint,
+    clearing_the_rollback_mark_lets_the_block_commit,
+    a_manual_block_marked_to_roll_back_refuses_commit_and_rolls_back_at_its_end,
+    set_rollback_in_an_autocommit_block_is_refused,
+    robust_hooks_keep_going_after_a_failing_or_panicking_hook,
+    a_panicking_plain_hook_propagates_and_drops_the_hooks_after_it,
+    a_test_transaction_always_rolls_back_with_nested_blocks_and_no_hooks,
 );
 
 fn commit_on_success_commits_on_ok_and_rolls_back_on_err<H: Harness>()
@@ -496,4 +504,283 @@ where
         .unwrap();
     assert_eq!((done.value, done.attempts), (1, 1));
     assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+/// A hook that records `what` in `log` when it runs.
+fn record(
+    log: &Arc<Mutex<Vec<&'static str>>>,
+    what: &'static str,
+) -> impl FnOnce() + Send + 'static {
+    let log = Arc::clone(log);
+    move || log.lock().unwrap().push(what)
+}
+
+fn a_block_marked_to_roll_back_returns_ok_keeps_nothing_and_runs_no_hooks<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let value = tm
+        .commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            tx.on_commit(record(&log, "never"));
+            assert!(!tx.rollback_marked());
+            tx.set_rollback(true)?;
+            assert!(tx.rollback_marked());
+            tx.insert("Ben", "Jones")?;
+            Ok::<_, Error>(7)
+        })
+        .unwrap();
+    assert_eq!(value, 7, "the closure's value is returned as it is");
+    assert!(db.committed().is_empty());
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "a marked block's hooks never run"
+    );
+    assert!(db.outside_transaction(&tm));
+    tm.commit_on_success(|tx| tx.insert("Carol", "Doe"))
+        .unwrap();
+    assert_eq!(db.committed(), ["Carol Doe"]);
+}
+
+fn a_nested_block_marked_to_roll_back_undoes_only_its_savepoint<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "outer"));
+        let inner = tx.commit_on_success(|inner| {
+            inner.insert("Ben", "Jones")?;
+            inner.on_commit(record(&log, "inner"));
+            inner.set_rollback(true)?;
+            Ok::<_, Error>("inner value")
+        })?;
+        assert_eq!(inner, "inner value");
+        assert!(!tx.rollback_marked(), "the mark was the nested block's own");
+        assert_eq!(tx.count()?, 1, "the nested block's row was rolled back");
+        tx.insert("Carol", "Doe")
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Carol Doe"]);
+    assert_eq!(*log.lock().unwrap(), ["outer"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+fn clearing_the_rollback_mark_lets_the_block_commit<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.set_rollback(true)?;
+        tx.set_rollback(false)?;
+        assert!(!tx.rollback_marked());
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+fn a_manual_block_marked_to_roll_back_refuses_commit_and_rolls_back_at_its_end<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tm.commit_manually(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.commit()?;
+        tx.insert("Ben", "Jones")?;
+        tx.on_commit(record(&log, "never"));
+        tx.set_rollback(true)?;
+        let refused = tx.commit().unwrap_err();
+        match &refused {
+            Error::RollbackMarkRefused { operation, .. } => assert_eq!(*operation, "commit()"),
+            other => panic!("expected the commit to be refused, got {other:?}"),
+        }
+        assert_eq!(tx.count()?, 2, "the refused commit changed nothing");
+        tx.rollback()?;
+        assert!(tx.rollback_marked(), "rollback() keeps the mark");
+        tx.insert("Carol", "Doe")?;
+        // Dirty and not committed, but marked: no PendingCommitRollback.
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith"]);
+    assert!(log.lock().unwrap().is_empty());
+    assert!(db.outside_transaction(&tm));
+}
+
+fn set_rollback_in_an_autocommit_block_is_refused<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.autocommit(|tx| {
+        tx.insert("Alice", "Smith")?;
+        let refused = tx.set_rollback(true).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::RollbackMarkRefused {
+                    operation: "set_rollback(true)",
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(!tx.rollback_marked());
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+fn robust_hooks_keep_going_after_a_failing_or_panicking_hook<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (before_err, after) = (Arc::clone(&log), Arc::clone(&log));
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "first"));
+        tx.on_commit_robust(move || {
+            before_err.lock().unwrap().push("failing");
+            Err("the mail server is down")
+        });
+        tx.on_commit_robust(|| -> Result<(), Error> { panic!("robust hook panics") });
+        tx.on_commit_robust(move || {
+            after.lock().unwrap().push("last");
+            Ok::<_, Error>(())
+        });
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["first", "failing", "last"]);
+    assert_eq!(db.committed(), ["Alice Smith"]);
+    assert!(db.outside_transaction(&tm));
+    // Outside a transaction a robust hook runs at once, and its panic is caught too.
+    tm.autocommit(|tx| {
+        tx.on_commit_robust(|| -> Result<(), Error> { panic!("caught") });
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+}
+
+fn a_panicking_plain_hook_propagates_and_drops_the_hooks_after_it<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        tm.commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            tx.on_commit(record(&log, "first"));
+            tx.on_commit(|| panic!("plain hook panics"));
+            tx.on_commit(record(&log, "dropped"));
+            tx.on_commit_robust({
+                let log = Arc::clone(&log);
+                move || {
+                    log.lock().unwrap().push("robust but after");
+                    Ok::<_, Error>(())
+                }
+            });
+            Ok::<_, Error>(())
+        })
+    }));
+    assert!(outcome.is_err(), "the plain hook's panic propagates");
+    assert_eq!(*log.lock().unwrap(), ["first"]);
+    assert_eq!(
+        db.committed(),
+        ["Alice Smith"],
+        "the commit happened before the hooks"
+    );
+    assert!(db.outside_transaction(&tm));
+    tm.commit_on_success(|tx| tx.insert("Ben", "Jones"))
+        .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith", "Ben Jones"]);
+}
+
+fn a_test_transaction_always_rolls_back_with_nested_blocks_and_no_hooks<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = tm
+        .test_transaction(|tx| {
+            assert!(tx.rollback_marked());
+            tx.insert("Alice", "Smith")?;
+            tx.on_commit(record(&log, "outer"));
+            tx.commit_on_success(|inner| {
+                inner.on_commit(record(&log, "released"));
+                inner.insert("Ben", "Jones")
+            })?;
+            let _ = tx.commit_on_success(|inner| {
+                inner.insert("Nobody", "Ever")?;
+                Err::<(), _>(common::AppError::MeantToDoThat)
+            });
+            tx.commit_manually(|inner| {
+                inner.insert("Carol", "Doe")?;
+                inner.commit()
+            })?;
+            let refused = tx.set_rollback(false).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    Error::RollbackMarkRefused {
+                        operation: "set_rollback(false)",
+                        ..
+                    }
+                ),
+                "{refused:?}"
+            );
+            tx.count()
+        })
+        .unwrap();
+    assert_eq!(seen, 3, "the test saw its own writes, nested ones included");
+    assert!(
+        db.committed().is_empty(),
+        "a second connection sees nothing"
+    );
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "hooks never run in a test transaction"
+    );
+    assert!(db.outside_transaction(&tm));
+    let err = tm
+        .test_transaction(|tx| {
+            tx.insert("Dan", "Brown")?;
+            Err::<(), _>(common::AppError::MeantToDoThat)
+        })
+        .unwrap_err();
+    assert!(matches!(err, common::AppError::MeantToDoThat));
+    assert!(db.committed().is_empty());
+    tm.commit_on_success(|tx| tx.insert("Eve", "Stone"))
+        .unwrap();
+    assert_eq!(db.committed(), ["Eve Stone"]);
 }
