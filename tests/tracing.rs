@@ -160,3 +160,34 @@ fn a_retried_block_is_traced_with_each_retry_and_its_attempts() {
         &["txmanager.retry", "close", "attempts=2", "outcome=\"ok\""],
     );
 }
+
+#[test]
+fn a_failing_robust_hook_is_logged_as_an_error_and_the_next_hook_still_runs() {
+    let ran = Arc::new(Mutex::new(false));
+    let later = Arc::clone(&ran);
+    let output = traced(|| {
+        let mut tm = TransactionManager::open_in_memory()?;
+        tm.commit_on_success(|tx| {
+            tx.on_commit_robust(|| Err("the mail server is down"));
+            tx.on_commit_robust(|| -> Result<(), Error> { panic!("the queue is full") });
+            tx.on_commit(move || *later.lock().expect("flag") = true);
+            Ok::<_, Error>(())
+        })
+    });
+    line_with(
+        &output,
+        &["ERROR", "on_commit hook failed", "the mail server is down"],
+    );
+    line_with(
+        &output,
+        &[
+            "ERROR",
+            "on_commit hook failed",
+            "panicked: the queue is full",
+        ],
+    );
+    assert!(
+        *ran.lock().expect("flag"),
+        "the hook after the failures ran"
+    );
+}
