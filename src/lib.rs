@@ -372,3 +372,20 @@ pub use versioning::{
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+// C-SEND-SYNC, checked at compile time: a manager moves to a worker thread,
+// and errors, settings and options cross threads freely.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send::<TransactionManager>();
+    send_sync::<Error>();
+    send_sync::<DatabaseError>();
+    send_sync::<Settings>();
+    send_sync::<Opener>();
+    send_sync::<RetryPolicy>();
+    #[cfg(feature = "postgres")]
+    send::<TransactionManager<Postgres>>();
+    #[cfg(feature = "postgres")]
+    send_sync::<PgBlockOptions>();
+};

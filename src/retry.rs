@@ -263,25 +263,29 @@ impl Retryable for Error {
     }
 }
 
+/// What a boxed error answers: `check` of the txmanager [`Error`] inside,
+/// `false` for any other error. Shared by both boxed-error impls.
+fn boxed_error_is(err: &(dyn std::error::Error + 'static), check: fn(&Error) -> bool) -> bool {
+    err.downcast_ref::<Error>().is_some_and(check)
+}
+
 impl Retryable for Box<dyn std::error::Error + Send + Sync> {
     fn is_retryable(&self) -> bool {
-        self.downcast_ref::<Error>()
-            .is_some_and(Error::is_retryable)
+        boxed_error_is(&**self, Error::is_retryable)
     }
 
     fn is_conflict(&self) -> bool {
-        self.downcast_ref::<Error>().is_some_and(Error::is_conflict)
+        boxed_error_is(&**self, Error::is_conflict)
     }
 }
 
 impl Retryable for Box<dyn std::error::Error> {
     fn is_retryable(&self) -> bool {
-        self.downcast_ref::<Error>()
-            .is_some_and(Error::is_retryable)
+        boxed_error_is(&**self, Error::is_retryable)
     }
 
     fn is_conflict(&self) -> bool {
-        self.downcast_ref::<Error>().is_some_and(Error::is_conflict)
+        boxed_error_is(&**self, Error::is_conflict)
     }
 }
 
