@@ -4,18 +4,18 @@
 //!
 //! Everything here is `impl<B: Backend> TransactionManager<B>`, written once
 //! for every backend over the [`Backend`] trait; the public face is the mode
-//! methods on [`TransactionManager`] and [`Transaction`]. The one
-//! SQLite-only part, the statement path through rusqlite's statement cache,
-//! is the `impl TransactionManager<Sqlite>` block at the end.
+//! methods on [`TransactionManager`] and [`Transaction`]. It depends on no
+//! backend module: each backend's statement path (SQLite's in `sqlite.rs`)
+//! calls the hooks below (`ensure_open`, `mark_dirty`,
+//! `check_transaction_state`, `statement_failed`).
 
 use std::cell::Cell;
 
-use rusqlite::{CachedStatement, ErrorCode};
 use scopeguard::ScopeGuard;
 
 use crate::backend::Backend;
 use crate::error::{Breakage, DatabaseError};
-use crate::sqlite::{self, Sqlite};
+
 use crate::trace;
 use crate::{Error, Mode, Step, Transaction, TransactionManager};
 
@@ -817,17 +817,6 @@ impl<B: Backend> TransactionManager<B> {
     }
 }
 
-/// The error for user SQL spelled like one of txmanager's own control
-/// statements (see `refuse_own_control`).
-#[cold]
-#[inline(never)]
-fn own_control_refused(sql: &str) -> Error {
-    Error::TransactionControlRefused {
-        statement: "txmanager's own control statement".to_owned(),
-        sql: sql.to_owned(),
-    }
-}
-
 /// Runs hooks in order. A panicking hook propagates its panic; the hooks after
 /// it are dropped without running. The manager's state is already settled.
 /// A robust hook (see [`robust_hook`]) catches its own failure.
@@ -863,109 +852,6 @@ where
             }
         },
     )
-}
-
-/// The SQLite statement path: statements run through rusqlite's statement
-/// cache, the control gate refuses raw transaction control, and SQLite
-/// itself says whether each one wrote.
-impl TransactionManager<Sqlite> {
-    /// Runs one statement for a handle or the manager, keeping the books:
-    /// refuses work on a broken manager, begins a lazily closed manual
-    /// block, marks the block dirty when SQLite reports a changed row (even
-    /// if the statement then failed, or its row mapper did) or a statement
-    /// that is not read-only completed, and checks afterwards that the
-    /// statement did not open or close a transaction behind our back.
-    pub(crate) fn run_statement<R>(
-        &self,
-        sql: &str,
-        op: impl FnOnce(&mut CachedStatement<'_>) -> rusqlite::Result<R>,
-    ) -> Result<R, Error> {
-        self.check_usable()?;
-        self.refuse_own_control(sql)?;
-        self.ensure_open()?;
-        let changes = sqlite::total_changes(&self.conn);
-        let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
-            let readonly = stmt.readonly();
-            op(&mut stmt).map(|value| (value, readonly))
-        });
-        // A statement that is not read-only and succeeded marks the block
-        // dirty whatever it changed: no need to count (a hot-path saving).
-        let wrote =
-            matches!(result, Ok((_, false))) || sqlite::total_changes(&self.conn) != changes;
-        let state = self.check_transaction_state(sql);
-        match result {
-            Ok((value, _)) => {
-                if wrote {
-                    self.mark_dirty();
-                }
-                state?;
-                Ok(value)
-            }
-            Err(source) => {
-                if wrote {
-                    self.mark_dirty();
-                }
-                Err(self.statement_error(sql, source))
-            }
-        }
-    }
-
-    /// Prepares a statement for a handle or the manager. A statement that is
-    /// not read-only marks the block dirty now, since txmanager cannot see
-    /// when it runs.
-    pub(crate) fn prepare_statement(&self, sql: &str) -> Result<CachedStatement<'_>, Error> {
-        self.check_usable()?;
-        self.refuse_own_control(sql)?;
-        self.ensure_open()?;
-        let stmt = self
-            .conn
-            .prepare_cached(sql)
-            .map_err(|source| self.statement_error(sql, source))?;
-        if !stmt.readonly() {
-            self.mark_dirty();
-        }
-        Ok(stmt)
-    }
-
-    /// Runs a batch of statements one by one. The block is dirty if SQLite
-    /// reports a changed row, or a statement that is not read-only (DDL)
-    /// completed, even when a later statement of the batch failed.
-    pub(crate) fn run_batch(&self, sql: &str) -> Result<(), Error> {
-        self.before_statement()?;
-        let changes = sqlite::total_changes(&self.conn);
-        let (result, completed_write) = sqlite::run_batch(&self.conn, sql);
-        if completed_write || sqlite::total_changes(&self.conn) != changes {
-            self.mark_dirty();
-        }
-        let state = self.check_transaction_state(sql);
-        result.map_err(|source| self.statement_error(sql, source))?;
-        state
-    }
-
-    /// Refuses a user's statement spelled exactly like one of txmanager's
-    /// own control statements: rusqlite's cache would hand it over already
-    /// compiled, and the gate would not see it.
-    #[inline]
-    fn refuse_own_control(&self, sql: &str) -> Result<(), Error> {
-        if sqlite::may_be_own_control(sql) && sqlite::is_own_control(sql) {
-            return Err(own_control_refused(sql));
-        }
-        Ok(())
-    }
-
-    /// The error for a statement of the user's that failed: the gate's
-    /// refusal of a transaction-control statement, or SQLite's own error.
-    fn statement_error(&self, sql: &str, source: rusqlite::Error) -> Error {
-        if source.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied)
-            && let Some(statement) = self.conn.gate.take_refusal()
-        {
-            return Error::TransactionControlRefused {
-                statement,
-                sql: sql.to_owned(),
-            };
-        }
-        self.statement_failed(sql, source)
-    }
 }
 
 #[cfg(test)]
