@@ -1046,84 +1046,6 @@ pub(crate) fn quote_identifier(name: &str) -> String {
     quoted
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_control_statements_are_recognised_by_their_exact_text_and_nothing_else() {
-        let (open, release, rollback_to) = Sqlite::savepoint_sql(12);
-        let own = [
-            COMMIT,
-            ROLLBACK,
-            begin(BeginMode::Deferred),
-            begin(BeginMode::Immediate),
-            begin(BeginMode::Exclusive),
-            &open,
-            &release,
-            &rollback_to,
-        ];
-        for sql in own {
-            assert!(may_be_own_control(sql) && is_own_control(sql), "{sql}");
-            for padded in [
-                format!("  {sql}\n"),
-                format!("{sql}\u{b}"),
-                format!("{sql}\u{3000}"),
-            ] {
-                assert!(
-                    may_be_own_control(&padded) && is_own_control(&padded),
-                    "rusqlite trims: {padded:?}"
-                );
-            }
-        }
-        for sql in [
-            "COMMIT",
-            "commit;",
-            "BEGIN;",
-            "SAVEPOINT txm_;",
-            "SAVEPOINT txm_1x;",
-            "RELEASE mine;",
-            "INSERT INTO t VALUES (1);",
-        ] {
-            assert!(!(may_be_own_control(sql) && is_own_control(sql)), "{sql}");
-        }
-    }
-
-    #[test]
-    fn hot_control_statements_fit_the_statement_cache_s_short_hash() {
-        for depth in 0..10 {
-            let (open, release, _) = Sqlite::savepoint_sql(depth);
-            assert!(open.len() <= 16 && release.len() <= 16, "{open} {release}");
-        }
-        for mode in [
-            BeginMode::Deferred,
-            BeginMode::Immediate,
-            BeginMode::Exclusive,
-        ] {
-            assert!(begin(mode).len() <= 16, "{}", begin(mode));
-        }
-    }
-
-    #[test]
-    fn record_sql_quotes_only_names_that_are_keywords() {
-        assert_eq!(record_identifier("qty"), "qty");
-        assert_eq!(record_identifier("order"), "\"order\"");
-        assert_eq!(record_identifier("Group"), "\"Group\"");
-        let mut sorted = KEYWORDS;
-        sorted.sort_unstable();
-        assert_eq!(
-            sorted, KEYWORDS,
-            "the list is sorted, so a duplicate would show"
-        );
-    }
-
-    #[test]
-    fn quote_identifier_doubles_embedded_quotes() {
-        assert_eq!(quote_identifier("plain"), "\"plain\"");
-        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
-    }
-}
-
 /// The SQLite statement path: statements run through rusqlite's statement
 /// cache, the control gate refuses raw transaction control, and SQLite
 /// itself says whether each one wrote.
@@ -1234,5 +1156,83 @@ fn own_control_refused(sql: &str) -> Error {
     Error::TransactionControlRefused {
         statement: "txmanager's own control statement".to_owned(),
         sql: sql.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_control_statements_are_recognised_by_their_exact_text_and_nothing_else() {
+        let (open, release, rollback_to) = Sqlite::savepoint_sql(12);
+        let own = [
+            COMMIT,
+            ROLLBACK,
+            begin(BeginMode::Deferred),
+            begin(BeginMode::Immediate),
+            begin(BeginMode::Exclusive),
+            &open,
+            &release,
+            &rollback_to,
+        ];
+        for sql in own {
+            assert!(may_be_own_control(sql) && is_own_control(sql), "{sql}");
+            for padded in [
+                format!("  {sql}\n"),
+                format!("{sql}\u{b}"),
+                format!("{sql}\u{3000}"),
+            ] {
+                assert!(
+                    may_be_own_control(&padded) && is_own_control(&padded),
+                    "rusqlite trims: {padded:?}"
+                );
+            }
+        }
+        for sql in [
+            "COMMIT",
+            "commit;",
+            "BEGIN;",
+            "SAVEPOINT txm_;",
+            "SAVEPOINT txm_1x;",
+            "RELEASE mine;",
+            "INSERT INTO t VALUES (1);",
+        ] {
+            assert!(!(may_be_own_control(sql) && is_own_control(sql)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn hot_control_statements_fit_the_statement_cache_s_short_hash() {
+        for depth in 0..10 {
+            let (open, release, _) = Sqlite::savepoint_sql(depth);
+            assert!(open.len() <= 16 && release.len() <= 16, "{open} {release}");
+        }
+        for mode in [
+            BeginMode::Deferred,
+            BeginMode::Immediate,
+            BeginMode::Exclusive,
+        ] {
+            assert!(begin(mode).len() <= 16, "{}", begin(mode));
+        }
+    }
+
+    #[test]
+    fn record_sql_quotes_only_names_that_are_keywords() {
+        assert_eq!(record_identifier("qty"), "qty");
+        assert_eq!(record_identifier("order"), "\"order\"");
+        assert_eq!(record_identifier("Group"), "\"Group\"");
+        let mut sorted = KEYWORDS;
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, KEYWORDS,
+            "the list is sorted, so a duplicate would show"
+        );
+    }
+
+    #[test]
+    fn quote_identifier_doubles_embedded_quotes() {
+        assert_eq!(quote_identifier("plain"), "\"plain\"");
+        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
     }
 }
