@@ -70,6 +70,23 @@ pub trait Backend: sealed::Sealed + Sized + 'static {
     #[doc(hidden)]
     fn rollback_sql() -> &'static str;
 
+    /// Commits the outermost transaction. Afterwards no transaction is open,
+    /// whatever the result. `Ok` only when the work was really committed.
+    #[doc(hidden)]
+    #[inline]
+    fn commit(conn: &Self::Connection) -> Result<(), DatabaseError> {
+        Self::run_control(conn, Self::commit_sql())
+    }
+
+    /// Whether the open transaction wrote something that dirty tracking
+    /// may have missed (PostgreSQL: a `SELECT` calling a writing function).
+    /// Asked only when a manual block ends without known writes.
+    #[doc(hidden)]
+    #[inline]
+    fn transaction_wrote(_conn: &Self::Connection) -> bool {
+        false
+    }
+
     /// The statements of the savepoint at `depth`: (open, release, rollback to).
     #[doc(hidden)]
     fn savepoint_sql(depth: usize) -> (String, String, String);

@@ -102,6 +102,14 @@ impl SavepointCache {
         }
         &self.by_depth[depth]
     }
+
+    /// Replaces the `SAVEPOINT` statement of `depth`, so a test can make the
+    /// server reject it.
+    #[cfg(all(test, feature = "postgres"))]
+    pub(crate) fn replace_open<B: Backend>(&mut self, depth: usize, open: &str) {
+        self.get::<B>(depth);
+        open.clone_into(&mut self.by_depth[depth].open);
+    }
 }
 
 /// What `commit()` and `rollback()` need to know about the manual block
@@ -231,10 +239,15 @@ impl<B: Backend> TransactionManager<B> {
                     B::savepoint_depth_reached(&self.conn, depth);
                 }
                 let sql = &self.savepoints.get::<B>(depth).open;
-                B::run_control(&self.conn, sql).map_err(|source| Error::StepFailed {
-                    step: Step::Savepoint,
-                    source,
-                })?;
+                if let Err(source) = B::run_control(&self.conn, sql) {
+                    // On PostgreSQL a failed SAVEPOINT aborts the enclosing
+                    // transaction too: the enclosing block can only roll back.
+                    self.poison_top_frame(&source);
+                    return Err(Error::StepFailed {
+                        step: Step::Savepoint,
+                        source,
+                    });
+                }
                 trace::savepoint("opened", depth);
                 FrameScope::Savepoint
             }
@@ -270,7 +283,12 @@ impl<B: Backend> TransactionManager<B> {
             self.finish(Outcome::Discard)?;
             return Err(Error::BlockAborted);
         }
-        if frame.mode == Mode::CommitManually && frame.dirty.get() {
+        if frame.mode == Mode::CommitManually
+            && (frame.dirty.get()
+                || frame.scope == FrameScope::Transaction
+                    && frame.open.get()
+                    && B::transaction_wrote(&self.conn))
+        {
             self.finish(Outcome::Discard)?;
             return Err(Error::PendingCommitRollback);
         }
@@ -387,7 +405,7 @@ impl<B: Backend> TransactionManager<B> {
     /// database rolled it back (PostgreSQL), or it is still open and
     /// `commit_failed` rolls it back (SQLite, where the backend says so).
     fn run_commit(&self) -> Result<(), DatabaseError> {
-        let result = B::run_control(&self.conn, B::commit_sql());
+        let result = B::commit(&self.conn);
         self.tracked_open.set(false);
         result
     }
@@ -630,14 +648,25 @@ impl<B: Backend> TransactionManager<B> {
         let source = source.into();
         if source.is_connection_lost() {
             self.connection_lost.set(true);
-        } else if B::ERROR_ABORTS_TRANSACTION
+        } else {
+            self.poison_top_frame(&source);
+        }
+        Error::statement(sql, source)
+    }
+
+    /// After `source` failed a statement (the user's or a control statement)
+    /// inside the open transaction: on a backend where the server's errors
+    /// abort the transaction (PostgreSQL), the innermost block can only roll
+    /// back.
+    #[inline]
+    fn poison_top_frame(&self, source: &DatabaseError) {
+        if B::ERROR_ABORTS_TRANSACTION
             && source.is_from_server()
             && self.expects_open_transaction()
             && let Some(top) = self.frames.last()
         {
             top.failed.set(true);
         }
-        Error::statement(sql, source)
     }
 
     #[inline]

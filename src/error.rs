@@ -38,7 +38,10 @@ impl Step {
     fn consequence(self) -> &'static str {
         match self {
             Step::Begin => "the block did not run; retry it if the database was busy or locked",
-            Step::Savepoint => "the nested block did not run; the enclosing block is unchanged",
+            Step::Savepoint => {
+                "the nested block did not run; on SQLite the enclosing block is unchanged, \
+                 on PostgreSQL the failure aborted the enclosing block, which can only roll back"
+            }
             Step::ReleaseSavepoint => {
                 "the nested block's work was not kept; if it could not be rolled back \
                  either, the manager is broken until reset() succeeds"

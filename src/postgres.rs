@@ -303,6 +303,38 @@ impl Backend for Postgres {
         "ROLLBACK"
     }
 
+    /// `COMMIT`, guarded: PostgreSQL answers the `COMMIT` of an aborted
+    /// transaction with a `ROLLBACK` tag and no error, and the `COMMIT` of
+    /// a transaction that is not open with a mere warning. The `SAVEPOINT`
+    /// sent first, in the same round trip, fails in both cases (25P02,
+    /// 25P01), so such a commit is never reported as `Ok`, even when the
+    /// engine missed the abort or the end. The transaction the failed guard
+    /// leaves open is rolled back.
+    fn commit(conn: &PgConnection) -> Result<(), DatabaseError> {
+        let mut client = conn.client.borrow_mut();
+        match client.batch_execute("SAVEPOINT txmanager_commit_guard; COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let source = DatabaseError::from(e);
+                if source.is_from_server() {
+                    let _ = client.batch_execute("ROLLBACK");
+                }
+                Err(source)
+            }
+        }
+    }
+
+    /// Whether the server assigned the open transaction an id, which it does
+    /// at its first write (a `SELECT` calling a function that writes,
+    /// `SELECT … INTO`, …): one round trip, asked only when a manual block
+    /// ends without known writes. If it cannot be asked, the answer is yes.
+    fn transaction_wrote(conn: &PgConnection) -> bool {
+        conn.client
+            .borrow_mut()
+            .query_one("SELECT txid_current_if_assigned() IS NOT NULL", &[])
+            .map_or(true, |row| row.get::<_, bool>(0))
+    }
+
     fn savepoint_sql(depth: usize) -> (String, String, String) {
         let name = format!("\"txmanager_sp_{depth}\"");
         (
@@ -346,8 +378,11 @@ const CONTROL_KEYWORDS: [&str; 9] = [
 ];
 
 /// The first keyword of each statement in `sql`, skipping whitespace,
-/// comments, and the contents of quoted strings, quoted identifiers and
-/// dollar-quoted bodies.
+/// comments (block comments nest, as PostgreSQL nests them), and the
+/// contents of quoted strings (`'…'`, `E'…'` with backslash escapes,
+/// `U&'…'`), quoted identifiers and dollar-quoted bodies (`$tag$…$tag$`).
+/// Identifiers are read whole, so a `$` inside one (`a$b$`) never opens a
+/// dollar quote.
 fn statement_keywords(sql: &str) -> Vec<&str> {
     let bytes = sql.as_bytes();
     let mut keywords = Vec::new();
@@ -363,44 +398,34 @@ fn statement_keywords(sql: &str) -> Vec<&str> {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
             }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = sql[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |n| i + 2 + n + 2);
-            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i),
             b'\'' | b'"' => {
                 at_start = false;
-                i = sql[i + 1..]
-                    .find(c as char)
-                    .map_or(bytes.len(), |n| i + 1 + n + 1);
+                i = quoted_end(bytes, i, false);
             }
             b'$' => {
                 at_start = false;
-                // A dollar quote: $tag$ … $tag$ (a parameter like $1 is not one).
-                let tag_end = sql[i + 1..]
-                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                    .map(|n| i + 1 + n);
-                match tag_end {
-                    Some(end)
-                        if bytes[end] == b'$'
-                            && !bytes[i + 1..end].first().is_some_and(u8::is_ascii_digit) =>
-                    {
-                        let tag = &sql[i..=end];
-                        i = sql[end + 1..]
-                            .find(tag)
-                            .map_or(bytes.len(), |n| end + 1 + n + tag.len());
-                    }
-                    _ => i += 1,
-                }
+                i = dollar_quote_end(sql, i).unwrap_or(i + 1);
             }
             c if c.is_ascii_whitespace() => i += 1,
-            c if at_start && c.is_ascii_alphabetic() => {
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                // A whole word: a keyword or identifier ($ may follow its
+                // first character), or the prefix of an E'…' string.
                 let end = sql[i..]
-                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .find(|ch: char| {
+                        !(ch.is_alphanumeric() || ch == '_' || ch == '$' || !ch.is_ascii())
+                    })
                     .map_or(bytes.len(), |n| i + n);
-                keywords.push(&sql[i..end]);
+                let word = &sql[i..end];
+                if at_start {
+                    keywords.push(word);
+                }
                 at_start = false;
-                i = end;
+                i = if word.eq_ignore_ascii_case("e") && bytes.get(end) == Some(&b'\'') {
+                    quoted_end(bytes, end, true)
+                } else {
+                    end
+                };
             }
             _ => {
                 at_start = false;
@@ -409,6 +434,75 @@ fn statement_keywords(sql: &str) -> Vec<&str> {
         }
     }
     keywords
+}
+
+/// The index after the block comment that starts at `start` (`/*`), counting
+/// nested comments as PostgreSQL does; the end of `bytes` if it never closes.
+fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The index after the quoted string or identifier whose opening quote is at
+/// `start`. A doubled quote stays inside; with `backslash_escapes` (an
+/// `E'…'` string) so does a quote after a backslash.
+fn quoted_end(bytes: &[u8], start: usize, backslash_escapes: bool) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if backslash_escapes => i += 2,
+            b if b == quote => {
+                if bytes.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The index after the dollar-quoted body that starts at `start`
+/// (`$tag$ … $tag$`), or `None` when the `$` opens no dollar quote (a
+/// parameter such as `$1`).
+fn dollar_quote_end(sql: &str, start: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let end = sql[start + 1..]
+        .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || !ch.is_ascii()))
+        .map(|n| start + 1 + n)?;
+    if bytes[end] != b'$'
+        || bytes[start + 1..end]
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let tag = &sql[start..=end];
+    Some(
+        sql[end + 1..]
+            .find(tag)
+            .map_or(bytes.len(), |n| end + 1 + n + tag.len()),
+    )
 }
 
 /// The transaction-control keyword that starts a statement of `sql`, if any.
@@ -457,11 +551,17 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn connect(params: &str) -> Result<Self, Error> {
-        Ok(Self::from_client(Client::connect(params, NoTls)?))
+        Self::from_client(Client::connect(params, NoTls)?)
     }
 
     /// Wraps a client you connected yourself (with TLS, or a custom
     /// configuration). It must not be inside a transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TransactionOpenedUnderneath`] if the client is inside a
+    /// transaction (its work is rolled back, never committed by the first
+    /// block); [`Error::Postgres`] if the server cannot be asked.
     ///
     /// # Example
     ///
@@ -470,14 +570,21 @@ impl TransactionManager<Postgres> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
     /// let client = postgres::Client::connect(&url, postgres::NoTls)?;
-    /// let tm = TransactionManager::<Postgres>::from_client(client);
+    /// let tm = TransactionManager::<Postgres>::from_client(client)?;
     /// let one: i32 = tm.query_one("SELECT 1", &[])?.get(0);
     /// assert_eq!(one, 1);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn from_client(client: Client) -> Self {
-        Self::from_connection(PgConnection::new(client), PgBlockOptions::default())
+    pub fn from_client(mut client: Client) -> Result<Self, Error> {
+        if in_transaction_block(&mut client)? {
+            client.batch_execute("ROLLBACK")?;
+            return Err(Error::TransactionOpenedUnderneath { statement: None });
+        }
+        Ok(Self::from_connection(
+            PgConnection::new(client),
+            PgBlockOptions::default(),
+        ))
     }
 
     /// Runs one statement in the default autocommit mode. Returns the number
@@ -624,6 +731,22 @@ impl TransactionManager<Postgres> {
             self.mark_dirty();
         }
         result.map_err(|source| self.statement_failed(sql, source))
+    }
+}
+
+/// Whether `client` is inside a transaction block, aborted or not, asked in
+/// one round trip without an error in the server's log. A query sent alone
+/// in the simple protocol outside a block runs in a transaction of its own
+/// that starts with it, so its statement time is the transaction's time;
+/// inside a block the transaction began earlier (and in an aborted one the
+/// query fails).
+fn in_transaction_block(client: &mut Client) -> Result<bool, postgres::Error> {
+    match client.simple_query("SELECT now() <> statement_timestamp()") {
+        Ok(messages) => Ok(messages.iter().any(
+            |m| matches!(m, postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
+        )),
+        Err(e) if e.as_db_error().is_some() => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
@@ -774,6 +897,73 @@ impl Transaction<'_, Postgres> {
 mod tests {
     use super::*;
 
+    /// A client of the test server (`scripts/with-postgres.sh`).
+    fn client() -> Client {
+        let url = std::env::var("TXMANAGER_PG_URL")
+            .expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+        Client::connect(&url, NoTls).expect("connect to the test server")
+    }
+
+    /// A fresh table of one BIGINT column, `x`, named for the test.
+    fn table(name: &str) -> String {
+        let table = format!("unit_{name}_{}", std::process::id());
+        client()
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (x BIGINT)"
+            ))
+            .expect("create the test table");
+        table
+    }
+
+    /// The values committed in `table`, read through a second connection.
+    fn committed(table: &str) -> Vec<i64> {
+        client()
+            .query(&format!("SELECT x FROM {table} ORDER BY x"), &[])
+            .expect("read the committed rows")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_savepoint_aborts_the_enclosing_block_which_then_cannot_commit() {
+        let table = table("savepoint");
+        let mut tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        // The server rejects the nested block's SAVEPOINT, as when a cancel
+        // (57014) lands on it: that aborts the whole transaction.
+        tm.savepoints
+            .replace_open::<Postgres>(1, "SAVEPOINT \"txmanager_sp_1");
+        let result = tm.commit_on_success(|tx| {
+            tx.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])?;
+            let nested = tx.commit_on_success(|_| Ok::<_, Error>(()));
+            assert_eq!(nested.unwrap_err().step(), Some(crate::Step::Savepoint));
+            Ok::<_, Error>(()) // the nested error ignored
+        });
+        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+        assert_eq!(committed(&table), Vec::<i64>::new());
+        assert!(!tm.is_broken());
+    }
+
+    #[test]
+    fn a_commit_of_an_aborted_transaction_is_an_error_and_commits_nothing() {
+        let table = table("guard");
+        let conn = PgConnection::new(client());
+        conn.client
+            .borrow_mut()
+            .batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES (1)"))
+            .unwrap();
+        let _ = conn.client.borrow_mut().batch_execute("SELECT 1 / 0");
+        // PostgreSQL itself answers COMMIT here with a ROLLBACK tag, no error.
+        let err = Postgres::commit(&conn).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("25P02"), "{err}");
+        // Not left inside the aborted transaction.
+        assert!(!in_transaction_block(&mut conn.client.borrow_mut()).unwrap());
+        assert_eq!(committed(&table), Vec::<i64>::new());
+        // And a COMMIT with no transaction open is no success either.
+        let err = Postgres::commit(&conn).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("25P01"), "{err}");
+    }
+
     #[test]
     fn statement_keywords_skip_comments_strings_and_dollar_quotes() {
         assert_eq!(
@@ -798,6 +988,16 @@ mod tests {
             "PREPARE TRANSACTION 'x'",
             "INSERT INTO t VALUES (1); COMMIT",
             "/* hi */ COMMIT; BEGIN",
+            "/* /* */ */ COMMIT",
+            "/* a /* b /* c */ */ */ commit",
+            "SELECT E'\\''; COMMIT; SELECT '",
+            "SELECT e'\\\\'; COMMIT",
+            "SELECT U&'\\0041'; COMMIT",
+            "SELECT 1 AS a$b$; COMMIT; SELECT $b$",
+            "SELECT 'it''s'; COMMIT",
+            "SELECT \"a\"\"b\"; END",
+            "SELECT $x$ ; $y$ $x$; ROLLBACK",
+            "SELECT 1 AS é; COMMIT",
         ] {
             assert!(control_keyword(sql).is_some(), "{sql}");
         }
@@ -806,6 +1006,11 @@ mod tests {
             "INSERT INTO t (\"commit\") VALUES (1)",
             "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql",
             "UPDATE t SET x = 1 WHERE y = $1",
+            "/* /* */ COMMIT */ SELECT 1",
+            "SELECT E'\\'; COMMIT; SELECT '",
+            "SELECT 'a\\'; SELECT 1",
+            "SELECT $q$ /* $q$; SELECT 1",
+            "SELECT 1 AS e, 'x; COMMIT'",
         ] {
             assert_eq!(control_keyword(sql), None, "{sql}");
         }

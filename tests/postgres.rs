@@ -365,3 +365,91 @@ fn a_client_side_error_does_not_abort_the_block_but_a_server_error_does() {
     assert!(matches!(err, Error::BlockAborted), "{err:?}");
     assert_eq!(db.committed(), ["Alice Smith"]);
 }
+
+#[test]
+fn transaction_control_hidden_by_nested_comments_or_escaped_quotes_is_refused_and_the_block_stays_whole()
+ {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    for (sql, batch) in [
+        ("/* /* */ */ COMMIT", false),
+        ("SELECT E'\\''; COMMIT; SELECT '", true),
+        ("SELECT U&'\\0041'; COMMIT", true),
+        ("SELECT 1 AS a$b$; COMMIT; SELECT $b$", true),
+    ] {
+        let result = tm.commit_on_success(|tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+                &[],
+            )?;
+            let refused = if batch {
+                tx.execute_batch(sql)
+            } else {
+                tx.execute(sql, &[]).map(|_| ())
+            };
+            assert!(
+                matches!(refused, Err(Error::TransactionControlRefused { .. })),
+                "{sql}: {refused:?}"
+            );
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+                &[],
+            )?;
+            Err::<(), _>(Error::BlockAborted) // any error: the block rolls back
+        });
+        assert!(
+            matches!(result, Err(Error::BlockAborted)),
+            "{sql}: {result:?}"
+        );
+        assert_eq!(db.committed(), Vec::<String>::new(), "{sql}");
+        assert!(db.outside_transaction(&tm), "{sql}");
+    }
+}
+
+#[test]
+fn a_manual_block_whose_only_writes_are_selects_of_writing_functions_does_not_end_ok() {
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute(
+            "CREATE FUNCTION add_reporter() RETURNS void LANGUAGE sql AS
+             $$ INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith') $$",
+        )
+        .unwrap();
+    let mut tm = db.manager();
+    for sql in ["SELECT add_reporter()", "SELECT 1 AS x INTO copied"] {
+        let result = tm.commit_manually(|tx| tx.query(sql, &[]).map(|_| ()));
+        assert!(
+            matches!(result, Err(Error::PendingCommitRollback)),
+            "{sql}: {result:?}"
+        );
+        assert_eq!(db.committed(), Vec::<String>::new(), "{sql}");
+        assert!(db.outside_transaction(&tm), "{sql}");
+    }
+    // A manual block that only read still ends Ok.
+    tm.commit_manually(|tx| tx.query("SELECT * FROM reporter", &[]).map(|_| ()))
+        .unwrap();
+}
+
+#[test]
+fn a_client_already_inside_a_transaction_is_refused_and_its_work_is_not_committed() {
+    let db = PgDb::new();
+    let mut client = db.config().connect(postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+        )
+        .unwrap();
+    let err = TransactionManager::<Postgres>::from_client(client).unwrap_err();
+    assert!(
+        matches!(err, Error::TransactionOpenedUnderneath { statement: None }),
+        "{err:?}"
+    );
+    assert_eq!(db.committed(), Vec::<String>::new());
+    // A client in an aborted transaction is refused too; an idle one is not.
+    let mut aborted = db.config().connect(postgres::NoTls).unwrap();
+    aborted.batch_execute("BEGIN").unwrap();
+    let _ = aborted.batch_execute("SELECT 1 / 0");
+    assert!(TransactionManager::<Postgres>::from_client(aborted).is_err());
+    let idle = db.config().connect(postgres::NoTls).unwrap();
+    assert!(TransactionManager::<Postgres>::from_client(idle).is_ok());
+}

@@ -73,6 +73,7 @@ impl PgDb {
     /// A manager on this test's schema.
     pub fn manager(&self) -> TransactionManager<Postgres> {
         TransactionManager::from_client(self.config.connect(NoTls).expect("connect manager"))
+            .expect("the new client is outside any transaction")
     }
 
     /// Whether the manager's session is outside any transaction, as the
