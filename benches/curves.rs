@@ -33,170 +33,186 @@ use std::time::{Duration, Instant};
 
 use common::{CREATE_ROW, INSERT, Storage};
 use txmanager::rusqlite::{self, Connection, ErrorCode, Savepoint};
-use txmanager::{
-    Error, Opener, Record, RetryPolicy, Transaction, TransactionManager, VersionField, record,
-};
+use txmanager::{Error, Opener, Record, RetryPolicy, Transaction, TransactionManager};
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide2 in "wide_2" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_2")]
+pub struct Wide2 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide4 in "wide_4" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-        pub c2: i64,
-        pub c3: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_4")]
+pub struct Wide4 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
+    pub c2: i64,
+    pub c3: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide8 in "wide_8" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-        pub c2: i64,
-        pub c3: i64,
-        pub c4: i64,
-        pub c5: i64,
-        pub c6: i64,
-        pub c7: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_8")]
+pub struct Wide8 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
+    pub c2: i64,
+    pub c3: i64,
+    pub c4: i64,
+    pub c5: i64,
+    pub c6: i64,
+    pub c7: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide16 in "wide_16" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-        pub c2: i64,
-        pub c3: i64,
-        pub c4: i64,
-        pub c5: i64,
-        pub c6: i64,
-        pub c7: i64,
-        pub c8: i64,
-        pub c9: i64,
-        pub c10: i64,
-        pub c11: i64,
-        pub c12: i64,
-        pub c13: i64,
-        pub c14: i64,
-        pub c15: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_16")]
+pub struct Wide16 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
+    pub c2: i64,
+    pub c3: i64,
+    pub c4: i64,
+    pub c5: i64,
+    pub c6: i64,
+    pub c7: i64,
+    pub c8: i64,
+    pub c9: i64,
+    pub c10: i64,
+    pub c11: i64,
+    pub c12: i64,
+    pub c13: i64,
+    pub c14: i64,
+    pub c15: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide32 in "wide_32" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-        pub c2: i64,
-        pub c3: i64,
-        pub c4: i64,
-        pub c5: i64,
-        pub c6: i64,
-        pub c7: i64,
-        pub c8: i64,
-        pub c9: i64,
-        pub c10: i64,
-        pub c11: i64,
-        pub c12: i64,
-        pub c13: i64,
-        pub c14: i64,
-        pub c15: i64,
-        pub c16: i64,
-        pub c17: i64,
-        pub c18: i64,
-        pub c19: i64,
-        pub c20: i64,
-        pub c21: i64,
-        pub c22: i64,
-        pub c23: i64,
-        pub c24: i64,
-        pub c25: i64,
-        pub c26: i64,
-        pub c27: i64,
-        pub c28: i64,
-        pub c29: i64,
-        pub c30: i64,
-        pub c31: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_32")]
+pub struct Wide32 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
+    pub c2: i64,
+    pub c3: i64,
+    pub c4: i64,
+    pub c5: i64,
+    pub c6: i64,
+    pub c7: i64,
+    pub c8: i64,
+    pub c9: i64,
+    pub c10: i64,
+    pub c11: i64,
+    pub c12: i64,
+    pub c13: i64,
+    pub c14: i64,
+    pub c15: i64,
+    pub c16: i64,
+    pub c17: i64,
+    pub c18: i64,
+    pub c19: i64,
+    pub c20: i64,
+    pub c21: i64,
+    pub c22: i64,
+    pub c23: i64,
+    pub c24: i64,
+    pub c25: i64,
+    pub c26: i64,
+    pub c27: i64,
+    pub c28: i64,
+    pub c29: i64,
+    pub c30: i64,
+    pub c31: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Wide64 in "wide_64" (primary_key id, version version: VersionField::auto_increment()) {
-        pub c0: i64,
-        pub c1: i64,
-        pub c2: i64,
-        pub c3: i64,
-        pub c4: i64,
-        pub c5: i64,
-        pub c6: i64,
-        pub c7: i64,
-        pub c8: i64,
-        pub c9: i64,
-        pub c10: i64,
-        pub c11: i64,
-        pub c12: i64,
-        pub c13: i64,
-        pub c14: i64,
-        pub c15: i64,
-        pub c16: i64,
-        pub c17: i64,
-        pub c18: i64,
-        pub c19: i64,
-        pub c20: i64,
-        pub c21: i64,
-        pub c22: i64,
-        pub c23: i64,
-        pub c24: i64,
-        pub c25: i64,
-        pub c26: i64,
-        pub c27: i64,
-        pub c28: i64,
-        pub c29: i64,
-        pub c30: i64,
-        pub c31: i64,
-        pub c32: i64,
-        pub c33: i64,
-        pub c34: i64,
-        pub c35: i64,
-        pub c36: i64,
-        pub c37: i64,
-        pub c38: i64,
-        pub c39: i64,
-        pub c40: i64,
-        pub c41: i64,
-        pub c42: i64,
-        pub c43: i64,
-        pub c44: i64,
-        pub c45: i64,
-        pub c46: i64,
-        pub c47: i64,
-        pub c48: i64,
-        pub c49: i64,
-        pub c50: i64,
-        pub c51: i64,
-        pub c52: i64,
-        pub c53: i64,
-        pub c54: i64,
-        pub c55: i64,
-        pub c56: i64,
-        pub c57: i64,
-        pub c58: i64,
-        pub c59: i64,
-        pub c60: i64,
-        pub c61: i64,
-        pub c62: i64,
-        pub c63: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "wide_64")]
+pub struct Wide64 {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub c0: i64,
+    pub c1: i64,
+    pub c2: i64,
+    pub c3: i64,
+    pub c4: i64,
+    pub c5: i64,
+    pub c6: i64,
+    pub c7: i64,
+    pub c8: i64,
+    pub c9: i64,
+    pub c10: i64,
+    pub c11: i64,
+    pub c12: i64,
+    pub c13: i64,
+    pub c14: i64,
+    pub c15: i64,
+    pub c16: i64,
+    pub c17: i64,
+    pub c18: i64,
+    pub c19: i64,
+    pub c20: i64,
+    pub c21: i64,
+    pub c22: i64,
+    pub c23: i64,
+    pub c24: i64,
+    pub c25: i64,
+    pub c26: i64,
+    pub c27: i64,
+    pub c28: i64,
+    pub c29: i64,
+    pub c30: i64,
+    pub c31: i64,
+    pub c32: i64,
+    pub c33: i64,
+    pub c34: i64,
+    pub c35: i64,
+    pub c36: i64,
+    pub c37: i64,
+    pub c38: i64,
+    pub c39: i64,
+    pub c40: i64,
+    pub c41: i64,
+    pub c42: i64,
+    pub c43: i64,
+    pub c44: i64,
+    pub c45: i64,
+    pub c46: i64,
+    pub c47: i64,
+    pub c48: i64,
+    pub c49: i64,
+    pub c50: i64,
+    pub c51: i64,
+    pub c52: i64,
+    pub c53: i64,
+    pub c54: i64,
+    pub c55: i64,
+    pub c56: i64,
+    pub c57: i64,
+    pub c58: i64,
+    pub c59: i64,
+    pub c60: i64,
+    pub c61: i64,
+    pub c62: i64,
+    pub c63: i64,
 }
 
 /// Instruction-count mode (`count <curve> <x> <txmanager|rusqlite>`, run by
@@ -381,7 +397,7 @@ fn raw_wide_save(
     tx.commit()
 }
 
-fn columns_point<R: Record>(n: usize, rounds: usize, bump: fn(&mut R)) -> [Point; 2] {
+fn columns_point<R: Record<Key = i64>>(n: usize, rounds: usize, bump: fn(&mut R)) -> [Point; 2] {
     let schema = wide_schema(n);
     let sql = wide_sql(n);
     let id = |i: i64| 1 + (i * 7919) % WIDE_ROWS;

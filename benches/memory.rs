@@ -19,8 +19,10 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{CREATE_ITEM, CREATE_ROW, Storage};
-use txmanager::rusqlite::{self, Connection, Row, Statement, ffi};
-use txmanager::{Record, RecordMeta, TransactionManager, VersionField};
+use txmanager::rusqlite::{Connection, ffi};
+use txmanager::{
+    Binder, Record, RecordMeta, RowReader, TransactionManager, ValueError, VersionField,
+};
 
 struct Counting;
 
@@ -104,7 +106,7 @@ thread_local! {
 /// One Rust type standing for many record types: `meta()` returns the
 /// declaration selected in `TYPE`. Each declaration is a `RecordMeta` of its
 /// own, with its own table and its own SQL cache, exactly what a program
-/// with that many `record!` types holds (the declarations themselves are
+/// with that many record types holds (the declarations themselves are
 /// leaked before measuring starts; in a real program they are statics).
 #[derive(Debug, Default)]
 struct AnyType {
@@ -115,11 +117,12 @@ struct AnyType {
 }
 
 impl Record for AnyType {
+    type Key = i64;
     fn meta() -> &'static RecordMeta {
         TYPE.with(Cell::get).expect("a record type is selected")
     }
-    fn primary_key(&self) -> Option<i64> {
-        self.id
+    fn primary_key(&self) -> Option<&i64> {
+        self.id.as_ref()
     }
     fn set_primary_key(&mut self, pk: Option<i64>) {
         self.id = pk;
@@ -130,17 +133,16 @@ impl Record for AnyType {
     fn set_version(&mut self, version: Option<i64>) {
         self.version = version;
     }
-    fn bind_columns(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<usize> {
-        stmt.raw_bind_parameter(first, self.a)?;
-        stmt.raw_bind_parameter(first + 1, &self.b)?;
-        Ok(first + 2)
+    fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+        values.bind(&self.a)?;
+        values.bind(&self.b)
     }
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
         Ok(AnyType {
-            id: row.get(0)?,
-            version: row.get(1)?,
-            a: row.get(2)?,
-            b: row.get(3)?,
+            id: row.read()?,
+            version: row.read()?,
+            a: row.read()?,
+            b: row.read()?,
         })
     }
 }

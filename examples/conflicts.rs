@@ -4,15 +4,17 @@
 //!
 //! Run it with `cargo run --example conflicts`.
 
-use txmanager::{Error, Record, TransactionManager, VersionField, record};
+use txmanager::{Error, Record, TransactionManager};
 
-record! {
-    /// A wiki page edited by two people at once.
-    #[derive(Debug, Clone, Default)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-        pub body: String,
-    }
+/// A wiki page edited by two people at once.
+#[derive(Debug, Clone, Default, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
+    pub body: String,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

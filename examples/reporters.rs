@@ -4,7 +4,7 @@
 //!
 //! Run it with `cargo run --example reporters`.
 
-use txmanager::{Error, Record, Transaction, TransactionManager, VersionField, record};
+use txmanager::{Error, Record, Transaction, TransactionManager};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -160,11 +160,13 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
 }
 
 /// Two writers load the same record; the first saves; the second's save is

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::Error;
+use crate::{Error, KeyValue};
 
 /// The facts of an [`Error::RecordModified`]: which row, the version the
 /// writer loaded, and the version found instead (`None` if the row was
@@ -17,9 +17,9 @@ use crate::Error;
 /// ```
 /// use txmanager::{Conflict, Error};
 ///
-/// let err = Error::RecordModified { table: "page", pk: 7, expected: 1, found: Some(2) };
+/// let err = Error::RecordModified { table: "page", pk: 7.into(), expected: 1, found: Some(2) };
 /// let conflict = err.conflict().expect("a version conflict");
-/// assert_eq!(conflict, Conflict { table: "page".into(), pk: 7, expected: 1, found: Some(2) });
+/// assert_eq!(conflict, Conflict { table: "page".into(), pk: 7.into(), expected: 1, found: Some(2) });
 /// assert_eq!(conflict.to_string(), err.to_string());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,8 +27,9 @@ use crate::Error;
 pub struct Conflict {
     /// The record's table.
     pub table: String,
-    /// The record's primary key.
-    pub pk: i64,
+    /// The record's primary key (with `serde`, a plain JSON number, string
+    /// or byte array).
+    pub pk: KeyValue,
     /// The version the writer loaded the record at.
     pub expected: i64,
     /// The version in the database when the write was refused, or `None`
@@ -63,7 +64,7 @@ impl Error {
     /// ```
     /// use txmanager::Error;
     ///
-    /// let err = Error::RecordModified { table: "page", pk: 7, expected: 1, found: None };
+    /// let err = Error::RecordModified { table: "page", pk: 7.into(), expected: 1, found: None };
     /// assert_eq!(err.conflict().map(|c| c.found), Some(None));
     /// assert_eq!(Error::PendingCommitRollback.conflict(), None);
     /// ```
@@ -77,7 +78,7 @@ impl Error {
                 found,
             } => Some(Conflict {
                 table: (*table).to_owned(),
-                pk: *pk,
+                pk: pk.clone(),
                 expected: *expected,
                 found: *found,
             }),

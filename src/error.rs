@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Mode;
+use crate::{KeyValue, Mode};
 
 /// A transaction-control step that txmanager runs on your behalf.
 ///
@@ -332,7 +332,7 @@ pub enum Error {
         /// The record's table.
         table: &'static str,
         /// The record's primary key.
-        pk: i64,
+        pk: KeyValue,
         /// The version the record was loaded with.
         expected: i64,
         /// The version found in the database just after the conflict, or
@@ -346,7 +346,19 @@ pub enum Error {
         /// The record's table.
         table: &'static str,
         /// The primary key looked up.
-        pk: i64,
+        pk: KeyValue,
+    },
+
+    /// A record with no primary key was saved, but its key type cannot hold
+    /// a key the database assigns (only integer keys can). Nothing was
+    /// written.
+    #[error(
+        "this {table} record has no primary key, and its key type cannot take one \
+         assigned by the database; set the key before saving"
+    )]
+    MissingPrimaryKey {
+        /// The record's table.
+        table: &'static str,
     },
 
     /// The record has no primary key yet: it was never saved.

@@ -10,7 +10,7 @@
 //! | [`TransactionManager`] | owns a connection; runs blocks in a mode ([modes](#modes)) |
 //! | [`Transaction`] | the handle a block's closure gets: statements, `commit`/`rollback`, nesting, [`on_commit`](Transaction::on_commit) |
 //! | [`autocommit()`], [`commit_on_success()`], [`commit_manually()`] | wrap a plain function in a mode, as Django's decorators did |
-//! | [`record!`], [`Record`], [`VersionField`] | typed records whose saves check a version column ([records](#records-and-optimistic-concurrency)) |
+//! | [`#[derive(Record)]`](derive@Record), [`Record`], [`VersionField`] | typed records whose saves check a version column ([records](#records-and-optimistic-concurrency)) |
 //! | [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`] | django-concurrency's switches, triggers and manual checks |
 //! | [`Opener`], [`Settings`] | managers for worker threads, with one set of settings and an init hook ([many writers](#many-writers)) |
 //! | [`RetryPolicy`], [`TransactionManager::commit_on_success_with_retry`] | run a block again when the database is busy |
@@ -104,13 +104,15 @@
 //! [`guide::versioning`] for the whole story.
 //!
 //! ```
-//! use txmanager::{record, Error, Record, TransactionManager, VersionField};
+//! use txmanager::{Error, Record, TransactionManager, VersionField};
 //!
-//! record! {
-//!     #[derive(Debug, Clone, Default)]
-//!     pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-//!         pub title: String,
-//!     }
+//! #[derive(Debug, Clone, Default, Record)]
+//! pub struct Page {
+//!     #[record(primary_key)]
+//!     pub id: Option<i64>,
+//!     #[record(version(auto_increment))]
+//!     pub version: Option<i64>,
+//!     pub title: String,
 //! }
 //!
 //! # fn main() -> Result<(), Error> {
@@ -172,13 +174,15 @@
 //! delete of a stale copy fails.
 //!
 //! ```
-//! use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
+//! use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField, Record};
 //!
-//! record! {
-//!     #[derive(Debug, Clone, Default)]
-//!     pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) {
-//!         pub label: String,
-//!     }
+//! #[derive(Debug, Clone, Default, Record)]
+//! pub struct Tag {
+//!     #[record(primary_key)]
+//!     pub id: Option<i64>,
+//!     #[record(version(auto_increment))]
+//!     pub version: Option<i64>,
+//!     pub label: String,
 //! }
 //!
 //! # fn main() -> Result<(), txmanager::Error> {
@@ -222,8 +226,9 @@
 //!
 //! | feature | default | what it does |
 //! |---|---|---|
+//! | `macros` | on | [`#[derive(Record)]`](derive@Record) and the [`#[commit_on_success]`](macro@commit_on_success)-style attributes, from the `txmanager-macros` crate |
 //! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`). Turn default features off to link the system's SQLite (3.45.3 or newer) or SQLCipher instead |
-//! | `serde` | off | `Serialize`/`Deserialize` for [`Conflict`] (an HTTP 409 body) and [`Mode`]. Your records derive serde's traits themselves: `record!` passes attributes through |
+//! | `serde` | off | `Serialize`/`Deserialize` for [`Conflict`] (an HTTP 409 body) and [`Mode`]. Your records derive serde's traits themselves, beside `#[derive(Record)]` |
 //! | `r2d2` | off | [`Opener`] is an `r2d2::ManageConnection`: `r2d2::Pool::new(opener)` pools managers, with a health check (on Rust older than 1.95, pin `scheduled-thread-pool` to 0.2.7: 0.2.8 pulls in parking_lot 0.13) |
 //! | `tracing` | off | a `txmanager.block` span per block (mode, depth, outcome, conflicting table and key), a `txmanager.retry` span per retried block (attempts), events for savepoints, rollbacks, conflicts and retries |
 //! | `postgres` | off | the PostgreSQL backend, `TransactionManager<Postgres>`, on the `postgres` crate |
@@ -325,6 +330,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub use rusqlite;
+/// `#[derive(Record)]`: declares a record type. See [`Record`](trait@Record)
+/// for the trait, and the attributes below.
+#[cfg(feature = "macros")]
+pub use txmanager_macros::Record;
 
 mod backend;
 mod block;
@@ -346,6 +355,7 @@ mod sqlite;
 pub mod testing;
 mod trace;
 mod transaction;
+mod value;
 mod versioning;
 
 #[cfg(feature = "postgres")]
@@ -361,6 +371,7 @@ pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
 pub use settings::{BeginMode, Settings, Synchronous};
 pub use sqlite::Sqlite;
 pub use transaction::Transaction;
+pub use value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 pub use versioning::{
     ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, VersionTrigger,
     apply_concurrency_check, apply_concurrency_check_for, check_version_triggers,

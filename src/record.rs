@@ -1,14 +1,15 @@
-//! A small typed record layer: the [`Record`] trait, its static description
-//! [`RecordMeta`], and the [`record!`](crate::record!) macro that declares a
-//! record type. Not an ORM: no query builder, no relations; raw SQL through
-//! the handle stays the way to do anything else.
+//! A small typed record layer: the [`Record`] trait (declared with
+//! `#[derive(Record)]`) and its static description [`RecordMeta`]. Not an
+//! ORM: no query builder, no relations; raw SQL through the handle stays the
+//! way to do anything else.
 
 use std::sync::OnceLock;
 
-use rusqlite::{Params, Row, Statement};
+use rusqlite::Params;
 
 use crate::shape::{TableShape, VersionRule, VersionShape};
 use crate::sqlite::{self, BadName, RecordSql};
+use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 use crate::versioning::{self, VersionField, VersionKind};
 use crate::{Error, Scope};
 
@@ -16,8 +17,8 @@ use crate::{Error, Scope};
 /// columns and version field, plus its SQL, built on first use and reused
 /// for the life of the process.
 ///
-/// Made by the [`record!`](crate::record!) macro; write one by hand only when
-/// implementing [`Record`] yourself.
+/// Made by `#[derive(Record)]`; write one by hand only when implementing
+/// [`Record`] yourself.
 ///
 /// # Example
 ///
@@ -33,6 +34,7 @@ pub struct RecordMeta {
     table: &'static str,
     primary_key: &'static str,
     columns: &'static [&'static str],
+    read_only: &'static [&'static str],
     version: Option<VersionField>,
     sql: OnceLock<Result<RecordSql, BadName>>,
 }
@@ -58,9 +60,24 @@ impl RecordMeta {
             table,
             primary_key,
             columns,
+            read_only: &[],
             version,
             sql: OnceLock::new(),
         }
+    }
+
+    /// Adds columns the database fills in (defaults, generated columns,
+    /// triggers): read by every load, never written by a save.
+    ///
+    /// ```
+    /// # use txmanager::RecordMeta;
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None).read_only(&["created_at"]);
+    /// assert_eq!(META.read_only_columns(), ["created_at"]);
+    /// ```
+    #[must_use]
+    pub const fn read_only(mut self, columns: &'static [&'static str]) -> Self {
+        self.read_only = columns;
+        self
     }
 
     /// The table name.
@@ -74,7 +91,7 @@ impl RecordMeta {
         self.table
     }
 
-    /// The integer primary key column.
+    /// The primary key column.
     ///
     /// ```
     /// # use txmanager::RecordMeta;
@@ -85,7 +102,7 @@ impl RecordMeta {
         self.primary_key
     }
 
-    /// The data columns, in declaration order.
+    /// The data columns a save writes, in declaration order.
     ///
     /// ```
     /// # use txmanager::RecordMeta;
@@ -94,6 +111,17 @@ impl RecordMeta {
     /// ```
     pub fn columns(&self) -> &'static [&'static str] {
         self.columns
+    }
+
+    /// The read-only columns, in declaration order: loaded, never saved.
+    ///
+    /// ```
+    /// # use txmanager::RecordMeta;
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None);
+    /// assert!(META.read_only_columns().is_empty());
+    /// ```
+    pub fn read_only_columns(&self) -> &'static [&'static str] {
+        self.read_only
     }
 
     /// The version field, if the type is versioned.
@@ -114,6 +142,7 @@ impl RecordMeta {
             table: self.table,
             primary_key: self.primary_key,
             columns: self.columns,
+            read_only: self.read_only,
             version: self.version.map(|field| VersionShape {
                 column: field.column_name(),
                 rule: match field.kind() {
@@ -135,13 +164,14 @@ impl RecordMeta {
     }
 }
 
-/// A row of one table, with an integer primary key and, optionally, a version
-/// column that makes every update and delete check for concurrent changes.
+/// A row of one table, with a primary key and, optionally, a version column
+/// that makes every update and delete check for concurrent changes.
 ///
-/// Declare record types with [`record!`](crate::record!). The provided
-/// methods take any [`Scope`]: the manager (default autocommit mode: each
-/// operation is one atomic statement) or a transaction handle (the
-/// operation joins the block's transaction).
+/// Declare record types with `#[derive(Record)]` (see the
+/// [derive's documentation](derive@crate::Record) for every attribute). The
+/// provided methods take any [`Scope`]: the manager (default autocommit
+/// mode: each operation is one atomic statement) or a transaction handle
+/// (the operation joins the block's transaction).
 ///
 /// # Example
 ///
@@ -149,16 +179,15 @@ impl RecordMeta {
 /// and the second fails instead of overwriting it.
 ///
 /// ```
-/// use txmanager::{record, Error, Record, TransactionManager, VersionField};
+/// use txmanager::{Error, Record, TransactionManager};
 ///
-/// record! {
-///     #[derive(Debug, Clone, Default)]
-///     pub struct ConcurrentModel in "concurrent_model" (
-///         primary_key id,
-///         version version: VersionField::integer(),
-///     ) {
-///         pub name: String,
-///     }
+/// #[derive(Debug, Clone, Default, Record)]
+/// struct ConcurrentModel {
+///     #[record(primary_key)]
+///     id: Option<i64>,
+///     #[record(version(integer))]
+///     version: Option<i64>,
+///     name: String,
 /// }
 ///
 /// # fn main() -> Result<(), Error> {
@@ -170,16 +199,64 @@ impl RecordMeta {
 /// let mut b = ConcurrentModel::get(&tm, 1)?;
 /// a.save(&tm)?;
 /// let err = b.save(&tm).unwrap_err(); // this raises RecordModified
-/// assert!(matches!(err, Error::RecordModified { table: "concurrent_model", pk: 1, .. }));
+/// assert!(matches!(err, Error::RecordModified { table: "concurrent_model", ref pk, .. } if *pk == 1));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Implementing it by hand, without the derive (the derive writes the same):
+///
+/// ```
+/// use txmanager::{Binder, Record, RecordMeta, RowReader, TransactionManager, ValueError};
+///
+/// #[derive(Debug, Default)]
+/// struct Tag {
+///     name: Option<String>,
+///     color: String,
+/// }
+///
+/// impl Record for Tag {
+///     type Key = String;
+///     fn meta() -> &'static RecordMeta {
+///         static META: RecordMeta = RecordMeta::new("tag", "name", &["color"], None);
+///         &META
+///     }
+///     fn primary_key(&self) -> Option<&String> {
+///         self.name.as_ref()
+///     }
+///     fn set_primary_key(&mut self, pk: Option<String>) {
+///         self.name = pk;
+///     }
+///     fn version(&self) -> Option<i64> {
+///         None
+///     }
+///     fn set_version(&mut self, _: Option<i64>) {}
+///     fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+///         values.bind(&self.color)
+///     }
+///     fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+///         Ok(Tag { name: row.read()?, color: row.read()? })
+///     }
+/// }
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE tag (name TEXT PRIMARY KEY, color TEXT)", [])?;
+/// Tag { name: Some("urgent".into()), color: "red".into() }.save(&tm)?;
+/// assert_eq!(Tag::get(&tm, "urgent")?.color, "red");
 /// # Ok(())
 /// # }
 /// ```
 pub trait Record: Sized {
+    /// The primary key's type: `i64`, `String`, or any type that converts to
+    /// and from SQL. A record field holds it as `Option<Key>`.
+    type Key: SqlValue + FromSqlValue + Clone;
+
     /// The type's static description.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// assert_eq!(Tag::meta().table(), "tag");
     /// assert_eq!(Tag::meta().columns(), ["label"]);
     /// ```
@@ -188,37 +265,37 @@ pub trait Record: Sized {
     /// The primary key, or `None` for a record never saved.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// # let tm = TransactionManager::open_in_memory()?;
     /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
     /// let mut tag = Tag { label: "rust".into(), ..Default::default() };
     /// assert_eq!(tag.primary_key(), None);
     /// tag.save(&tm)?;
-    /// assert_eq!(tag.primary_key(), Some(1));
+    /// assert_eq!(tag.primary_key(), Some(&1));
     /// # Ok(())
     /// # }
     /// ```
-    fn primary_key(&self) -> Option<i64>;
+    fn primary_key(&self) -> Option<&Self::Key>;
 
     /// Sets the primary key (after an insert, or `None` after a delete).
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let mut tag = Tag::default();
     /// tag.set_primary_key(Some(7));
     /// assert_eq!(tag.id, Some(7));
     /// ```
-    fn set_primary_key(&mut self, pk: Option<i64>);
+    fn set_primary_key(&mut self, pk: Option<Self::Key>);
 
     /// The version this record was loaded or last saved with; `None` for a
     /// new record, or a type without a version field.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// # let tm = TransactionManager::open_in_memory()?;
     /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -234,28 +311,27 @@ pub trait Record: Sized {
     /// Sets the in-memory version. A type without a version field ignores it.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let mut tag = Tag::default();
     /// tag.set_version(Some(3));
     /// assert_eq!(tag.version, Some(3));
     /// ```
     fn set_version(&mut self, version: Option<i64>);
 
-    /// Binds the data columns, in declaration order, to parameters
-    /// `first_index..`; returns the next free index.
+    /// Binds the written data columns ([`RecordMeta::columns`]), in order.
+    /// The derive writes it; [`save`](Record::save) calls it.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// # let tm = TransactionManager::open_in_memory()?;
     /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
-    /// let tag = Tag { label: "rust".into(), ..Default::default() };
-    /// let conn = tm.into_inner();
-    /// let mut stmt = conn.prepare("SELECT ?1")?;
-    /// assert_eq!(tag.bind_columns(&mut stmt, 1)?, 2); // one data column bound, at 1
-    /// let label: String = stmt.raw_query().next()?.expect("a row").get(0)?;
+    /// // `label` is the one data column: the value `save` binds for it is stored.
+    /// assert_eq!(Tag::meta().columns(), ["label"]);
+    /// Tag { label: "rust".into(), ..Default::default() }.save(&tm)?;
+    /// let label: String = tm.query_row("SELECT label FROM tag", [], |r| r.get(0))?;
     /// assert_eq!(label, "rust");
     /// # Ok(())
     /// # }
@@ -263,21 +339,21 @@ pub trait Record: Sized {
     ///
     /// # Errors
     ///
-    /// A binding error from rusqlite.
-    fn bind_columns(&self, stmt: &mut Statement<'_>, first_index: usize)
-    -> rusqlite::Result<usize>;
+    /// A value that cannot be bound.
+    fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError>;
 
     /// Builds a record from a row holding the primary key, the version (if
-    /// versioned) and the data columns, in that order.
+    /// versioned), the data columns and the read-only columns, in that order.
+    /// The derive writes it; every load calls it.
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// # let tm = TransactionManager::open_in_memory()?;
     /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
-    /// let conn = tm.into_inner();
-    /// let tag = conn.query_row("SELECT 5, 2, 'rust'", [], Tag::from_row)?;
+    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
+    /// let tag = Tag::get(&tm, 5)?; // the row: key, version, then `label`
     /// assert_eq!((tag.id, tag.version, tag.label.as_str()), (Some(5), Some(2), "rust"));
     /// # Ok(())
     /// # }
@@ -285,8 +361,8 @@ pub trait Record: Sized {
     ///
     /// # Errors
     ///
-    /// A conversion error from rusqlite.
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+    /// A column that does not convert to its field's type.
+    fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError>;
 
     /// Inserts a new record (no primary key, or a versioned record with no
     /// version yet) or updates an existing one. A versioned update checks the
@@ -302,8 +378,8 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -333,8 +409,8 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -359,31 +435,54 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Error, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Error, Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), Error> {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
     /// tm.execute("INSERT INTO tag (id, version, label) VALUES (7, 1, 'urgent')", [])?;
     /// assert_eq!(Tag::get(&tm, 7)?.label, "urgent");
-    /// assert!(matches!(Tag::get(&tm, 8), Err(Error::RecordNotFound { pk: 8, .. })));
+    /// assert!(matches!(Tag::get(&tm, 8), Err(Error::RecordNotFound { pk, .. }) if pk == 8));
     /// # Ok(())
     /// # }
     /// ```
-    fn get<S: Scope>(scope: &S, pk: i64) -> Result<Self, Error> {
-        let meta = Self::meta();
-        let sql = meta.sql()?;
-        scope
-            .manager()
-            .run_statement(&sql.get, |stmt| {
-                stmt.raw_bind_parameter(1, pk)?;
-                let mut rows = stmt.raw_query();
-                rows.next()?.map(Self::from_row).transpose()
-            })?
-            .ok_or(Error::RecordNotFound {
-                table: meta.table(),
-                pk,
-            })
+    fn get<S: Scope>(scope: &S, pk: impl Into<Self::Key>) -> Result<Self, Error> {
+        let pk = pk.into();
+        Self::find(scope, &pk)?.ok_or_else(|| Error::RecordNotFound {
+            table: Self::meta().table(),
+            pk: KeyValue::of(&pk),
+        })
+    }
+
+    /// Loads the record with primary key `pk`, or `None` if there is no such
+    /// row: [`get`](Record::get) for lookups where a missing row is not an
+    /// error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] for SQL errors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, label: String }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, label TEXT)", [])?;
+    /// Tag { label: "urgent".into(), ..Default::default() }.save(&tm)?;
+    /// assert_eq!(Tag::find(&tm, &1)?.map(|t| t.label), Some("urgent".to_owned()));
+    /// assert!(Tag::find(&tm, &2)?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn find<S: Scope>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error> {
+        let sql = Self::meta().sql()?;
+        scope.manager().run_statement(&sql.get, |stmt| {
+            stmt.raw_bind_parameter(1, pk)?;
+            let mut rows = stmt.raw_query();
+            rows.next()?.map(read_record).transpose()
+        })
     }
 
     /// Loads every record of the type, in primary-key order.
@@ -395,8 +494,8 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -424,8 +523,8 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -457,8 +556,8 @@ pub trait Record: Sized {
     /// # Example
     ///
     /// ```
-    /// # use txmanager::{record, Record, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -471,12 +570,17 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn reload<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
-        let pk = self.primary_key().ok_or(Error::RecordNotSaved {
+        let pk = self.primary_key().cloned().ok_or(Error::RecordNotSaved {
             table: Self::meta().table(),
         })?;
         *self = Self::get(scope, pk)?;
         Ok(())
     }
+}
+
+#[inline]
+fn read_record<R: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<R> {
+    Ok(R::from_row(&mut RowReader::new(row))?)
 }
 
 fn query_records<R: Record, S: Scope, P: Params>(
@@ -485,189 +589,7 @@ fn query_records<R: Record, S: Scope, P: Params>(
     params: P,
 ) -> Result<Vec<R>, Error> {
     scope.manager().run_statement(sql, |stmt| {
-        let rows = stmt.query_map(params, R::from_row)?;
+        let rows = stmt.query_map(params, read_record)?;
         rows.collect()
     })
-}
-
-/// Declares a record type: the struct, and its [`Record`] implementation.
-///
-/// ```text
-/// record! {
-///     #[derive(...)]                      // any attributes for the struct
-///     pub struct Name in "table" (
-///         primary_key id,                 // an Option<i64> field, INTEGER PRIMARY KEY
-///         version version: VersionField::integer(),   // optional: an Option<i64> field
-///     ) {
-///         pub data_field: Type,           // one column each, named like the field
-///     }
-/// }
-/// ```
-///
-/// The struct gets an `Option<i64>` primary-key field, an optional
-/// `Option<i64>` version field, and the data fields you list; each field's
-/// name is its column's name, and each type must convert to and from SQL
-/// (rusqlite's `ToSql` and `FromSql`). The version takes a [`VersionField`]
-/// (`integer()`, `auto_increment()`, `trigger()`, `conditional(&[..])`, with
-/// `.column("name")` for a column named differently from the field, and
-/// `.manual()` to check only when you call
-/// [`concurrency_check`](crate::concurrency_check)).
-///
-/// Attributes on the struct and its fields are passed through, so a record
-/// derives what any struct can: `#[derive(serde::Serialize,
-/// serde::Deserialize)]` (with your own serde dependency) puts the primary
-/// key and the version in the JSON beside the fields, as a client must send
-/// the version back for an optimistic edit.
-///
-/// # Example
-///
-/// The cookbook's `AbstractModelWithCustomSave`: a version stored in column
-/// `cm_version_id`, checked by hand.
-///
-/// ```
-/// use txmanager::{concurrency_check, record, Error, Record, Scope, TransactionManager, VersionField};
-///
-/// record! {
-///     /// A model that runs its own save logic.
-///     #[derive(Debug, Clone, Default)]
-///     pub struct Security in "security" (
-///         primary_key id,
-///         version version: VersionField::integer().column("cm_version_id").manual(),
-///     ) {
-///         pub name: String,
-///     }
-/// }
-///
-/// impl Security {
-///     fn checked_save(&mut self, tm: &mut TransactionManager) -> Result<(), Error> {
-///         tm.commit_on_success(|tx| {
-///             concurrency_check(tx, self)?;
-///             // ... custom logic, logging ...
-///             self.save(tx)
-///         })
-///     }
-/// }
-///
-/// # fn main() -> Result<(), Error> {
-/// let mut tm = TransactionManager::open_in_memory()?;
-/// tm.execute("CREATE TABLE security (id INTEGER PRIMARY KEY, cm_version_id INTEGER NOT NULL, name TEXT)", [])?;
-/// let mut a = Security { name: "s".into(), ..Default::default() };
-/// a.checked_save(&mut tm)?;
-/// let mut b = a.clone();
-/// a.checked_save(&mut tm)?;
-/// assert!(matches!(b.checked_save(&mut tm), Err(Error::RecordModified { .. })));
-/// # Ok(())
-/// # }
-/// ```
-#[macro_export]
-macro_rules! record {
-    (
-        $(#[$attr:meta])*
-        $vis:vis struct $name:ident in $table:literal (
-            primary_key $pk:ident
-            $(, version $ver:ident : $vspec:expr )?
-            $(,)?
-        ) {
-            $( $(#[$fattr:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
-        }
-    ) => {
-        $(#[$attr])*
-        $vis struct $name {
-            /// The primary key; `None` until the record is saved.
-            pub $pk: ::core::option::Option<i64>,
-            $(
-                /// The version the record was loaded or saved with; `None` for a new record.
-                pub $ver: ::core::option::Option<i64>,
-            )?
-            $( $(#[$fattr])* $fvis $field: $fty, )*
-        }
-
-        impl $crate::Record for $name {
-            fn meta() -> &'static $crate::RecordMeta {
-                static META: $crate::RecordMeta = $crate::RecordMeta::new(
-                    $table,
-                    ::core::stringify!($pk),
-                    &[$( ::core::stringify!($field) ),*],
-                    $crate::__record_version!($( $vspec, ::core::stringify!($ver) )?),
-                );
-                &META
-            }
-
-            fn primary_key(&self) -> ::core::option::Option<i64> {
-                self.$pk
-            }
-
-            fn set_primary_key(&mut self, pk: ::core::option::Option<i64>) {
-                self.$pk = pk;
-            }
-
-            fn version(&self) -> ::core::option::Option<i64> {
-                $crate::__record_version_get!(self $(, $ver)?)
-            }
-
-            fn set_version(&mut self, version: ::core::option::Option<i64>) {
-                $crate::__record_version_set!(self, version $(, $ver)?)
-            }
-
-            fn bind_columns(
-                &self,
-                stmt: &mut $crate::rusqlite::Statement<'_>,
-                first_index: usize,
-            ) -> $crate::rusqlite::Result<usize> {
-                #[allow(unused_mut)]
-                let mut index = first_index;
-                $(
-                    stmt.raw_bind_parameter(index, &self.$field)?;
-                    index += 1;
-                )*
-                Ok(index)
-            }
-
-            fn from_row(row: &$crate::rusqlite::Row<'_>) -> $crate::rusqlite::Result<Self> {
-                let mut index = 0usize;
-                let mut next = || {
-                    index += 1;
-                    index - 1
-                };
-                Ok($name {
-                    $pk: row.get(next())?,
-                    $( $ver: row.get(next())?, )?
-                    $( $field: row.get(next())?, )*
-                })
-            }
-        }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __record_version {
-    () => {
-        ::core::option::Option::None
-    };
-    ($spec:expr, $default_column:expr) => {
-        ::core::option::Option::Some($crate::VersionField::or_column($spec, $default_column))
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __record_version_get {
-    ($self:ident) => {
-        ::core::option::Option::None
-    };
-    ($self:ident, $ver:ident) => {
-        $self.$ver
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __record_version_set {
-    ($self:ident, $value:ident) => {{
-        let _ = $value;
-    }};
-    ($self:ident, $value:ident, $ver:ident) => {
-        $self.$ver = $value
-    };
 }

@@ -517,13 +517,15 @@ impl<B: Backend> TransactionManager<B> {
     /// An optimistic read-modify-write that survives concurrent writers:
     ///
     /// ```
-    /// use txmanager::{record, Record, RetryPolicy, TransactionManager, VersionField};
+    /// use txmanager::{Record, RetryPolicy, TransactionManager, VersionField};
     ///
-    /// record! {
-    ///     #[derive(Debug, Clone, Default)]
-    ///     pub struct Counter in "counter" (primary_key id, version version: VersionField::auto_increment()) {
-    ///         pub value: i64,
-    ///     }
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// pub struct Counter {
+    ///     #[record(primary_key)]
+    ///     pub id: Option<i64>,
+    ///     #[record(version(auto_increment))]
+    ///     pub version: Option<i64>,
+    ///     pub value: i64,
     /// }
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -545,13 +547,15 @@ impl<B: Backend> TransactionManager<B> {
     /// not retried; map it to HTTP 409 Conflict.
     ///
     /// ```
-    /// use txmanager::{record, Error, GaveUp, Record, RetryPolicy, TransactionManager, VersionField};
+    /// use txmanager::{Error, GaveUp, Record, RetryPolicy, TransactionManager, VersionField};
     ///
-    /// record! {
-    ///     #[derive(Debug, Clone, Default)]
-    ///     pub struct Page in "page" (primary_key id, version version: VersionField::integer()) {
-    ///         pub body: String,
-    ///     }
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// pub struct Page {
+    ///     #[record(primary_key)]
+    ///     pub id: Option<i64>,
+    ///     #[record(version(integer))]
+    ///     pub version: Option<i64>,
+    ///     pub body: String,
     /// }
     ///
     /// /// Saves the client's copy; returns the HTTP status.

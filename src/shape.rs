@@ -10,6 +10,8 @@ pub(crate) struct TableShape {
     pub(crate) primary_key: &'static str,
     /// The data columns, in the order values are bound.
     pub(crate) columns: &'static [&'static str],
+    /// Columns the database fills in: selected, never written.
+    pub(crate) read_only: &'static [&'static str],
     pub(crate) version: Option<VersionShape>,
 }
 
@@ -47,6 +49,11 @@ impl TableShape {
     #[inline]
     pub(crate) fn columns(&self) -> &'static [&'static str] {
         self.columns
+    }
+
+    #[inline]
+    pub(crate) fn read_only_columns(&self) -> &'static [&'static str] {
+        self.read_only
     }
 
     #[inline]

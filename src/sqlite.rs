@@ -602,7 +602,7 @@ pub(crate) struct RecordSql {
 pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
     validate_identifier("table", meta.table())?;
     validate_identifier("primary key column", meta.primary_key())?;
-    for column in meta.columns() {
+    for column in meta.columns().iter().chain(meta.read_only_columns()) {
         validate_identifier("column", column)?;
     }
     let version = meta.version();
@@ -634,6 +634,7 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
     let mut selected = vec![pk.clone()];
     selected.extend(version_column.clone());
     selected.extend(columns.iter().cloned());
+    selected.extend(meta.read_only_columns().iter().map(|c| quote_identifier(c)));
     let select = format!("SELECT {} FROM {table}", selected.join(", "));
 
     // INSERT: columns, then the version, then (with a chosen key) the key.

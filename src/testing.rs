@@ -20,10 +20,13 @@ use crate::{Error, Record, TransactionManager};
 /// # Example
 ///
 /// ```
-/// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager};
-/// record! {
-///     #[derive(Debug, Clone, Default)]
-///     pub struct Unversioned in "plain" (primary_key id) { pub x: i64, }
+/// # use txmanager::{testing::ConcurrencyTest, TransactionManager};
+/// #[derive(Debug, Clone, Default, Record)]
+/// #[record(table = "plain")]
+/// pub struct Unversioned {
+///     #[record(primary_key)]
+///     pub id: Option<i64>,
+///     pub x: i64,
 /// }
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
@@ -43,13 +46,14 @@ impl ConcurrencyTestFailure {
     /// The check that failed, as a sentence.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
-    /// record! {
-    ///     #[derive(Debug, Clone, Default)]
-    ///     pub struct Unchecked in "unchecked" (
-    ///         primary_key id,
-    ///         version version: VersionField::auto_increment().manual(),
-    ///     ) { pub x: i64, }
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// pub struct Unchecked {
+    ///     #[record(primary_key)]
+    ///     pub id: Option<i64>,
+    ///     #[record(version(auto_increment, manual))]
+    ///     pub version: Option<i64>,
+    ///     pub x: i64,
     /// }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
@@ -68,13 +72,14 @@ impl ConcurrencyTestFailure {
     /// What was seen instead.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
-    /// record! {
-    ///     #[derive(Debug, Clone, Default)]
-    ///     pub struct Unchecked in "unchecked" (
-    ///         primary_key id,
-    ///         version version: VersionField::auto_increment().manual(),
-    ///     ) { pub x: i64, }
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// pub struct Unchecked {
+    ///     #[record(primary_key)]
+    ///     pub id: Option<i64>,
+    ///     #[record(version(auto_increment, manual))]
+    ///     pub version: Option<i64>,
+    ///     pub x: i64,
     /// }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
@@ -130,17 +135,16 @@ fn fail(check: &'static str, detail: String) -> Ending {
 /// # Example
 ///
 /// ```
-/// use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
+/// use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
 ///
-/// record! {
-///     #[derive(Debug, Clone, Default)]
-///     pub struct Article in "article" (
-///         primary_key id,
-///         version version: VersionField::conditional(&["title"]),
-///     ) {
-///         pub title: String,
-///         pub views: i64,
-///     }
+/// #[derive(Debug, Clone, Default, Record)]
+/// pub struct Article {
+///     #[record(primary_key)]
+///     pub id: Option<i64>,
+///     #[record(version(conditional(title)))]
+///     pub version: Option<i64>,
+///     pub title: String,
+///     pub views: i64,
 /// }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
@@ -167,8 +171,8 @@ impl<R: Record, M: Fn() -> R> ConcurrencyTest<M, fn(&mut R)> {
     /// The checks for the records `make` builds, with no change between saves.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{testing::ConcurrencyTest, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let test = ConcurrencyTest::new(Tag::default);
     /// # let _ = test;
     /// ```
@@ -184,8 +188,8 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// Applies `change` to a record before each save.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{testing::ConcurrencyTest, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let test = ConcurrencyTest::new(Tag::default).with_change(|t: &mut Tag| t.label.push('x'));
     /// # let _ = test;
     /// ```
@@ -204,8 +208,8 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// failure of the check it happened in.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -226,7 +230,8 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
                 }
                 let step = "a save gives a new record a version";
                 record.save(tx).map_err(|e| fail(step, e.to_string()))?;
-                let (Some(pk), Some(first)) = (record.primary_key(), record.version()) else {
+                let (Some(pk), Some(first)) = (record.primary_key().cloned(), record.version())
+                else {
                     return Err(fail(
                         step,
                         "after saving, the record has no version".to_owned(),
@@ -241,7 +246,7 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
                 }
 
                 let step = "two copies of one record conflict";
-                let mut a = R::get(tx, pk).map_err(|e| fail(step, e.to_string()))?;
+                let mut a = R::get(tx, pk.clone()).map_err(|e| fail(step, e.to_string()))?;
                 let mut b = R::get(tx, pk).map_err(|e| fail(step, e.to_string()))?;
                 (self.change)(&mut a);
                 a.save(tx).map_err(|e| fail(step, e.to_string()))?;
@@ -283,8 +288,8 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// When a check fails.
     ///
     /// ```
-    /// # use txmanager::{record, testing::ConcurrencyTest, TransactionManager, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::integer()) { pub label: String, } }
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(integer))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;

@@ -120,13 +120,13 @@ pub(crate) fn rolled_back(depth: usize) {
 /// A versioned write found another version: an event, and the table and key
 /// on the enclosing block's span.
 #[inline]
-pub(crate) fn conflict(table: &str, pk: i64, expected: i64, found: Option<i64>) {
+pub(crate) fn conflict(table: &str, pk: &crate::KeyValue, expected: i64, found: Option<i64>) {
     #[cfg(feature = "tracing")]
     {
         let span = tracing::Span::current();
         span.record("conflict_table", table);
-        span.record("conflict_pk", pk);
-        tracing::debug!(table, pk, expected, found, "version conflict");
+        span.record("conflict_pk", tracing::field::display(pk));
+        tracing::debug!(table, pk = %pk, expected, found, "version conflict");
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (table, pk, expected, found);

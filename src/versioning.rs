@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::mode::sealed::Sealed;
 use crate::sqlite::{self, RecordSql};
 use crate::trace;
+use crate::value::{self, Binder, KeyValue, SqlValue};
 use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction, TransactionManager};
 
 /// How a version column changes when a record is saved.
@@ -233,8 +234,8 @@ impl VersionField {
 /// # Example
 ///
 /// ```
-/// use txmanager::{record, ConcurrencyTarget, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{ConcurrencyTarget, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let everything = ConcurrencyTarget::all();
@@ -245,24 +246,24 @@ impl VersionField {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConcurrencyTarget(Target);
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Target {
     All,
     /// A record type, by its `RecordMeta`: a `static` per type, with
     /// interior mutability, so its address is the type's identity.
     Type(&'static RecordMeta),
-    Row(&'static RecordMeta, i64),
+    Row(&'static RecordMeta, KeyValue),
 }
 
 impl Target {
-    fn parts(self) -> (Option<*const RecordMeta>, Option<i64>) {
+    fn parts(&self) -> (Option<*const RecordMeta>, Option<&KeyValue>) {
         match self {
             Target::All => (None, None),
-            Target::Type(meta) => (Some(std::ptr::from_ref(meta)), None),
-            Target::Row(meta, pk) => (Some(std::ptr::from_ref(meta)), Some(pk)),
+            Target::Type(meta) => (Some(std::ptr::from_ref(*meta)), None),
+            Target::Row(meta, pk) => (Some(std::ptr::from_ref(*meta)), Some(pk)),
         }
     }
 }
@@ -308,9 +309,9 @@ impl ConcurrencyTarget {
     /// to the same table.
     ///
     /// ```
-    /// # use txmanager::{record, ConcurrencyTarget, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct TagLabel in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{ConcurrencyTarget, Record};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
+    /// # #[derive(Debug, Clone, Default, Record)] #[record(table = "tag")] pub struct TagLabel { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// assert_ne!(ConcurrencyTarget::of::<Tag>(), ConcurrencyTarget::of::<TagLabel>());
     /// ```
     #[must_use]
@@ -328,8 +329,8 @@ impl ConcurrencyTarget {
     /// [`of`](Self::of).
     ///
     /// ```
-    /// # use txmanager::{record, ConcurrencyTarget, Error, VersionField};
-    /// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+    /// # use txmanager::{ConcurrencyTarget, Error, Record};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), Error> {
     /// let _saved = ConcurrencyTarget::record(&Tag { id: Some(1), ..Default::default() })?;
     /// let err = ConcurrencyTarget::record(&Tag::default()).unwrap_err();
@@ -342,21 +343,21 @@ impl ConcurrencyTarget {
         let pk = record.primary_key().ok_or(Error::RecordNotSaved {
             table: meta.table(),
         })?;
-        Ok(ConcurrencyTarget(Target::Row(meta, pk)))
+        Ok(ConcurrencyTarget(Target::Row(meta, KeyValue::of(pk))))
     }
 
     #[inline]
-    fn covers(self, meta: &RecordMeta, pk: i64) -> bool {
-        match self.0 {
+    fn covers<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> bool {
+        match &self.0 {
             Target::All => true,
-            Target::Type(m) => std::ptr::eq(m, meta),
-            Target::Row(m, row) => std::ptr::eq(m, meta) && row == pk,
+            Target::Type(m) => std::ptr::eq(*m, meta),
+            Target::Row(m, row) => std::ptr::eq(*m, meta) && *row == KeyValue::of(pk),
         }
     }
 }
 
 /// One active `disable_*` scope, kept on the manager's stack.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Override {
     target: ConcurrencyTarget,
     /// `true`: no check (and the version still moves on);
@@ -373,7 +374,7 @@ struct Policy {
 
 impl TransactionManager {
     #[inline]
-    fn concurrency_policy(&self, meta: &RecordMeta, pk: i64) -> Policy {
+    fn concurrency_policy<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> Policy {
         let mut policy = Policy {
             check: true,
             bump: true,
@@ -401,8 +402,8 @@ impl TransactionManager {
 /// # Example
 ///
 /// ```
-/// use txmanager::{disable_concurrency, record, ConcurrencyTarget, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{disable_concurrency, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
@@ -499,8 +500,8 @@ fn push_override<S: Scope>(
 /// deleted is a conflict, unless concurrency is disabled for it.
 ///
 /// ```
-/// use txmanager::{disable_concurrency, record, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{disable_concurrency, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
@@ -538,8 +539,8 @@ pub fn disable_concurrency<S: Scope>(
 /// The cookbook's data import: load rows without checks.
 ///
 /// ```
-/// use txmanager::{record, with_concurrency_disabled, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{with_concurrency_disabled, ConcurrencyTarget, Error, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
@@ -577,8 +578,8 @@ pub fn with_concurrency_disabled<S: Scope, T>(
 /// # Example
 ///
 /// ```
-/// use txmanager::{disable_version_increment, record, ConcurrencyTarget, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{disable_version_increment, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
@@ -613,8 +614,8 @@ pub fn disable_version_increment<S: Scope>(
 /// # Example
 ///
 /// ```
-/// use txmanager::{record, with_version_increment_disabled, ConcurrencyTarget, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{with_version_increment_disabled, ConcurrencyTarget, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let mut tm = TransactionManager::open_in_memory()?;
 /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -651,8 +652,8 @@ pub fn with_version_increment_disabled<S: Scope, T>(
 /// See [`record!`](crate::record!) for the cookbook's custom-save model.
 ///
 /// ```
-/// use txmanager::{concurrency_check, record, Error, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment().manual()) { pub label: String, } }
+/// use txmanager::{concurrency_check, Error, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment, manual))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), Error> {
 /// let tm = TransactionManager::open_in_memory()?;
@@ -682,7 +683,7 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
     } else {
         Err(Error::RecordModified {
             table: meta.table(),
-            pk,
+            pk: KeyValue::of(pk),
             expected,
             found,
         })
@@ -700,8 +701,8 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
 /// # Example
 ///
 /// ```
-/// use txmanager::{has_changed, record, Record, TransactionManager, VersionField};
-/// # record! { #[derive(Debug, Clone, Default)] pub struct Tag in "tag" (primary_key id, version version: VersionField::auto_increment()) { pub label: String, } }
+/// use txmanager::{has_changed, Record, TransactionManager, VersionField};
+/// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 /// # fn main() -> Result<(), txmanager::Error> {
 /// let tm = TransactionManager::open_in_memory()?;
 /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
@@ -1001,13 +1002,15 @@ pub fn drop_version_triggers<S: Scope>(scope: &mut S) -> Result<Vec<VersionTrigg
 /// # Example
 ///
 /// ```
-/// use txmanager::{apply_concurrency_check_for, check_version_triggers, record, Error, Record, TransactionManager, VersionField};
+/// use txmanager::{apply_concurrency_check_for, check_version_triggers, Error, Record, TransactionManager, VersionField};
 ///
-/// record! {
-///     #[derive(Debug, Clone, Default)]
-///     pub struct Page in "page" (primary_key id, version version: VersionField::trigger()) {
-///         pub body: String,
-///     }
+/// #[derive(Debug, Clone, Default, Record)]
+/// pub struct Page {
+///     #[record(primary_key)]
+///     pub id: Option<i64>,
+///     #[record(version(trigger))]
+///     pub version: Option<i64>,
+///     pub body: String,
 /// }
 ///
 /// # fn main() -> Result<(), Error> {
@@ -1054,16 +1057,16 @@ pub fn check_version_triggers<S: Scope>(scope: &S, types: &[&RecordMeta]) -> Res
 /// # Example
 ///
 /// ```
-/// use txmanager::{apply_concurrency_check_for, record, Record, TransactionManager, VersionField};
+/// use txmanager::{apply_concurrency_check_for, Record, TransactionManager, VersionField};
 ///
-/// record! {
-///     #[derive(Debug, Clone, Default)]
-///     pub struct User in "auth_user" (
-///         primary_key id,
-///         version version: VersionField::trigger(),
-///     ) {
-///         pub username: String,
-///     }
+/// #[derive(Debug, Clone, Default, Record)]
+/// #[record(table = "auth_user")]
+/// pub struct User {
+///     #[record(primary_key)]
+///     pub id: Option<i64>,
+///     #[record(version(trigger))]
+///     pub version: Option<i64>,
+///     pub username: String,
 /// }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
@@ -1091,46 +1094,90 @@ fn version_field(meta: &RecordMeta) -> Result<VersionField, Error> {
 
 // ---------- the operations behind `Record` ----------
 
+/// What a write changed, applied to the record once the borrow for binding
+/// its values has ended.
+struct Written<K> {
+    /// The key the database assigned, for an insert without one.
+    new_key: Option<K>,
+    version: Option<i64>,
+}
+
 pub(crate) fn save<R: Record>(tm: &TransactionManager, record: &mut R) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql()?;
+    let written = write(tm, meta, sql, record)?;
+    if let Some(key) = written.new_key {
+        record.set_primary_key(Some(key));
+    }
+    record.set_version(written.version);
+    Ok(())
+}
+
+#[inline]
+fn write<R: Record>(
+    tm: &TransactionManager,
+    meta: &'static RecordMeta,
+    sql: &RecordSql,
+    record: &R,
+) -> Result<Written<R::Key>, Error> {
     let Some(pk) = record.primary_key() else {
         let version = meta.version().map(|f| f.kind().initial());
-        return insert(tm, sql, record, None, version);
+        return insert(tm, meta, sql, record, None, version);
     };
     match (meta.version(), record.version()) {
         (Some(field), Some(expected)) => {
             update_versioned(tm, meta, sql, field, record, pk, expected)
         }
-        (Some(field), None) => insert(tm, sql, record, Some(pk), Some(field.kind().initial())),
+        (Some(field), None) => insert(
+            tm,
+            meta,
+            sql,
+            record,
+            Some(pk),
+            Some(field.kind().initial()),
+        ),
         (None, _) => {
             let updated = tm.run_statement(&sql.update_unchecked, |stmt| {
-                record.bind_columns(stmt, 1)?;
+                record.bind_columns(&mut Binder::new(stmt, 1))?;
                 stmt.raw_bind_parameter(sql.pk_param, pk)?;
                 stmt.raw_execute()
             })?;
             if updated == 0 {
-                insert(tm, sql, record, Some(pk), None)?;
+                insert(tm, meta, sql, record, Some(pk), None)
+            } else {
+                Ok(Written {
+                    new_key: None,
+                    version: None,
+                })
             }
-            Ok(())
         }
     }
 }
 
 fn insert<R: Record>(
     tm: &TransactionManager,
+    meta: &'static RecordMeta,
     sql: &RecordSql,
-    record: &mut R,
-    pk: Option<i64>,
+    record: &R,
+    pk: Option<&R::Key>,
     version: Option<i64>,
-) -> Result<(), Error> {
+) -> Result<Written<R::Key>, Error> {
+    // A key the database will assign must fit the key type: find out before
+    // anything is written.
+    if pk.is_none() && value::key_from_rowid::<R::Key>(1).is_err() {
+        return Err(Error::MissingPrimaryKey {
+            table: meta.table(),
+        });
+    }
     let text = if pk.is_some() {
         &sql.insert_with_pk
     } else {
         &sql.insert
     };
-    let rowid = tm.run_statement(text, |stmt| {
-        let mut index = record.bind_columns(stmt, 1)?;
+    let new_key = tm.run_statement(text, |stmt| {
+        let mut values = Binder::new(stmt, 1);
+        record.bind_columns(&mut values)?;
+        let mut index = values.next_index();
         if let Some(version) = version {
             stmt.raw_bind_parameter(index, version)?;
             index += 1;
@@ -1139,29 +1186,34 @@ fn insert<R: Record>(
             stmt.raw_bind_parameter(index, pk)?;
         }
         stmt.raw_execute()?;
-        Ok(tm.conn.last_insert_rowid())
+        match pk {
+            Some(_) => Ok(None),
+            None => value::key_from_rowid(tm.conn.last_insert_rowid()).map(Some),
+        }
     })?;
-    let pk = pk.unwrap_or(rowid);
-    record.set_primary_key(Some(pk));
     // A table's own AFTER INSERT trigger may update the new row, which
     // fires the version trigger: read what the row holds.
-    let version = match R::meta().version() {
-        Some(field) if field.kind() == VersionKind::Trigger => current_version(tm, sql, pk)?,
+    let version = match meta.version() {
+        Some(field) if field.kind() == VersionKind::Trigger => {
+            let key = pk.or(new_key.as_ref()).ok_or(Error::MissingPrimaryKey {
+                table: meta.table(),
+            })?;
+            current_version(tm, sql, key)?
+        }
         _ => version,
     };
-    record.set_version(version);
-    Ok(())
+    Ok(Written { new_key, version })
 }
 
 fn update_versioned<R: Record>(
     tm: &TransactionManager,
-    meta: &RecordMeta,
+    meta: &'static RecordMeta,
     sql: &RecordSql,
     field: crate::VersionField,
-    record: &mut R,
-    pk: i64,
+    record: &R,
+    pk: &R::Key,
     expected: i64,
-) -> Result<(), Error> {
+) -> Result<Written<R::Key>, Error> {
     let policy = tm.concurrency_policy(meta, pk);
     let check = policy.check && !field.is_manual();
     let kind = field.kind();
@@ -1181,7 +1233,7 @@ fn update_versioned<R: Record>(
         (&sql.update_unchecked, true)
     };
     let new_version = tm.run_statement(text, |stmt| {
-        record.bind_columns(stmt, 1)?;
+        record.bind_columns(&mut Binder::new(stmt, 1))?;
         if let Some(index) = sql.version_param {
             stmt.raw_bind_parameter(index, version_value)?;
         }
@@ -1204,18 +1256,18 @@ fn update_versioned<R: Record>(
         // trigger's bump, and any bumps caused by the table's own triggers
         // (an `updated_at` trigger's UPDATE fires the version trigger
         // again), come later. Read what they produced.
-        Some(_) if kind == VersionKind::Trigger => {
-            record.set_version(current_version(tm, sql, pk)?);
-            Ok(())
-        }
-        Some(version) => {
-            record.set_version(Some(version));
-            Ok(())
-        }
+        Some(_) if kind == VersionKind::Trigger => Ok(Written {
+            new_key: None,
+            version: current_version(tm, sql, pk)?,
+        }),
+        Some(version) => Ok(Written {
+            new_key: None,
+            version: Some(version),
+        }),
         None if check => Err(conflict(tm, meta, sql, pk, expected)),
         // Unchecked, and the row is gone: re-insert it under the same key
         // (the cookbook's recovery of a deleted record).
-        None => insert(tm, sql, record, Some(pk), Some(kind.next(expected))),
+        None => insert(tm, meta, sql, record, Some(pk), Some(kind.next(expected))),
     }
 }
 
@@ -1253,10 +1305,10 @@ pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Resu
     Ok(())
 }
 
-fn current_version(
+fn current_version<K: SqlValue + ?Sized>(
     tm: &TransactionManager,
     sql: &RecordSql,
-    pk: i64,
+    pk: &K,
 ) -> Result<Option<i64>, Error> {
     tm.run_statement(&sql.current_version, |stmt| {
         stmt.raw_bind_parameter(1, pk)?;
@@ -1267,16 +1319,17 @@ fn current_version(
 
 /// The error for a stale write, with the version found just after it. If
 /// even that read fails, its error is returned instead: it says more.
-fn conflict(
+fn conflict<K: SqlValue + ?Sized>(
     tm: &TransactionManager,
     meta: &RecordMeta,
     sql: &RecordSql,
-    pk: i64,
+    pk: &K,
     expected: i64,
 ) -> Error {
     match current_version(tm, sql, pk) {
         Ok(found) => {
-            trace::conflict(meta.table(), pk, expected, found);
+            let pk = KeyValue::of(pk);
+            trace::conflict(meta.table(), &pk, expected, found);
             Error::RecordModified {
                 table: meta.table(),
                 pk,

@@ -8,13 +8,15 @@ use std::error::Error as _;
 
 use common::{Db, INSERT};
 use txmanager::rusqlite::ErrorCode;
-use txmanager::{ConcurrencyTarget, Error, Record, VersionField, record};
+use txmanager::{ConcurrencyTarget, Error, Record};
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub body: String,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub body: String,
 }
 
 /// Errors produced through real failure paths, one per kind.

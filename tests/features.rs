@@ -6,13 +6,15 @@
 mod common;
 
 use common::Db;
-use txmanager::{Error, Opener, Record, TransactionManager, VersionField, record};
+use txmanager::{Error, Opener, Record, TransactionManager, VersionField};
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-    }
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
 }
 
 fn page_table(tm: &TransactionManager) -> Result<(), Error> {

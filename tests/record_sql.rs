@@ -5,14 +5,16 @@
 mod common;
 
 use common::Db;
-use txmanager::{Error, Record, VersionField, record};
+use txmanager::{Error, Record};
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Order in "order" (primary_key select, version version: VersionField::auto_increment()) {
-        pub group: String,
-        pub limit: i64,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Order {
+    #[record(primary_key)]
+    pub select: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub group: String,
+    pub limit: i64,
 }
 
 #[test]

@@ -7,37 +7,46 @@ mod common;
 
 use common::Db;
 use txmanager::{
-    ConcurrencyTarget, Error, Record, TransactionManager, VersionField, disable_concurrency,
-    disable_version_increment, record,
+    ConcurrencyTarget, Error, Record, TransactionManager, disable_concurrency,
+    disable_version_increment,
 };
 
-record! {
-    /// Nothing but a key.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Ticket in "ticket" (primary_key id) {}
+/// Nothing but a key.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Ticket {
+    #[record(primary_key)]
+    pub id: Option<i64>,
 }
 
-record! {
-    /// A key and a version, no data.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Marker in "marker" (primary_key id, version version: VersionField::auto_increment()) {}
+/// A key and a version, no data.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Marker {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
 }
 
-record! {
-    /// The full model.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Article in "article" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-        pub body: String,
-    }
+/// The full model.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Article {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
+    pub body: String,
 }
 
-record! {
-    /// A narrow "proxy" view of the same table.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct ArticleTitle in "article" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-    }
+/// A narrow "proxy" view of the same table.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+#[record(table = "article")]
+pub struct ArticleTitle {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
 }
 
 const SCHEMA: &str = "CREATE TABLE ticket (id INTEGER PRIMARY KEY);

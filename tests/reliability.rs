@@ -11,14 +11,15 @@ use common::{Db, INSERT};
 use txmanager::rusqlite::{Connection, ErrorCode};
 use txmanager::{
     BeginMode, Error, GaveUp, Opener, Record, RetryPolicy, Retryable, Settings, TransactionManager,
-    VersionField, record,
 };
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::integer()) {
-        pub body: String,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(integer))]
+    pub version: Option<i64>,
+    pub body: String,
 }
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
@@ -193,7 +194,7 @@ fn the_behavior_is_chosen_per_manager_and_per_block() {
 fn conflict() -> Error {
     Error::RecordModified {
         table: "reporter",
-        pk: 1,
+        pk: 1.into(),
         expected: 1,
         found: Some(2),
     }

@@ -9,13 +9,15 @@ use std::thread;
 use std::time::Duration;
 
 use common::Db;
-use txmanager::{BeginMode, Opener, Record, RetryPolicy, Settings, VersionField, record};
+use txmanager::{BeginMode, Opener, Record, RetryPolicy, Settings};
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Counter in "counter" (primary_key id, version version: VersionField::auto_increment()) {
-        pub value: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Counter {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub value: i64,
 }
 
 const THREADS: i64 = 8;

@@ -7,13 +7,15 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::format::FmtSpan;
-use txmanager::{Error, Record, RetryPolicy, TransactionManager, VersionField, record};
+use txmanager::{Error, Record, RetryPolicy, TransactionManager};
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
 }
 
 /// Runs `f` with a subscriber that prints everything (spans when they close)
@@ -143,7 +145,7 @@ fn a_retried_block_is_traced_with_each_retry_and_its_attempts() {
                 if runs == 1 {
                     return Err(Error::RecordModified {
                         table: "page",
-                        pk: 1,
+                        pk: 1.into(),
                         expected: 1,
                         found: Some(2),
                     });

@@ -7,16 +7,17 @@ mod common;
 
 use common::Db;
 use txmanager::{
-    Error, Record, TransactionManager, VersionField, VersionKind, apply_concurrency_check,
-    apply_concurrency_check_for, check_version_triggers, drop_version_triggers, record,
-    version_triggers,
+    Error, Record, TransactionManager, VersionKind, apply_concurrency_check,
+    apply_concurrency_check_for, check_version_triggers, drop_version_triggers, version_triggers,
 };
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Doc in "doc" (primary_key id, version version: VersionField::trigger()) {
-        pub body: String,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Doc {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(trigger))]
+    pub version: Option<i64>,
+    pub body: String,
 }
 
 /// Where the database lives, and how to read what is committed.

@@ -10,65 +10,68 @@ use std::thread;
 use common::Db;
 use txmanager::testing::ConcurrencyTest;
 use txmanager::{
-    ConcurrencyTarget, Error, Record, TransactionManager, VersionField, VersionKind,
-    apply_concurrency_check, apply_concurrency_check_for, concurrency_check, disable_concurrency,
-    disable_version_increment, has_changed, record, with_concurrency_disabled,
+    Binder, ConcurrencyTarget, Error, KeyValue, Record, RecordMeta, RowReader, TransactionManager,
+    ValueError, VersionField, VersionKind, apply_concurrency_check, apply_concurrency_check_for,
+    concurrency_check, disable_concurrency, disable_version_increment, has_changed,
+    with_concurrency_disabled,
 };
 
-record! {
-    /// Django's doctest model, with an auto-increment version.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Reporter in "vreporter" (
-        primary_key id,
-        version version: VersionField::auto_increment(),
-    ) {
-        pub first_name: String,
-        pub last_name: String,
-        pub email: String,
-    }
+/// Django's doctest model, with an auto-increment version.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+#[record(table = "vreporter")]
+pub struct Reporter {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
 }
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Counter in "counter" (primary_key id, version version: VersionField::integer()) {
-        pub value: i64,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Counter {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(integer))]
+    pub version: Option<i64>,
+    pub value: i64,
 }
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Note in "note" (primary_key id, version version: VersionField::trigger()) {
-        pub body: String,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Note {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(trigger))]
+    pub version: Option<i64>,
+    pub body: String,
 }
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Article in "article" (
-        primary_key id,
-        version version: VersionField::conditional(&["title"]),
-    ) {
-        pub title: String,
-        pub views: i64,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Article {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(conditional(title)))]
+    pub version: Option<i64>,
+    pub title: String,
+    pub views: i64,
 }
 
-record! {
-    /// The cookbook's AbstractModelWithCustomSave: checked by hand.
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Security in "security" (
-        primary_key id,
-        version version: VersionField::integer().column("cm_version_id").manual(),
-    ) {
-        pub name: String,
-    }
+/// The cookbook's AbstractModelWithCustomSave: checked by hand.
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Security {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(integer, manual), column = "cm_version_id")]
+    pub version: Option<i64>,
+    pub name: String,
 }
 
-record! {
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct Tag in "tag" (primary_key id) {
-        pub label: String,
-    }
+#[derive(Debug, Clone, Default, PartialEq, Record)]
+pub struct Tag {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    pub label: String,
 }
 
 fn schema(db: &Db) {
@@ -132,7 +135,10 @@ fn a_stale_update_from_a_second_manager_fails_instead_of_overwriting() {
             expected,
             found,
         } => {
-            assert_eq!((table, pk, expected, found), ("vreporter", 1, 1, Some(2)));
+            assert_eq!(
+                (table, pk, expected, found),
+                ("vreporter", 1.into(), 1, Some(2))
+            );
         }
         other => panic!("expected RecordModified, got {other:?}"),
     }
@@ -271,7 +277,7 @@ fn get_all_and_select_where_load_records_and_report_what_is_missing() {
         Reporter::get(&tm, 99),
         Err(Error::RecordNotFound {
             table: "vreporter",
-            pk: 99
+            pk: KeyValue::Integer(99)
         })
     ));
     let err = Reporter::select_where(&tm, "no_such_column = 1", []).unwrap_err();
@@ -646,11 +652,14 @@ fn a_deleted_record_is_recovered_by_saving_it_with_concurrency_disabled() {
 
 // ---------- adding versioning; manual checks ----------
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct LegacyUser in "auth_user" (primary_key id, version version: VersionField::integer()) {
-        pub username: String,
-    }
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "auth_user")]
+pub struct LegacyUser {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(integer))]
+    pub version: Option<i64>,
+    pub username: String,
 }
 
 #[test]
@@ -719,32 +728,74 @@ fn apply_concurrency_check_rejects_bad_names_and_changes_nothing() {
     assert!(tm.is_autocommit());
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Injected in "tag\"; DROP TABLE tag; --" (primary_key id) {
-        pub label: String,
-    }
+/// A hand-written implementation with names the derive would refuse at
+/// compile time: txmanager still refuses them at run time.
+#[derive(Debug, Clone, Default)]
+pub struct HandWritten {
+    pub id: Option<i64>,
+    pub version: Option<i64>,
+    pub label: String,
 }
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct BadConditional in "article" (
-        primary_key id,
-        version version: VersionField::conditional(&["no_such_field"]),
-    ) {
-        pub title: String,
-        pub views: i64,
-    }
+macro_rules! hand_written {
+    ($name:ident, $meta:expr) => {
+        #[derive(Debug, Clone, Default)]
+        pub struct $name(HandWritten);
+
+        impl Record for $name {
+            type Key = i64;
+            fn meta() -> &'static RecordMeta {
+                static META: RecordMeta = $meta;
+                &META
+            }
+            fn primary_key(&self) -> Option<&i64> {
+                self.0.id.as_ref()
+            }
+            fn set_primary_key(&mut self, pk: Option<i64>) {
+                self.0.id = pk;
+            }
+            fn version(&self) -> Option<i64> {
+                self.0.version
+            }
+            fn set_version(&mut self, version: Option<i64>) {
+                self.0.version = version;
+            }
+            fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+                values.bind(&self.0.label)
+            }
+            fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+                Ok($name(HandWritten {
+                    id: row.read()?,
+                    version: row.read()?,
+                    label: row.read()?,
+                }))
+            }
+        }
+    };
 }
+
+hand_written!(
+    Injected,
+    RecordMeta::new("tag\"; DROP TABLE tag; --", "id", &["label"], None)
+);
+hand_written!(
+    BadConditional,
+    RecordMeta::new(
+        "article",
+        "id",
+        &["label"],
+        Some(VersionField::conditional(&["no_such_field"]))
+    )
+);
 
 #[test]
 fn a_record_declaration_with_a_bad_name_is_refused_before_any_sql_runs() {
     let (db, tm, _) = setup();
     let before = schema_sql(&db);
-    let err = Injected {
+    let err = Injected(HandWritten {
         label: "x".into(),
         ..Default::default()
-    }
+    })
     .save(&tm)
     .unwrap_err();
     assert!(

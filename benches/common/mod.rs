@@ -9,19 +9,21 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use txmanager::rusqlite::{self, Connection, ErrorCode};
-use txmanager::{Opener, Record, RetryPolicy, Settings, TransactionManager, VersionField, record};
+use txmanager::{Opener, Record, RetryPolicy, Settings, TransactionManager};
 
 pub const INSERT: &str = "INSERT INTO row (n) VALUES (?1)";
 pub const CREATE_ROW: &str = "CREATE TABLE row (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)";
 pub const CREATE_ITEM: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, qty INTEGER NOT NULL)";
 pub const ITEMS: i64 = 1_000;
 
-record! {
-    #[derive(Debug, Clone, Default)]
-    pub struct Item in "item" (primary_key id, version version: VersionField::auto_increment()) {
-        pub name: String,
-        pub qty: i64,
-    }
+#[derive(Debug, Clone, Default, Record)]
+pub struct Item {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub name: String,
+    pub qty: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,15 +20,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use txmanager::{Conflict, Error, Opener, Record, RetryPolicy, Retryable, VersionField, record};
+use txmanager::{Conflict, Error, Opener, Record, RetryPolicy, Retryable};
 
-record! {
-    /// A wiki page, versioned: a stale save fails instead of overwriting.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    pub struct Page in "page" (primary_key id, version version: VersionField::auto_increment()) {
-        pub title: String,
-        pub body: String,
-    }
+/// A wiki page, versioned: a stale save fails instead of overwriting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Record)]
+pub struct Page {
+    #[record(primary_key)]
+    pub id: Option<i64>,
+    #[record(version(auto_increment))]
+    pub version: Option<i64>,
+    pub title: String,
+    pub body: String,
 }
 
 /// What a client sends to create a page.

@@ -73,7 +73,7 @@ async fn two_clients_edit_one_page_and_exactly_one_wins_the_other_gets_409() {
     assert_eq!(won["version"], 2);
     let refused: ErrorBody = loser.json().await.expect("a 409 body");
     let conflict = refused.conflict.expect("the conflict in the body");
-    assert_eq!((conflict.table.as_str(), conflict.pk), ("page", id));
+    assert_eq!((conflict.table.as_str(), conflict.pk), ("page", id.into()));
     assert_eq!((conflict.expected, conflict.found), (1, Some(2)));
     assert!(refused.error.contains("version 1"), "{}", refused.error);
 

@@ -1,0 +1,598 @@
+//! `#[derive(Record)]`: parses the struct and its `#[record(...)]`
+//! attributes into a [`Model`], checks it, and writes the `Record` impl.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{
+    Data, DeriveInput, Fields, GenericArgument, Ident, LitBool, LitStr, PathArguments, Type,
+};
+
+/// How a field's version changes; the names of `txmanager::VersionField`'s
+/// constructors.
+enum Kind {
+    Integer,
+    AutoIncrement,
+    Trigger,
+    /// The watched fields, as written.
+    Conditional(Vec<Ident>),
+}
+
+struct VersionSpec {
+    kind: Kind,
+    manual: bool,
+}
+
+#[derive(PartialEq)]
+enum Role {
+    Data,
+    PrimaryKey,
+    Version,
+    ReadOnly,
+    Skip,
+}
+
+struct Field {
+    ident: Ident,
+    ty: Type,
+    column: String,
+    role: Role,
+    version: Option<VersionSpec>,
+    /// The `primary_key` / `version` token, for errors about a second one.
+    role_span: Span,
+}
+
+/// A type's `ConcurrencyMeta`: per-type settings from the struct attribute.
+#[derive(Default)]
+struct Settings {
+    version_required: Option<bool>,
+    check: Option<bool>,
+    increment: Option<bool>,
+    ignore: Vec<Ident>,
+}
+
+pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
+    let (table, settings) = struct_attributes(&input)?;
+    let named = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(named) => named,
+            other => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    "#[derive(Record)] needs a struct with named fields, one per column",
+                ));
+            }
+        },
+        Data::Enum(data) => {
+            return Err(syn::Error::new_spanned(
+                data.enum_token,
+                "#[derive(Record)] works on structs, not enums",
+            ));
+        }
+        Data::Union(data) => {
+            return Err(syn::Error::new_spanned(
+                data.union_token,
+                "#[derive(Record)] works on structs, not unions",
+            ));
+        }
+    };
+
+    let mut fields = Vec::new();
+    for field in &named.named {
+        fields.push(parse_field(field)?);
+    }
+    check(&input, &fields, &settings)?;
+    Ok(expand(&input, &table, &fields, &settings))
+}
+
+fn struct_attributes(input: &DeriveInput) -> syn::Result<(String, Settings)> {
+    let mut table = None;
+    let mut settings = Settings::default();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("record")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("table") {
+                let lit: LitStr = meta.value()?.parse()?;
+                validate_identifier(&lit.value(), "table")
+                    .map_err(|m| syn::Error::new_spanned(&lit, m))?;
+                table = Some(lit.value());
+            } else if meta.path.is_ident("version_required") {
+                settings.version_required = Some(bool_value(&meta)?);
+            } else if meta.path.is_ident("check") {
+                settings.check = Some(bool_value(&meta)?);
+            } else if meta.path.is_ident("increment") {
+                settings.increment = Some(bool_value(&meta)?);
+            } else if meta.path.is_ident("ignore") {
+                meta.parse_nested_meta(|inner| {
+                    settings.ignore.push(path_ident(&inner)?);
+                    Ok(())
+                })?;
+            } else if ["primary_key", "version", "column", "skip", "read_only"]
+                .iter()
+                .any(|f| meta.path.is_ident(f))
+            {
+                return Err(
+                    meta.error("this is a field attribute: put it on the field, not on the struct")
+                );
+            } else {
+                return Err(meta.error(
+                    "unknown record attribute; expected `table = \"...\"`, \
+                     `version_required = false`, `check = false`, `increment = false` \
+                     or `ignore(field, ...)`",
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    let table = table.unwrap_or_else(|| snake_case(&input.ident.unraw().to_string()));
+    validate_identifier(&table, "table").map_err(|m| {
+        syn::Error::new_spanned(
+            &input.ident,
+            format!("{m}; name the table with #[record(table = \"...\")]"),
+        )
+    })?;
+    Ok((table, settings))
+}
+
+fn bool_value(meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
+    let lit: LitBool = meta.value()?.parse()?;
+    Ok(lit.value)
+}
+
+fn path_ident(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
+    meta.path
+        .get_ident()
+        .cloned()
+        .ok_or_else(|| meta.error("expected a field name"))
+}
+
+fn parse_field(field: &syn::Field) -> syn::Result<Field> {
+    let ident = field
+        .ident
+        .clone()
+        .ok_or_else(|| syn::Error::new_spanned(field, "expected a named field"))?;
+    let mut parsed = Field {
+        column: ident.unraw().to_string(),
+        ident,
+        ty: field.ty.clone(),
+        role: Role::Data,
+        version: None,
+        role_span: field.span(),
+    };
+    let mut renamed: Option<LitStr> = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("record")) {
+        attr.parse_nested_meta(|meta| {
+            let role = if meta.path.is_ident("primary_key") {
+                Role::PrimaryKey
+            } else if meta.path.is_ident("version") {
+                parsed.version = Some(parse_version(&meta)?);
+                Role::Version
+            } else if meta.path.is_ident("read_only") {
+                Role::ReadOnly
+            } else if meta.path.is_ident("skip") {
+                Role::Skip
+            } else if meta.path.is_ident("column") {
+                let lit: LitStr = meta.value()?.parse()?;
+                validate_identifier(&lit.value(), "column")
+                    .map_err(|m| syn::Error::new_spanned(&lit, m))?;
+                renamed = Some(lit);
+                return Ok(());
+            } else if meta.path.is_ident("table") {
+                return Err(meta.error("`table` is a struct attribute: put it on the struct"));
+            } else {
+                return Err(meta.error(
+                    "unknown record field attribute; expected `primary_key`, `version`, \
+                     `version(kind)`, `column = \"...\"`, `read_only` or `skip`",
+                ));
+            };
+            if parsed.role != Role::Data {
+                return Err(
+                    meta.error("a field has one role: primary_key, version, read_only or skip")
+                );
+            }
+            parsed.role = role;
+            parsed.role_span = meta.path.span();
+            Ok(())
+        })?;
+    }
+    if let Some(lit) = renamed {
+        if parsed.role == Role::Skip {
+            return Err(syn::Error::new_spanned(
+                lit,
+                "a skipped field has no column to rename",
+            ));
+        }
+        parsed.column = lit.value();
+    }
+    Ok(parsed)
+}
+
+fn parse_version(meta: &ParseNestedMeta<'_>) -> syn::Result<VersionSpec> {
+    let mut spec = VersionSpec {
+        kind: Kind::Integer,
+        manual: false,
+    };
+    if meta.input.is_empty() || meta.input.peek(syn::Token![,]) {
+        return Ok(spec);
+    }
+    let mut kinds = 0;
+    meta.parse_nested_meta(|inner| {
+        let kind = if inner.path.is_ident("integer") {
+            Kind::Integer
+        } else if inner.path.is_ident("auto_increment") {
+            Kind::AutoIncrement
+        } else if inner.path.is_ident("trigger") {
+            Kind::Trigger
+        } else if inner.path.is_ident("conditional") {
+            let mut watched = Vec::new();
+            inner.parse_nested_meta(|field| {
+                watched.push(path_ident(&field)?);
+                Ok(())
+            })?;
+            Kind::Conditional(watched)
+        } else if inner.path.is_ident("manual") {
+            spec.manual = true;
+            return Ok(());
+        } else {
+            return Err(inner.error(
+                "unknown version kind; expected `integer`, `auto_increment`, `trigger`, \
+                 `conditional(field, ...)`, or `manual`",
+            ));
+        };
+        kinds += 1;
+        if kinds > 1 {
+            return Err(inner.error("a version field has one kind"));
+        }
+        spec.kind = kind;
+        Ok(())
+    })?;
+    Ok(spec)
+}
+
+/// The checks that need every field: one primary key, at most one version,
+/// the types of both, names that exist, no column twice.
+fn check(input: &DeriveInput, fields: &[Field], settings: &Settings) -> syn::Result<()> {
+    let mut pk: Option<&Field> = None;
+    let mut version: Option<&Field> = None;
+    for field in fields {
+        match field.role {
+            Role::PrimaryKey => {
+                if pk.is_some() {
+                    return Err(syn::Error::new(
+                        field.role_span,
+                        "a record has one primary key, and another field is already marked primary_key",
+                    ));
+                }
+                if option_inner(&field.ty).is_none() {
+                    return Err(syn::Error::new_spanned(
+                        &field.ty,
+                        "the primary key field must be an Option<Key>: None until the record is saved",
+                    ));
+                }
+                pk = Some(field);
+            }
+            Role::Version => {
+                if version.is_some() {
+                    return Err(syn::Error::new(
+                        field.role_span,
+                        "a record has at most one version field, and another field is already marked version",
+                    ));
+                }
+                if !option_inner(&field.ty).is_some_and(is_i64) {
+                    return Err(syn::Error::new_spanned(
+                        &field.ty,
+                        "a version field must be an Option<i64>: None until the record is saved",
+                    ));
+                }
+                version = Some(field);
+            }
+            _ => {}
+        }
+    }
+    if pk.is_none() {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "a record needs a primary key: mark one Option<...> field #[record(primary_key)]",
+        ));
+    }
+    let data = |name: &Ident, what: &str| -> syn::Result<()> {
+        match fields.iter().find(|f| f.ident == *name) {
+            Some(f) if f.role == Role::Data => Ok(()),
+            Some(_) => Err(syn::Error::new_spanned(
+                name,
+                format!(
+                    "{what} must be a saved data field, not the key, the version, a read-only or a skipped field"
+                ),
+            )),
+            None => Err(syn::Error::new_spanned(
+                name,
+                format!("{what} names no field of this struct"),
+            )),
+        }
+    };
+    if let Some(Kind::Conditional(watched)) =
+        version.and_then(|v| v.version.as_ref()).map(|v| &v.kind)
+    {
+        for name in watched {
+            data(name, "a conditional version's field")?;
+        }
+    }
+    for name in &settings.ignore {
+        data(name, "an ignored field")?;
+    }
+    if !settings.ignore.is_empty()
+        && !matches!(
+            version.and_then(|v| v.version.as_ref()).map(|v| &v.kind),
+            Some(Kind::Conditional(_))
+        )
+    {
+        return Err(syn::Error::new_spanned(
+            &settings.ignore[0],
+            "ignore(...) names fields that never count as a change, which only a conditional version watches; use version(conditional(...))",
+        ));
+    }
+    for (i, field) in fields.iter().enumerate() {
+        if field.role == Role::Skip {
+            continue;
+        }
+        if let Some(first) = fields[..i]
+            .iter()
+            .find(|f| f.role != Role::Skip && f.column.eq_ignore_ascii_case(&field.column))
+        {
+            return Err(syn::Error::new_spanned(
+                &field.ident,
+                format!(
+                    "column {:?} is already used by field `{}`",
+                    field.column, first.ident
+                ),
+            ));
+        }
+        validate_identifier(&field.column, "column")
+            .map_err(|m| syn::Error::new_spanned(&field.ident, m))?;
+    }
+    Ok(())
+}
+
+fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Settings) -> TokenStream {
+    let name = &input.ident;
+    let krate = quote!(::txmanager);
+    let by_role = |role: Role| fields.iter().filter(move |f| f.role == role);
+    let pk = by_role(Role::PrimaryKey)
+        .next()
+        .expect("check() found exactly one primary key");
+    let version = by_role(Role::Version).next();
+    let data: Vec<&Field> = by_role(Role::Data).collect();
+    let read_only: Vec<&Field> = by_role(Role::ReadOnly).collect();
+
+    let pk_ident = &pk.ident;
+    let pk_column = &pk.column;
+    let key_ty = option_inner(&pk.ty).expect("check() saw an Option");
+    let data_columns = data.iter().map(|f| &f.column);
+    let read_only_columns = read_only.iter().map(|f| &f.column);
+    let column_of = |ident: &Ident| {
+        fields
+            .iter()
+            .find(|f| f.ident == *ident)
+            .map_or_else(String::new, |f| f.column.clone())
+    };
+
+    let version_expr = match version {
+        None => quote!(::core::option::Option::None),
+        Some(field) => {
+            let spec = field.version.as_ref().expect("a version field has a spec");
+            let ctor = match &spec.kind {
+                Kind::Integer => quote!(integer()),
+                Kind::AutoIncrement => quote!(auto_increment()),
+                Kind::Trigger => quote!(trigger()),
+                Kind::Conditional(watched) => {
+                    let columns = watched
+                        .iter()
+                        .filter(|w| !settings.ignore.contains(w))
+                        .map(&column_of);
+                    quote!(conditional(&[#(#columns),*]))
+                }
+            };
+            let column = &field.column;
+            let manual = spec.manual.then(|| quote!(.manual()));
+            quote!(::core::option::Option::Some(#krate::VersionField::#ctor.column(#column) #manual))
+        }
+    };
+    let mut settings_calls = TokenStream::new();
+    if let Some(required) = settings.version_required {
+        settings_calls.extend(quote!(.version_required(#required)));
+    }
+    if let Some(check) = settings.check {
+        settings_calls.extend(quote!(.check(#check)));
+    }
+    if let Some(increment) = settings.increment {
+        settings_calls.extend(quote!(.increment(#increment)));
+    }
+
+    let (version_get, version_set) = match version {
+        Some(field) => {
+            let ident = &field.ident;
+            (quote!(self.#ident), quote!(self.#ident = version;))
+        }
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(let _ = version;),
+        ),
+    };
+
+    let binds = data.iter().map(|f| {
+        let ident = &f.ident;
+        quote_spanned!(f.ty.span()=> values.bind(&self.#ident)?;)
+    });
+
+    // Read in the select's order (key, version, data, read-only) into locals,
+    // then build the struct in any order.
+    let mut reads = Vec::new();
+    let mut inits = Vec::new();
+    let ordered = std::iter::once(pk)
+        .chain(version)
+        .chain(data.iter().copied())
+        .chain(read_only.iter().copied());
+    for (i, field) in ordered.enumerate() {
+        let local = format_ident!("__txmanager_column_{}", i);
+        let ident = &field.ident;
+        reads.push(quote_spanned!(field.ty.span()=> let #local = row.read()?;));
+        inits.push(quote!(#ident: #local));
+    }
+    for field in by_role(Role::Skip) {
+        let ident = &field.ident;
+        let ty = &field.ty;
+        inits
+            .push(quote_spanned!(ty.span()=> #ident: <#ty as ::core::default::Default>::default()));
+    }
+
+    // Generic structs: each field type must convert (or default, if skipped).
+    let mut generics = input.generics.clone();
+    if !generics.params.is_empty() {
+        let where_clause = generics.make_where_clause();
+        for field in fields {
+            let ty = &field.ty;
+            let predicate: syn::WherePredicate = match field.role {
+                Role::Skip => syn::parse_quote!(#ty: ::core::default::Default),
+                Role::PrimaryKey => syn::parse_quote!(
+                    #key_ty: #krate::SqlValue + #krate::FromSqlValue + ::core::clone::Clone
+                ),
+                _ => syn::parse_quote!(#ty: #krate::SqlValue + #krate::FromSqlValue),
+            };
+            where_clause.predicates.push(predicate);
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::Record for #name #ty_generics #where_clause {
+            type Key = #key_ty;
+
+            fn meta() -> &'static #krate::RecordMeta {
+                static META: #krate::RecordMeta = #krate::RecordMeta::new(
+                    #table,
+                    #pk_column,
+                    &[#(#data_columns),*],
+                    #version_expr,
+                )
+                .read_only(&[#(#read_only_columns),*])
+                #settings_calls;
+                &META
+            }
+
+            #[inline]
+            fn primary_key(&self) -> ::core::option::Option<&Self::Key> {
+                self.#pk_ident.as_ref()
+            }
+
+            #[inline]
+            fn set_primary_key(&mut self, pk: ::core::option::Option<Self::Key>) {
+                self.#pk_ident = pk;
+            }
+
+            #[inline]
+            fn version(&self) -> ::core::option::Option<i64> {
+                #version_get
+            }
+
+            #[inline]
+            fn set_version(&mut self, version: ::core::option::Option<i64>) {
+                #version_set
+            }
+
+            #[inline]
+            fn bind_columns(
+                &self,
+                values: &mut #krate::Binder<'_, '_>,
+            ) -> ::core::result::Result<(), #krate::ValueError> {
+                #(#binds)*
+                let _ = values;
+                ::core::result::Result::Ok(())
+            }
+
+            fn from_row(
+                row: &mut #krate::RowReader<'_, '_>,
+            ) -> ::core::result::Result<Self, #krate::ValueError> {
+                #(#reads)*
+                ::core::result::Result::Ok(Self { #(#inits),* })
+            }
+        }
+    }
+}
+
+/// `T` for a type written `Option<T>` (also `std::option::Option<T>`).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+fn is_i64(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("i64"))
+}
+
+/// The rule txmanager applies at run time, applied at compile time: ASCII
+/// letters, digits and `_`, not starting with a digit, at most 64 bytes, not
+/// `sqlite_...`.
+fn validate_identifier(name: &str, what: &str) -> Result<(), String> {
+    let refuse = |reason: &str| Err(format!("invalid {what} name {name:?}: {reason}"));
+    let Some(first) = name.chars().next() else {
+        return refuse("it is empty");
+    };
+    if name.len() > 64 {
+        return refuse("it is longer than 64 bytes");
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return refuse("it must start with an ASCII letter or '_'");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return refuse("only ASCII letters, digits and '_' are allowed");
+    }
+    if name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
+        return refuse("names starting with 'sqlite_' are reserved by SQLite");
+    }
+    Ok(())
+}
+
+/// `ConcurrentModel` → `concurrent_model`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_splits_words_and_acronyms() {
+        assert_eq!(snake_case("ConcurrentModel"), "concurrent_model");
+        assert_eq!(snake_case("Tag"), "tag");
+        assert_eq!(snake_case("HTTPRequest"), "http_request");
+        assert_eq!(snake_case("Model2Version"), "model2_version");
+    }
+}
