@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`TransactionManager`] | owns a connection; runs blocks in a mode ([modes](#modes)) |
 //! | [`Transaction`] | the handle a block's closure gets: statements, `commit`/`rollback`, nesting, [`on_commit`](Transaction::on_commit) |
-//! | [`autocommit()`], [`commit_on_success()`], [`commit_manually()`] | wrap a plain function in a mode, as Django's decorators did |
+//! | [`#[commit_on_success]`](macro@commit_on_success), [`#[commit_manually]`](macro@commit_manually), [`#[autocommit]`](macro@autocommit) | run a function in a mode, as Django's decorators did (the functions [`commit_on_success()`] and its siblings do it at run time) |
 //! | [`#[derive(Record)]`](derive@Record), [`Record`], [`VersionField`] | typed records whose saves check a version column ([records](#records-and-optimistic-concurrency)) |
 //! | [`disable_concurrency`], [`apply_concurrency_check`], [`concurrency_check`] | django-concurrency's switches, triggers and manual checks |
 //! | [`Opener`], [`Settings`] | managers for worker threads, with one set of settings and an init hook ([many writers](#many-writers)) |
@@ -63,12 +63,17 @@
 //! ```
 //!
 //! Blocks nest through the handle (as savepoints), [`Transaction::on_commit`]
-//! hooks run after the outermost commit, and [`commit_on_success()`] and its
-//! siblings wrap a plain function the way Django's decorators did:
+//! hooks run after the outermost commit, and the attributes
+//! [`#[commit_on_success]`](macro@commit_on_success),
+//! [`#[commit_manually]`](macro@commit_manually) and
+//! [`#[autocommit]`](macro@autocommit) run a function in a mode the way
+//! Django's decorators did (the functions [`commit_on_success()`] and its
+//! siblings do it at run time):
 //!
 //! ```
-//! use txmanager::{Error, Transaction, TransactionManager};
+//! use txmanager::{commit_on_success, Error, Transaction, TransactionManager};
 //!
+//! #[commit_on_success]
 //! fn add(tx: &mut Transaction<'_>, n: i64) -> Result<(), Error> {
 //!     tx.execute("INSERT INTO t VALUES (?1)", [n]).map(drop)
 //! }
@@ -76,11 +81,10 @@
 //! # fn main() -> Result<(), Error> {
 //! let mut tm = TransactionManager::open_in_memory()?;
 //! tm.execute("CREATE TABLE t (n INTEGER)", [])?;
-//! let add_atomically = txmanager::commit_on_success(add);
 //! tm.commit_on_success(|tx| {
-//!     add_atomically.call(tx, 1)?; // nested: a savepoint
+//!     add(tx, 1)?; // nested: a savepoint
 //!     let inner = tx.commit_on_success(|tx| {
-//!         add(tx, 2)?;
+//!         tx.execute("INSERT INTO t VALUES (2)", [])?;
 //!         Err::<(), Box<dyn std::error::Error>>("undo".into()) // undoes only the inner block
 //!     });
 //!     assert!(inner.is_err());
@@ -95,7 +99,8 @@
 //!
 //! ## Records and optimistic concurrency
 //!
-//! [`record!`] declares a typed record with an optional version column. Every
+//! `#[derive(Record)]` declares a typed record with an optional version
+//! column (see [the derive](derive@Record) for its attributes). Every
 //! update and delete of a versioned record checks the version inside the
 //! current transaction, so a stale write fails with [`Error::RecordModified`]
 //! instead of overwriting someone else's work. See [`VersionKind`] for the
@@ -334,6 +339,8 @@ pub use rusqlite;
 /// for the trait, and the attributes below.
 #[cfg(feature = "macros")]
 pub use txmanager_macros::Record;
+#[cfg(feature = "macros")]
+pub use txmanager_macros::{autocommit, commit_manually, commit_on_success};
 
 mod backend;
 mod block;
@@ -364,6 +371,8 @@ pub use backend::Backend;
 pub use conflict::Conflict;
 pub use error::{DatabaseError, Error, Step};
 pub use manager::TransactionManager;
+#[doc(hidden)]
+pub use mode::macro_support as __private;
 pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
 pub use opener::Opener;
 pub use record::{Record, RecordMeta};

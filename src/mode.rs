@@ -400,3 +400,55 @@ where
         f,
     }
 }
+
+/// What the `#[commit_on_success]`-style attributes expand to. Not a public
+/// API: use the attributes.
+#[doc(hidden)]
+pub mod macro_support {
+    use crate::backend::Backend;
+    use crate::{Error, Mode, RetryPolicy, Retryable, Scope, Transaction};
+
+    /// Runs `f` as a block in `mode` on any scope, beginning with `begin`
+    /// if it opens the transaction.
+    #[inline]
+    pub fn run_in_mode<B, S, T, E, F>(
+        scope: &mut S,
+        mode: Mode,
+        begin: Option<B::BlockOptions>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        B: Backend,
+        S: Scope<B>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        scope.manager_mut().run_block_with(mode, begin, f)
+    }
+
+    /// Runs `f` as a `commit_on_success` block, again from scratch while it
+    /// fails with a retryable error and `policy` allows. Inside an open
+    /// block it runs once: a retry cannot cure a conflict inside a
+    /// transaction that goes on, so the outermost block's retry covers it.
+    pub fn run_retrying<B, S, T, E, F>(
+        scope: &mut S,
+        begin: Option<B::BlockOptions>,
+        policy: &RetryPolicy,
+        f: F,
+    ) -> Result<T, E>
+    where
+        B: Backend,
+        S: Scope<B>,
+        F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        let tm = scope.manager_mut();
+        if tm.frames.is_empty() {
+            tm.retry_block(policy, begin, f)
+                .map(|retried| retried.value)
+                .map_err(crate::RetryError::into_inner)
+        } else {
+            tm.run_block_with(Mode::CommitOnSuccess, begin, f)
+        }
+    }
+}

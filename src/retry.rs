@@ -11,7 +11,7 @@ use rusqlite::ErrorCode;
 
 use crate::backend::Backend;
 use crate::trace;
-use crate::{Error, Transaction, TransactionManager};
+use crate::{Error, Mode, Transaction, TransactionManager};
 
 /// How often, and how patiently, a block is retried: at most `max_attempts`
 /// runs, waiting between them with exponential backoff and jitter, and
@@ -203,7 +203,7 @@ impl RetryPolicy {
 /// ```
 /// use txmanager::{Error, Retryable};
 ///
-/// let conflict = Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) };
+/// let conflict = Error::RecordModified { table: "page", pk: 1.into(), expected: 1, found: Some(2) };
 /// assert!(conflict.is_conflict());
 /// assert!(!conflict.is_retryable(), "not retried unless the policy opts in");
 /// assert!(!Error::PendingCommitRollback.is_retryable());
@@ -372,7 +372,7 @@ impl fmt::Display for GaveUp {
 /// let mut tm = TransactionManager::open_in_memory()?;
 /// let err = tm
 ///     .commit_on_success_with_retry(&RetryPolicy::new(3).with_conflict_retries(true), |_| {
-///         Err::<(), _>(Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) })
+///         Err::<(), _>(Error::RecordModified { table: "page", pk: 1.into(), expected: 1, found: Some(2) })
 ///     })
 ///     .unwrap_err();
 /// assert_eq!(err.attempts(), 3);
@@ -591,6 +591,22 @@ impl<B: Backend> TransactionManager<B> {
     pub fn commit_on_success_with_retry<T, E, F>(
         &mut self,
         policy: &RetryPolicy,
+        f: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        self.retry_block(policy, None, f)
+    }
+
+    /// The retry loop behind [`commit_on_success_with_retry`](Self::commit_on_success_with_retry)
+    /// and `#[commit_on_success(retry = ...)]`, beginning with `begin` (`None`:
+    /// the manager's default).
+    pub(crate) fn retry_block<T, E, F>(
+        &mut self,
+        policy: &RetryPolicy,
+        begin: Option<B::BlockOptions>,
         mut f: F,
     ) -> Result<Retried<T>, RetryError<E>>
     where
@@ -603,7 +619,7 @@ impl<B: Backend> TransactionManager<B> {
         loop {
             attempts += 1;
             span.attempts(attempts);
-            let error = match self.commit_on_success(&mut f) {
+            let error = match self.run_block_with(Mode::CommitOnSuccess, begin, &mut f) {
                 Ok(value) => {
                     span.outcome("ok");
                     return Ok(Retried { value, attempts });

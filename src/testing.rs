@@ -20,7 +20,7 @@ use crate::{Error, Record, TransactionManager};
 /// # Example
 ///
 /// ```
-/// # use txmanager::{testing::ConcurrencyTest, TransactionManager};
+/// # use txmanager::{testing::ConcurrencyTest, Record, TransactionManager};
 /// #[derive(Debug, Clone, Default, Record)]
 /// #[record(table = "plain")]
 /// pub struct Unversioned {
@@ -46,7 +46,7 @@ impl ConcurrencyTestFailure {
     /// The check that failed, as a sentence.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, Record};
     /// #[derive(Debug, Clone, Default, Record)]
     /// pub struct Unchecked {
     ///     #[record(primary_key)]
@@ -72,7 +72,7 @@ impl ConcurrencyTestFailure {
     /// What was seen instead.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, Record};
     /// #[derive(Debug, Clone, Default, Record)]
     /// pub struct Unchecked {
     ///     #[record(primary_key)]
@@ -135,7 +135,7 @@ fn fail(check: &'static str, detail: String) -> Ending {
 /// # Example
 ///
 /// ```
-/// use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+/// use txmanager::{testing::ConcurrencyTest, TransactionManager, Record};
 ///
 /// #[derive(Debug, Clone, Default, Record)]
 /// pub struct Article {
@@ -171,7 +171,7 @@ impl<R: Record, M: Fn() -> R> ConcurrencyTest<M, fn(&mut R)> {
     /// The checks for the records `make` builds, with no change between saves.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, Record};
     /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let test = ConcurrencyTest::new(Tag::default);
     /// # let _ = test;
@@ -188,7 +188,7 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// Applies `change` to a record before each save.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, Record};
     /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// let test = ConcurrencyTest::new(Tag::default).with_change(|t: &mut Tag| t.label.push('x'));
     /// # let _ = test;
@@ -208,7 +208,7 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// failure of the check it happened in.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, Record};
     /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut tm = TransactionManager::open_in_memory()?;
@@ -288,7 +288,7 @@ impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// When a check fails.
     ///
     /// ```
-    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, VersionField};
+    /// # use txmanager::{testing::ConcurrencyTest, TransactionManager, Record};
     /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(integer))] pub version: Option<i64>, pub label: String, }
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;

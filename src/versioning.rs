@@ -177,7 +177,7 @@ impl VersionField {
     }
 
     /// Sets the column to `default` unless [`column`](Self::column) chose one.
-    /// The [`record!`](crate::record!) macro passes the field's name.
+    /// For hand-written [`RecordMeta`]s that default to a field's name.
     ///
     /// ```
     /// use txmanager::VersionField;
@@ -234,7 +234,7 @@ impl VersionField {
 /// # Example
 ///
 /// ```
-/// use txmanager::{ConcurrencyTarget, VersionField};
+/// use txmanager::{ConcurrencyTarget, Record};
 /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
@@ -649,7 +649,7 @@ pub fn with_version_increment_disabled<S: Scope, T>(
 ///
 /// # Example
 ///
-/// See [`record!`](crate::record!) for the cookbook's custom-save model.
+/// See [the derive](derive@crate::Record) for the cookbook's custom-save model.
 ///
 /// ```
 /// use txmanager::{concurrency_check, Error, Record, TransactionManager, VersionField};
@@ -732,8 +732,8 @@ pub fn has_changed<S: Scope, R: Record>(scope: &S, record: &R) -> Result<bool, E
 ///
 /// From then on, every save of a record type declared with that version
 /// column is checked. Rust types are fixed at compile time, so to version an
-/// existing record type, add the `version` line to its [`record!`](crate::record!)
-/// declaration and call [`apply_concurrency_check_for`] at start-up; the
+/// existing record type, add a `#[record(version)]` field to its declaration
+/// and call [`apply_concurrency_check_for`] at start-up; the
 /// cookbook's `apply_concurrency_check(User, 'version', IntegerVersionField)`.
 ///
 /// # Errors
