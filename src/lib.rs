@@ -243,7 +243,7 @@
 //! ```
 //! # #[cfg(feature = "serde")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let err = txmanager::Error::RecordModified { table: "page", pk: 1, expected: 1, found: Some(2) };
+//! let err = txmanager::Error::RecordModified { table: "page", pk: 1.into(), expected: 1, found: Some(2) };
 //! let body = serde_json::to_string(&err.conflict())?;
 //! assert_eq!(body, r#"{"table":"page","pk":1,"expected":1,"found":2}"#);
 //! # Ok(())

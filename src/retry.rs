@@ -235,7 +235,7 @@ pub trait Retryable {
     /// ```
     /// use txmanager::{Error, Retryable};
     ///
-    /// let conflict = Error::RecordModified { table: "page", pk: 1, expected: 1, found: None };
+    /// let conflict = Error::RecordModified { table: "page", pk: 1.into(), expected: 1, found: None };
     /// assert!(conflict.is_conflict());
     /// assert!(!Error::PendingCommitRollback.is_conflict());
     /// ```
