@@ -542,6 +542,10 @@ impl From<BadName> for Error {
 /// not in SQLite's reserved `sqlite_` namespace. Names are quoted as well;
 /// this check is what turns an injection attempt into a clear error before
 /// anything runs.
+///
+/// `txmanager-macros` applies the same rule at compile time in its own copy
+/// (a proc-macro crate cannot call the library it expands into): change both
+/// together.
 pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
     let refuse = |reason| {
         Err(BadName {

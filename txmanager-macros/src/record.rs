@@ -543,7 +543,9 @@ fn is_i64(ty: &Type) -> bool {
 
 /// The rule txmanager applies at run time, applied at compile time: ASCII
 /// letters, digits and `_`, not starting with a digit, at most 64 bytes, not
-/// `sqlite_...`.
+/// `sqlite_...`. A copy of `validate_identifier` in the library's
+/// `src/sqlite.rs`, since a proc-macro crate cannot call the library it
+/// expands into: change both together.
 fn validate_identifier(name: &str, what: &str) -> Result<(), String> {
     let refuse = |reason: &str| Err(format!("invalid {what} name {name:?}: {reason}"));
     let Some(first) = name.chars().next() else {
