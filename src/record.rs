@@ -36,7 +36,17 @@ pub struct RecordMeta {
     columns: &'static [&'static str],
     read_only: &'static [&'static str],
     version: Option<VersionField>,
+    settings: TypeSettings,
     sql: OnceLock<Result<RecordSql, BadName>>,
+}
+
+/// A type's own concurrency settings: django-concurrency's `ConcurrencyMeta`
+/// and `CONCURRENCY_VERSION_FIELD_REQUIRED`, per type.
+#[derive(Debug, Clone, Copy)]
+struct TypeSettings {
+    version_required: bool,
+    check: bool,
+    increment: bool,
 }
 
 impl RecordMeta {
@@ -62,6 +72,11 @@ impl RecordMeta {
             columns,
             read_only: &[],
             version,
+            settings: TypeSettings {
+                version_required: true,
+                check: true,
+                increment: true,
+            },
             sql: OnceLock::new(),
         }
     }
@@ -78,6 +93,97 @@ impl RecordMeta {
     pub const fn read_only(mut self, columns: &'static [&'static str]) -> Self {
         self.read_only = columns;
         self
+    }
+
+    /// Whether a saved record (one with a primary key) also needs a version
+    /// to be saved over its row. Required (the default, strict): a record
+    /// with a key but no version is taken for a new row and inserted, so an
+    /// existing row is never overwritten unchecked. Not required
+    /// (`#[record(version_required = false)]`): such a record saves over its
+    /// row without a check, bumping the row's version (or inserts it if the
+    /// row is gone), as django-concurrency's
+    /// `CONCURRENCY_VERSION_FIELD_REQUIRED = False` does; records that do
+    /// carry a version are still checked.
+    ///
+    /// ```
+    /// # use txmanager::{RecordMeta, VersionField};
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], Some(VersionField::integer())).version_required(false);
+    /// assert!(!META.is_version_required());
+    /// ```
+    #[must_use]
+    pub const fn version_required(mut self, required: bool) -> Self {
+        self.settings.version_required = required;
+        self
+    }
+
+    /// Whether saves and deletes of this type check the version (default:
+    /// yes). Off (`#[record(check = false)]`), they never fail with
+    /// [`Error::RecordModified`] and still move the version on, computed
+    /// from the row, so copies held elsewhere see the change:
+    /// django-concurrency's `ConcurrencyMeta.enabled = False`.
+    /// [`concurrency_check`](crate::concurrency_check) passes too.
+    ///
+    /// ```
+    /// # use txmanager::{RecordMeta, VersionField};
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], Some(VersionField::integer())).check(false);
+    /// assert!(!META.is_checked());
+    /// ```
+    #[must_use]
+    pub const fn check(mut self, check: bool) -> Self {
+        self.settings.check = check;
+        self
+    }
+
+    /// Whether saves of this type move the version on (default: yes). Off
+    /// (`#[record(increment = false)]`), saves are still checked but leave
+    /// the version as it is: for a type whose writes (a view counter, say)
+    /// must never make copies held elsewhere stale. The per-type form of
+    /// [`disable_version_increment`](crate::disable_version_increment). A
+    /// trigger version is moved by the database, not by saves: the derive
+    /// refuses `increment = false` on it.
+    ///
+    /// ```
+    /// # use txmanager::{RecordMeta, VersionField};
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], Some(VersionField::integer())).increment(false);
+    /// assert!(!META.is_incremented());
+    /// ```
+    #[must_use]
+    pub const fn increment(mut self, increment: bool) -> Self {
+        self.settings.increment = increment;
+        self
+    }
+
+    /// See [`version_required`](Self::version_required).
+    ///
+    /// ```
+    /// # use txmanager::RecordMeta;
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None);
+    /// assert!(META.is_version_required());
+    /// ```
+    pub fn is_version_required(&self) -> bool {
+        self.settings.version_required
+    }
+
+    /// See [`check`](Self::check).
+    ///
+    /// ```
+    /// # use txmanager::RecordMeta;
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None);
+    /// assert!(META.is_checked());
+    /// ```
+    pub fn is_checked(&self) -> bool {
+        self.settings.check
+    }
+
+    /// See [`increment`](Self::increment).
+    ///
+    /// ```
+    /// # use txmanager::RecordMeta;
+    /// static META: RecordMeta = RecordMeta::new("tag", "id", &["label"], None);
+    /// assert!(META.is_incremented());
+    /// ```
+    pub fn is_incremented(&self) -> bool {
+        self.settings.increment
     }
 
     /// The table name.

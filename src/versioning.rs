@@ -375,9 +375,10 @@ struct Policy {
 impl TransactionManager {
     #[inline]
     fn concurrency_policy<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> Policy {
+        // The type's own settings, then the active scopes on top.
         let mut policy = Policy {
-            check: true,
-            bump: true,
+            check: meta.is_checked(),
+            bump: meta.is_incremented(),
         };
         for o in &self.concurrency_overrides {
             if o.target.covers(meta, pk) {
@@ -1126,7 +1127,12 @@ fn write<R: Record>(
     };
     match (meta.version(), record.version()) {
         (Some(field), Some(expected)) => {
-            update_versioned(tm, meta, sql, field, record, pk, expected)
+            update_versioned(tm, meta, sql, field, record, pk, Some(expected))
+        }
+        // No version, and the type does not require one: save over the
+        // row without a check (or insert it if there is none).
+        (Some(field), None) if !meta.is_version_required() => {
+            update_versioned(tm, meta, sql, field, record, pk, None)
         }
         (Some(field), None) => insert(
             tm,
@@ -1212,20 +1218,23 @@ fn update_versioned<R: Record>(
     field: crate::VersionField,
     record: &R,
     pk: &R::Key,
-    expected: i64,
+    expected: Option<i64>,
 ) -> Result<Written<R::Key>, Error> {
     let policy = tm.concurrency_policy(meta, pk);
-    let check = policy.check && !field.is_manual();
+    // The version to check against; `None`: an unchecked save (checks off,
+    // a manual version, or no version and the type does not require one).
+    let checked = expected.filter(|_| policy.check && !field.is_manual());
+    let check = checked.is_some();
     let kind = field.kind();
     // The version parameter: see `RecordSql::version_param`.
-    let version_value = match (kind, check) {
-        (VersionKind::Integer | VersionKind::AutoIncrement, true) if policy.bump => {
+    let version_value = match (kind, checked) {
+        (VersionKind::Integer | VersionKind::AutoIncrement, Some(expected)) if policy.bump => {
             kind.next(expected)
         }
-        (VersionKind::Integer | VersionKind::AutoIncrement, true) => expected,
-        (VersionKind::Integer, false) if policy.bump => clock_micros().max(1),
+        (VersionKind::Integer | VersionKind::AutoIncrement, Some(expected)) => expected,
+        (VersionKind::Integer, None) if policy.bump => clock_micros().max(1),
         (VersionKind::AutoIncrement | VersionKind::Conditional(_), _) => i64::from(policy.bump),
-        (VersionKind::Integer, false) | (VersionKind::Trigger, _) => 0,
+        (VersionKind::Integer, None) | (VersionKind::Trigger, _) => 0,
     };
     let (text, returns_version) = if check {
         (&sql.update_checked, sql.checked_update_returns_version)
@@ -1238,7 +1247,7 @@ fn update_versioned<R: Record>(
             stmt.raw_bind_parameter(index, version_value)?;
         }
         stmt.raw_bind_parameter(sql.pk_param, pk)?;
-        if check {
+        if let Some(expected) = checked {
             stmt.raw_bind_parameter(sql.expected_param, expected)?;
         }
         if returns_version {
@@ -1264,10 +1273,15 @@ fn update_versioned<R: Record>(
             new_key: None,
             version: Some(version),
         }),
-        None if check => Err(conflict(tm, meta, sql, pk, expected)),
-        // Unchecked, and the row is gone: re-insert it under the same key
-        // (the cookbook's recovery of a deleted record).
-        None => insert(tm, meta, sql, record, Some(pk), Some(kind.next(expected))),
+        None => match checked {
+            Some(expected) => Err(conflict(tm, meta, sql, pk, expected)),
+            // Unchecked, and the row is gone: re-insert it under the same
+            // key (the cookbook's recovery of a deleted record).
+            None => {
+                let version = expected.map_or_else(|| kind.initial(), |v| kind.next(v));
+                insert(tm, meta, sql, record, Some(pk), Some(version))
+            }
+        },
     }
 }
 

@@ -154,10 +154,13 @@ pub fn autocommit(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | attribute | meaning |
 /// |---|---|
 /// | `table = "name"` | the table (default: the struct's name in snake_case) |
-/// | `version_required = false` | a record without a version may overwrite an existing row (django-concurrency's `CONCURRENCY_VERSION_FIELD_REQUIRED = False`); default: strict |
-/// | `check = false` | saves of this type never check the version (they still bump it) |
-/// | `increment = false` | saves of this type check the version but never bump it |
-/// | `ignore(field, ...)` | with a conditional version: fields that never count as a change |
+/// | `version_required = false` | a record with a key but no version saves over its row unchecked (django-concurrency's `CONCURRENCY_VERSION_FIELD_REQUIRED = False`); default: strict, such a record is inserted |
+/// | `check = false` | saves and deletes of this type never check the version (they still bump it): `ConcurrencyMeta.enabled = False` |
+/// | `increment = false` | saves of this type check the version but never bump it (refused on a trigger version, which the database moves) |
+/// | `ignore(field, ...)` | with `version(conditional)`: fields that never count as a change (`ConcurrencyMeta.ignore_fields`) |
+///
+/// The three settings need a version field, and each mistake is a compile
+/// error.
 ///
 /// On a field, `#[record(...)]` takes:
 ///
@@ -165,7 +168,7 @@ pub fn autocommit(args: TokenStream, item: TokenStream) -> TokenStream {
 /// |---|---|
 /// | `primary_key` | the key: an `Option<K>` field, where `K` is `i64`, `String` or any type that converts to and from SQL. Exactly one field has it. `None` until saved; an integer key left `None` is assigned by the database |
 /// | `version` | the version: an `Option<i64>` field; kind `integer` (a clock, django-concurrency's `IntegerVersionField`) |
-/// | `version(auto_increment)` / `version(integer)` / `version(trigger)` / `version(conditional(field, ...))` | the version's kind; add `, manual` to check only in `concurrency_check` |
+/// | `version(auto_increment)` / `version(integer)` / `version(trigger)` / `version(conditional(field, ...))` | the version's kind; `conditional` alone watches every saved field; add `, manual` to check only in `concurrency_check` |
 /// | `column = "name"` | the column, when it is not named like the field |
 /// | `read_only` | a column the database fills in (default, trigger, generated): loaded, never saved |
 /// | `skip` | not a column: `Default::default()` when loaded |

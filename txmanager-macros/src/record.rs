@@ -17,6 +17,8 @@ enum Kind {
     AutoIncrement,
     Trigger,
     /// The watched fields, as written.
+    /// The watched fields; empty: every saved data field (`conditional`
+    /// alone), less the struct's `ignore(...)`.
     Conditional(Vec<Ident>),
 }
 
@@ -47,9 +49,9 @@ struct Field {
 /// A type's `ConcurrencyMeta`: per-type settings from the struct attribute.
 #[derive(Default)]
 struct Settings {
-    version_required: Option<bool>,
-    check: Option<bool>,
-    increment: Option<bool>,
+    version_required: Option<LitBool>,
+    check: Option<LitBool>,
+    increment: Option<LitBool>,
     ignore: Vec<Ident>,
 }
 
@@ -98,11 +100,11 @@ fn struct_attributes(input: &DeriveInput) -> syn::Result<(String, Settings)> {
                     .map_err(|m| syn::Error::new_spanned(&lit, m))?;
                 table = Some(lit.value());
             } else if meta.path.is_ident("version_required") {
-                settings.version_required = Some(bool_value(&meta)?);
+                settings.version_required = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("check") {
-                settings.check = Some(bool_value(&meta)?);
+                settings.check = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("increment") {
-                settings.increment = Some(bool_value(&meta)?);
+                settings.increment = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("ignore") {
                 meta.parse_nested_meta(|inner| {
                     settings.ignore.push(path_ident(&inner)?);
@@ -133,11 +135,6 @@ fn struct_attributes(input: &DeriveInput) -> syn::Result<(String, Settings)> {
         )
     })?;
     Ok((table, settings))
-}
-
-fn bool_value(meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
-    let lit: LitBool = meta.value()?.parse()?;
-    Ok(lit.value)
 }
 
 fn path_ident(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
@@ -225,11 +222,22 @@ fn parse_version(meta: &ParseNestedMeta<'_>) -> syn::Result<VersionSpec> {
         } else if inner.path.is_ident("trigger") {
             Kind::Trigger
         } else if inner.path.is_ident("conditional") {
+            // `conditional` alone watches every saved data field.
             let mut watched = Vec::new();
-            inner.parse_nested_meta(|field| {
-                watched.push(path_ident(&field)?);
-                Ok(())
-            })?;
+            if !(inner.input.is_empty() || inner.input.peek(syn::Token![,])) {
+                let list;
+                let parens = syn::parenthesized!(list in inner.input);
+                if list.is_empty() {
+                    return Err(syn::Error::new(
+                        parens.span.join(),
+                        "conditional() watches no field, so the version would never move; \
+                         name the fields, or write `conditional` alone to watch every saved field",
+                    ));
+                }
+                let names =
+                    syn::punctuated::Punctuated::<Ident, syn::Token![,]>::parse_terminated(&list)?;
+                watched.extend(names);
+            }
             Kind::Conditional(watched)
         } else if inner.path.is_ident("manual") {
             spec.manual = true;
@@ -321,16 +329,51 @@ fn check(input: &DeriveInput, fields: &[Field], settings: &Settings) -> syn::Res
     for name in &settings.ignore {
         data(name, "an ignored field")?;
     }
-    if !settings.ignore.is_empty()
-        && !matches!(
-            version.and_then(|v| v.version.as_ref()).map(|v| &v.kind),
-            Some(Kind::Conditional(_))
-        )
-    {
-        return Err(syn::Error::new_spanned(
-            &settings.ignore[0],
-            "ignore(...) names fields that never count as a change, which only a conditional version watches; use version(conditional(...))",
-        ));
+    let kind = version.and_then(|v| v.version.as_ref()).map(|v| &v.kind);
+    if let Some(first) = settings.ignore.first() {
+        match kind {
+            Some(Kind::Conditional(watched)) if watched.is_empty() => {}
+            Some(Kind::Conditional(_)) => {
+                return Err(syn::Error::new_spanned(
+                    first,
+                    "ignore(...) narrows a `conditional` version that watches every field, \
+                     but this one lists its fields: leave the field out of that list instead",
+                ));
+            }
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    first,
+                    "ignore(...) names fields that never count as a change, which only a \
+                     conditional version watches; use #[record(version(conditional))]",
+                ));
+            }
+        }
+    }
+    // The per-type concurrency settings need a version to act on.
+    let named_settings = [
+        ("version_required", &settings.version_required),
+        ("check", &settings.check),
+        ("increment", &settings.increment),
+    ];
+    for (name, setting) in named_settings {
+        if let (Some(lit), None) = (setting, version) {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!(
+                    "`{name}` sets how this type's version is checked, but the struct has no \
+                     version field; mark an Option<i64> field #[record(version)], or remove it"
+                ),
+            ));
+        }
+    }
+    if let (Some(lit), Some(Kind::Trigger)) = (&settings.increment, kind) {
+        if !lit.value {
+            return Err(syn::Error::new_spanned(
+                lit,
+                "a trigger version is moved by the database on every UPDATE, so \
+                 `increment = false` cannot stop it; use another version kind, or remove it",
+            ));
+        }
     }
     for (i, field) in fields.iter().enumerate() {
         if field.role == Role::Skip {
@@ -386,6 +429,13 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
                 Kind::AutoIncrement => quote!(auto_increment()),
                 Kind::Trigger => quote!(trigger()),
                 Kind::Conditional(watched) => {
+                    let every: Vec<Ident>;
+                    let watched = if watched.is_empty() {
+                        every = data.iter().map(|f| f.ident.clone()).collect();
+                        &every
+                    } else {
+                        watched
+                    };
                     let columns = watched
                         .iter()
                         .filter(|w| !settings.ignore.contains(w))
@@ -399,13 +449,13 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
         }
     };
     let mut settings_calls = TokenStream::new();
-    if let Some(required) = settings.version_required {
+    if let Some(required) = &settings.version_required {
         settings_calls.extend(quote!(.version_required(#required)));
     }
-    if let Some(check) = settings.check {
+    if let Some(check) = &settings.check {
         settings_calls.extend(quote!(.check(#check)));
     }
-    if let Some(increment) = settings.increment {
+    if let Some(increment) = &settings.increment {
         settings_calls.extend(quote!(.increment(#increment)));
     }
 

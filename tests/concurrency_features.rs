@@ -1,0 +1,280 @@
+//! django-concurrency's remaining features: version not required, per-type
+//! settings (`ConcurrencyMeta`), saving chosen fields, `get_version`,
+//! refetch, the conflict handler, and optional lookups. Managers on a real
+//! file; a separate connection checks what was really written.
+
+mod common;
+
+use common::Db;
+use txmanager::{Error, Record, concurrency_check};
+
+fn schema(db: &Db) {
+    db.observer()
+        .execute_batch(
+            "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+                 title TEXT NOT NULL, views INTEGER NOT NULL,
+                 created TEXT NOT NULL DEFAULT 'by default');",
+        )
+        .expect("schema");
+}
+
+/// The page row as another connection sees it: (version, title, views).
+fn row(db: &Db) -> (i64, String, i64) {
+    db.observer()
+        .query_row("SELECT version, title, views FROM page", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("one page row")
+}
+
+fn pages(db: &Db) -> i64 {
+    db.observer()
+        .query_row("SELECT count(*) FROM page", [], |r| r.get(0))
+        .expect("count pages")
+}
+
+/// Strict (the default): a record needs its version to be saved over a row.
+#[derive(Debug, Clone, Default, Record)]
+struct Page {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+}
+
+/// `CONCURRENCY_VERSION_FIELD_REQUIRED = False`.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page", version_required = false)]
+struct LoosePage {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+}
+
+fn first_page(db: &Db) {
+    Page {
+        title: "Home".into(),
+        ..Default::default()
+    }
+    .save(&db.manager())
+    .expect("first page");
+}
+
+#[test]
+fn a_strict_type_takes_a_record_without_a_version_for_a_new_row_and_never_overwrites() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    // A form posted without a version: taken for a new row, whose key is
+    // already used, so the INSERT fails and nothing is overwritten.
+    let mut posted = Page {
+        id: Some(1),
+        title: "Posted".into(),
+        ..Default::default()
+    };
+    let err = posted.save(&tm).unwrap_err();
+    assert!(
+        matches!(&err, Error::Statement { sql, .. } if sql.starts_with("INSERT")),
+        "the insert refused it: {err:?}"
+    );
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(txmanager::rusqlite::ErrorCode::ConstraintViolation)
+    );
+    assert_eq!(row(&db), (1, "Home".into(), 0));
+    assert_eq!(
+        posted.version, None,
+        "a failed save leaves the record alone"
+    );
+}
+
+#[test]
+fn a_type_that_does_not_require_a_version_saves_over_its_row_and_bumps_the_row_version() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    db.observer()
+        .execute("UPDATE page SET version = 7", [])
+        .unwrap();
+    let tm = db.manager();
+    let mut posted = LoosePage {
+        id: Some(1),
+        title: "Posted".into(),
+        ..Default::default()
+    };
+    posted.save(&tm).unwrap();
+    assert_eq!(
+        row(&db),
+        (8, "Posted".into(), 0),
+        "saved over, unchecked, the version moved on from the row's"
+    );
+    assert_eq!(posted.version, Some(8));
+
+    // A record that does carry a version is still checked.
+    let mut stale = LoosePage::get(&tm, 1).unwrap();
+    stale.version = Some(3);
+    stale.title = "Stale".into();
+    let err = stale.save(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 3,
+                found: Some(8),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(row(&db), (8, "Posted".into(), 0));
+
+    // No row under that key: inserted, at the initial version.
+    let mut new = LoosePage {
+        id: Some(5),
+        title: "New".into(),
+        ..Default::default()
+    };
+    new.save(&tm).unwrap();
+    assert_eq!(new.version, Some(1));
+    assert_eq!(pages(&db), 2);
+}
+
+/// `ConcurrencyMeta.enabled = False`: never checked, still bumped.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page", check = false)]
+struct UncheckedPage {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+}
+
+/// Checked, never bumped.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page", increment = false)]
+struct FrozenPage {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+}
+
+#[test]
+fn a_type_declared_check_false_overwrites_stale_copies_and_still_moves_the_version() {
+    let db = Db::new();
+    schema(&db);
+    let tm1 = db.manager();
+    let tm2 = db.manager();
+    let mut a = UncheckedPage {
+        title: "a".into(),
+        ..Default::default()
+    };
+    a.save(&tm1).unwrap();
+    let mut stale = UncheckedPage::get(&tm2, 1).unwrap();
+    a.save(&tm1).unwrap();
+    stale.title = "stale wins".into();
+    stale.save(&tm2).unwrap();
+    assert_eq!(row(&db), (3, "stale wins".into(), 0), "unchecked, bumped");
+    assert_eq!(stale.version, Some(3));
+    // concurrency_check agrees with the declaration.
+    concurrency_check(&tm1, &a).unwrap();
+    // A strict type on the same table is still checked.
+    let mut strict = Page::get(&tm1, 1).unwrap();
+    strict.version = Some(1);
+    assert!(matches!(
+        strict.save(&tm1),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(3),
+            ..
+        })
+    ));
+    // And deletes are not checked either.
+    a.delete(&tm1).unwrap();
+    assert_eq!(pages(&db), 0);
+}
+
+#[test]
+fn a_type_declared_increment_false_is_checked_but_leaves_the_version_alone() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm1 = db.manager();
+    let tm2 = db.manager();
+    let mut fresh = FrozenPage::get(&tm1, 1).unwrap();
+    let mut other = FrozenPage::get(&tm2, 1).unwrap();
+    fresh.views = 1;
+    fresh.save(&tm1).unwrap();
+    assert_eq!(row(&db), (1, "Home".into(), 1), "written, not bumped");
+    assert_eq!(fresh.version, Some(1));
+    // Another copy is not made stale by it...
+    other.views = 2;
+    other.save(&tm2).unwrap();
+    assert_eq!(row(&db), (1, "Home".into(), 2));
+    // ...but a real change of version is still caught.
+    db.observer()
+        .execute("UPDATE page SET version = 4", [])
+        .unwrap();
+    fresh.views = 3;
+    assert!(matches!(
+        fresh.save(&tm1),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(4),
+            ..
+        })
+    ));
+    assert_eq!(row(&db), (4, "Home".into(), 2));
+}
+
+/// A conditional version watching every saved field but `views`.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page", ignore(views))]
+struct Article {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(conditional))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+}
+
+#[test]
+fn an_ignored_field_never_bumps_a_conditional_version_that_watches_every_other_field() {
+    let db = Db::new();
+    schema(&db);
+    let tm = db.manager();
+    let mut a = Article {
+        title: "Home".into(),
+        ..Default::default()
+    };
+    a.save(&tm).unwrap();
+    let mut reader = Article::get(&db.manager(), 1).unwrap();
+    a.views = 10;
+    a.save(&tm).unwrap();
+    assert_eq!(row(&db), (1, "Home".into(), 10), "views: no bump");
+    a.title = "Start".into();
+    a.save(&tm).unwrap();
+    assert_eq!(row(&db), (2, "Start".into(), 10), "title: watched, bumped");
+    assert_eq!(a.version, Some(2));
+    // The check always runs: a copy from before is stale now.
+    reader.views = 11;
+    assert!(matches!(
+        reader.save(&tm),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(2),
+            ..
+        })
+    ));
+}
