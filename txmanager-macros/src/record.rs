@@ -366,14 +366,14 @@ fn check(input: &DeriveInput, fields: &[Field], settings: &Settings) -> syn::Res
             ));
         }
     }
-    if let (Some(lit), Some(Kind::Trigger)) = (&settings.increment, kind) {
-        if !lit.value {
-            return Err(syn::Error::new_spanned(
-                lit,
-                "a trigger version is moved by the database on every UPDATE, so \
-                 `increment = false` cannot stop it; use another version kind, or remove it",
-            ));
-        }
+    if let (Some(lit), Some(Kind::Trigger)) = (&settings.increment, kind)
+        && !lit.value
+    {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "a trigger version is moved by the database on every UPDATE, so \
+             `increment = false` cannot stop it; use another version kind, or remove it",
+        ));
     }
     for (i, field) in fields.iter().enumerate() {
         if field.role == Role::Skip {
