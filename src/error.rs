@@ -368,6 +368,22 @@ pub enum Error {
         table: &'static str,
     },
 
+    /// A record with a primary key but no version was saved field by field
+    /// ([`Record::save_fields`](crate::Record::save_fields)), and its type
+    /// requires a version: there is nothing to check the write against.
+    /// Nothing was written.
+    #[error(
+        "this {table} record (primary key {pk}) has no version, so its fields cannot be saved \
+         with a check; load it first (get or get_version), or declare the type \
+         #[record(version_required = false)] to save it without one"
+    )]
+    VersionMissing {
+        /// The record's table.
+        table: &'static str,
+        /// The record's primary key.
+        pk: KeyValue,
+    },
+
     /// The record type or table has no version column, so there is no
     /// version to check.
     #[error("{table} has no version column; declare one or use apply_concurrency_check")]

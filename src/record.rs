@@ -3,12 +3,12 @@
 //! ORM: no query builder, no relations; raw SQL through the handle stays the
 //! way to do anything else.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rusqlite::Params;
 
-use crate::shape::{TableShape, VersionRule, VersionShape};
-use crate::sqlite::{self, BadName, RecordSql};
+use crate::shape::{ColumnSet, TableShape, VersionRule, VersionShape};
+use crate::sqlite::{self, BadName, RecordSql, UpdateSql};
 use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 use crate::versioning::{self, VersionField, VersionKind};
 use crate::{Error, Scope};
@@ -38,6 +38,9 @@ pub struct RecordMeta {
     version: Option<VersionField>,
     settings: TypeSettings,
     sql: OnceLock<Result<RecordSql, BadName>>,
+    /// The `UPDATE`s of [`Record::save_fields`], one per set of written
+    /// columns (sorted indices into `columns`), built on first use.
+    subset_updates: Mutex<Vec<(Box<[usize]>, Arc<UpdateSql>)>>,
 }
 
 /// A type's own concurrency settings: django-concurrency's `ConcurrencyMeta`
@@ -78,6 +81,7 @@ impl RecordMeta {
                 increment: true,
             },
             sql: OnceLock::new(),
+            subset_updates: Mutex::new(Vec::new()),
         }
     }
 
@@ -267,6 +271,23 @@ impl RecordMeta {
             .get_or_init(|| sqlite::record_sql(&self.shape()))
             .as_ref()
             .map_err(|bad| bad.clone().into())
+    }
+
+    /// The `UPDATE`s that write only the data columns at `written` (sorted,
+    /// no repeats), built once per set and kept. The names were validated
+    /// by [`sql`](Self::sql), which the caller has already called.
+    pub(crate) fn subset_update_sql(&'static self, written: &[usize]) -> Arc<UpdateSql> {
+        // A panic while the lock was held cannot leave the list half-pushed.
+        let mut cache = self
+            .subset_updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, sql)) = cache.iter().find(|(set, _)| **set == *written) {
+            return Arc::clone(sql);
+        }
+        let sql = Arc::new(sqlite::update_sql(&self.shape(), ColumnSet::Only(written)));
+        cache.push((written.into(), Arc::clone(&sql)));
+        sql
     }
 }
 
@@ -501,6 +522,65 @@ pub trait Record: Sized {
     /// ```
     fn save<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
         versioning::save(scope.manager(), self)
+    }
+
+    /// Saves only the named data fields of a record already saved, leaving
+    /// the rest of its row as it is: Django's `save(update_fields=[...])`.
+    /// Names are column names (a field's name, unless it has
+    /// `#[record(column = "...")]`); an empty list saves nothing.
+    ///
+    /// It is checked and bumps the version exactly as [`save`](Record::save)
+    /// does: the row changed, so copies loaded earlier must meet a conflict,
+    /// and a write that the per-type settings or an active
+    /// [`disable_version_increment`](crate::disable_version_increment) say
+    /// not to bump is not bumped. A conditional version moves only if one of
+    /// the named fields that it watches changed: a field not written cannot
+    /// change. The in-memory version is updated; the other fields are not
+    /// reloaded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentifier`] (`what: "update field"`) for a name that
+    /// is not a saved data column, before anything runs;
+    /// [`Error::RecordNotSaved`] for a record without a primary key;
+    /// [`Error::VersionMissing`] for a record with a key but no version, of
+    /// a type that requires one; [`Error::RecordModified`] if the row's
+    /// version moved or the row is gone (nothing is written);
+    /// [`Error::RecordNotFound`] if an unchecked save finds no row (a
+    /// partial row cannot be inserted).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Error, Record, TransactionManager};
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// struct Page {
+    ///     #[record(primary_key)]
+    ///     id: Option<i64>,
+    ///     #[record(version(auto_increment))]
+    ///     version: Option<i64>,
+    ///     title: String,
+    ///     views: i64,
+    /// }
+    /// # fn main() -> Result<(), Error> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, title TEXT, views INTEGER)", [])?;
+    /// let mut page = Page { title: "Home".into(), ..Default::default() };
+    /// page.save(&tm)?;
+    /// let mut counter = page.clone();
+    /// page.title = "Start".into();
+    /// page.views = 99; // not written below
+    /// page.save_fields(&tm, &["title"])?;
+    /// let stored = Page::get(&tm, 1)?;
+    /// assert_eq!((stored.title.as_str(), stored.views, stored.version), ("Start", 0, Some(2)));
+    /// // The copy loaded before is stale, whatever field it writes.
+    /// counter.views += 1;
+    /// assert!(matches!(counter.save_fields(&tm, &["views"]), Err(Error::RecordModified { expected: 1, found: Some(2), .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn save_fields<S: Scope>(&mut self, scope: &S, fields: &[&str]) -> Result<(), Error> {
+        versioning::save_fields(scope.manager(), self, fields)
     }
 
     /// Deletes the record's row. A versioned delete checks the version first.

@@ -73,3 +73,24 @@ impl VersionShape {
         self.rule
     }
 }
+
+/// Which data columns an `UPDATE` writes: every one (a save), or some of
+/// them (`save_fields`), by their index in [`TableShape::columns`]. A
+/// conditional version watches only the written columns it lists: a column
+/// that is not written cannot change.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ColumnSet<'a> {
+    All,
+    /// Indices into the data columns, each at most once.
+    Only(&'a [usize]),
+}
+
+impl ColumnSet<'_> {
+    #[inline]
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        match self {
+            ColumnSet::All => true,
+            ColumnSet::Only(indices) => indices.contains(&index),
+        }
+    }
+}

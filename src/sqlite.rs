@@ -15,7 +15,7 @@ use rusqlite::{Batch, CachedStatement, Connection, ErrorCode};
 use crate::backend::Backend;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
-use crate::shape::{TableShape, VersionRule};
+use crate::shape::{ColumnSet, TableShape, VersionRule};
 use crate::{Error, TransactionManager};
 
 // txmanager's own transaction-control SQL ends in a `;`. SQLite ignores it,
@@ -632,7 +632,6 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
         .iter()
         .map(|c| record_identifier(c))
         .collect();
-    let n = columns.len();
     let version_column = version.map(|v| record_identifier(v.column_name()));
 
     let mut selected = vec![pk.clone()];
@@ -667,10 +666,66 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
         placeholders(insert_columns.len())
     );
 
-    let data_assignments: Vec<String> = columns
+    let updates = update_sql(meta, ColumnSet::All);
+    let update_unchecked = updates.unchecked;
+    let (update_checked, delete_checked, current_version) = match &version_column {
+        Some(v) => (
+            updates.checked,
+            format!("DELETE FROM {table} WHERE {pk} = ?1 AND {v} = ?2"),
+            format!("SELECT {v} FROM {table} WHERE {pk} = ?1"),
+        ),
+        None => (update_unchecked.clone(), String::new(), String::new()),
+    };
+
+    Ok(RecordSql {
+        get: format!("{select} WHERE {pk} = ?1"),
+        all: format!("{select} ORDER BY {pk}"),
+        select,
+        insert,
+        insert_with_pk,
+        update_checked,
+        update_unchecked,
+        delete_checked,
+        delete_unchecked: format!("DELETE FROM {table} WHERE {pk} = ?1"),
+        current_version,
+        version_param: updates.version_param,
+        pk_param: updates.pk_param,
+        expected_param: updates.expected_param,
+        checked_update_returns_version: updates.checked_returns,
+    })
+}
+
+/// A record type's two `UPDATE`s, writing every data column or some of them
+/// (see [`ColumnSet`]).
+#[derive(Debug)]
+pub(crate) struct UpdateSql {
+    /// `… WHERE pk = ? AND version = ?`; for a type without a version, the
+    /// same text as `unchecked`.
+    pub(crate) checked: String,
+    pub(crate) unchecked: String,
+    version_param: Option<usize>,
+    pk_param: usize,
+    expected_param: usize,
+    checked_returns: bool,
+}
+
+/// Builds the `UPDATE`s of a record type that write the data columns in
+/// `written`. The parameters are laid out as in [`RecordSql`] whatever is
+/// written: data column `i` is `?i+1` (a column not written leaves its
+/// parameter unused, so one `bind_columns` serves every subset), then the
+/// version, the key and the expected version.
+pub(crate) fn update_sql(meta: &TableShape, written: ColumnSet<'_>) -> UpdateSql {
+    let table = record_identifier(meta.table());
+    let pk = record_identifier(meta.primary_key());
+    let n = meta.columns().len();
+    let version = meta.version();
+    let version_column = version.map(|v| record_identifier(v.column_name()));
+    let data_assignments: Vec<String> = meta
+        .columns()
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .filter(|(i, _)| written.contains(*i))
+        .map(|(i, c)| format!("{} = ?{}", record_identifier(c), i + 1))
         .collect();
     // How each kind of update sets the version. A checked update of the
     // integer and auto-increment kinds binds the new version, computed by the
@@ -700,13 +755,11 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
                 VersionRule::Conditional(fields) => {
                     let changed: Vec<String> = fields
                         .iter()
-                        .map(|f| {
-                            let i = meta
-                                .columns()
-                                .iter()
-                                .position(|c| c == f)
-                                .map_or(0, |i| i + 1);
-                            format!("{} IS NOT ?{i}", record_identifier(f))
+                        .filter_map(|f| {
+                            let i = meta.columns().iter().position(|c| c == f)?;
+                            written
+                                .contains(i)
+                                .then(|| format!("{} IS NOT ?{}", record_identifier(f), i + 1))
                         })
                         .collect();
                     let changed = if changed.is_empty() {
@@ -738,40 +791,27 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
         (Some(v), true) => format!(" RETURNING {v}"),
         _ => String::new(),
     };
-    let update_unchecked = format!(
+    let unchecked = format!(
         "UPDATE {table} SET {} WHERE {pk} = ?{pk_param}{}",
         set(unchecked_set),
         returning(true)
     );
-    let (update_checked, delete_checked, current_version) = match &version_column {
-        Some(v) => (
-            format!(
-                "UPDATE {table} SET {} WHERE {pk} = ?{pk_param} AND {v} = ?{expected_param}{}",
-                set(checked_set),
-                returning(checked_returns)
-            ),
-            format!("DELETE FROM {table} WHERE {pk} = ?1 AND {v} = ?2"),
-            format!("SELECT {v} FROM {table} WHERE {pk} = ?1"),
+    let checked = match &version_column {
+        Some(v) => format!(
+            "UPDATE {table} SET {} WHERE {pk} = ?{pk_param} AND {v} = ?{expected_param}{}",
+            set(checked_set),
+            returning(checked_returns)
         ),
-        None => (update_unchecked.clone(), String::new(), String::new()),
+        None => unchecked.clone(),
     };
-
-    Ok(RecordSql {
-        get: format!("{select} WHERE {pk} = ?1"),
-        all: format!("{select} ORDER BY {pk}"),
-        select,
-        insert,
-        insert_with_pk,
-        update_checked,
-        update_unchecked,
-        delete_checked,
-        delete_unchecked: format!("DELETE FROM {table} WHERE {pk} = ?1"),
-        current_version,
+    UpdateSql {
+        checked,
+        unchecked,
         version_param,
         pk_param,
         expected_param,
-        checked_update_returns_version: checked_returns,
-    })
+        checked_returns,
+    }
 }
 
 /// The names of a table's columns; empty if the table does not exist.

@@ -1220,11 +1220,52 @@ fn update_versioned<R: Record>(
     pk: &R::Key,
     expected: Option<i64>,
 ) -> Result<Written<R::Key>, Error> {
+    let plan = plan_update(tm, meta, field, pk, expected);
+    let text = if plan.checked.is_some() {
+        &sql.update_checked
+    } else {
+        &sql.update_unchecked
+    };
+    match run_update(tm, sql, text, field, plan, record, pk)? {
+        Some(version) => Ok(Written {
+            new_key: None,
+            version: Some(version),
+        }),
+        None => match plan.checked {
+            Some(expected) => Err(conflict(tm, meta, sql, pk, expected)),
+            // Unchecked, and the row is gone: re-insert it under the same
+            // key (the cookbook's recovery of a deleted record).
+            None => {
+                let kind = field.kind();
+                let version = expected.map_or_else(|| kind.initial(), |v| kind.next(v));
+                insert(tm, meta, sql, record, Some(pk), Some(version))
+            }
+        },
+    }
+}
+
+/// What a versioned `UPDATE` binds: the version it checks (`None`: an
+/// unchecked update) and the version parameter.
+#[derive(Debug, Clone, Copy)]
+struct UpdatePlan {
+    checked: Option<i64>,
+    version_value: i64,
+}
+
+/// The check and the version parameter of an update, from the policy. A
+/// record with no version (`expected: None`) is never checked.
+#[inline]
+fn plan_update<K: SqlValue + ?Sized>(
+    tm: &TransactionManager,
+    meta: &RecordMeta,
+    field: crate::VersionField,
+    pk: &K,
+    expected: Option<i64>,
+) -> UpdatePlan {
     let policy = tm.concurrency_policy(meta, pk);
     // The version to check against; `None`: an unchecked save (checks off,
     // a manual version, or no version and the type does not require one).
     let checked = expected.filter(|_| policy.check && !field.is_manual());
-    let check = checked.is_some();
     let kind = field.kind();
     // The version parameter: see `RecordSql::version_param`.
     let version_value = match (kind, checked) {
@@ -1236,18 +1277,33 @@ fn update_versioned<R: Record>(
         (VersionKind::AutoIncrement | VersionKind::Conditional(_), _) => i64::from(policy.bump),
         (VersionKind::Integer, None) | (VersionKind::Trigger, _) => 0,
     };
-    let (text, returns_version) = if check {
-        (&sql.update_checked, sql.checked_update_returns_version)
-    } else {
-        (&sql.update_unchecked, true)
-    };
+    UpdatePlan {
+        checked,
+        version_value,
+    }
+}
+
+/// Runs one versioned `UPDATE` (`text`: the full save's, or a
+/// `save_fields` one; both bind alike) and returns the row's new version,
+/// or `None` if no row matched.
+#[inline]
+fn run_update<R: Record>(
+    tm: &TransactionManager,
+    sql: &RecordSql,
+    text: &str,
+    field: crate::VersionField,
+    plan: UpdatePlan,
+    record: &R,
+    pk: &R::Key,
+) -> Result<Option<i64>, Error> {
+    let returns_version = plan.checked.is_none() || sql.checked_update_returns_version;
     let new_version = tm.run_statement(text, |stmt| {
         record.bind_columns(&mut Binder::new(stmt, 1))?;
         if let Some(index) = sql.version_param {
-            stmt.raw_bind_parameter(index, version_value)?;
+            stmt.raw_bind_parameter(index, plan.version_value)?;
         }
         stmt.raw_bind_parameter(sql.pk_param, pk)?;
-        if let Some(expected) = checked {
+        if let Some(expected) = plan.checked {
             stmt.raw_bind_parameter(sql.expected_param, expected)?;
         }
         if returns_version {
@@ -1257,7 +1313,7 @@ fn update_versioned<R: Record>(
             };
             row.get(0).map(Some)
         } else {
-            Ok((stmt.raw_execute()? > 0).then_some(version_value))
+            Ok((stmt.raw_execute()? > 0).then_some(plan.version_value))
         }
     })?;
     match new_version {
@@ -1265,23 +1321,88 @@ fn update_versioned<R: Record>(
         // trigger's bump, and any bumps caused by the table's own triggers
         // (an `updated_at` trigger's UPDATE fires the version trigger
         // again), come later. Read what they produced.
-        Some(_) if kind == VersionKind::Trigger => Ok(Written {
-            new_key: None,
-            version: current_version(tm, sql, pk)?,
-        }),
-        Some(version) => Ok(Written {
-            new_key: None,
-            version: Some(version),
-        }),
-        None => match checked {
-            Some(expected) => Err(conflict(tm, meta, sql, pk, expected)),
-            // Unchecked, and the row is gone: re-insert it under the same
-            // key (the cookbook's recovery of a deleted record).
-            None => {
-                let version = expected.map_or_else(|| kind.initial(), |v| kind.next(v));
-                insert(tm, meta, sql, record, Some(pk), Some(version))
-            }
-        },
+        Some(_) if field.kind() == VersionKind::Trigger => current_version(tm, sql, pk),
+        other => Ok(other),
+    }
+}
+
+/// `save(update_fields=...)`: writes only `fields` (column names) of a
+/// saved row, with the same check and bump as a full save.
+pub(crate) fn save_fields<R: Record>(
+    tm: &TransactionManager,
+    record: &mut R,
+    fields: &[&str],
+) -> Result<(), Error> {
+    let meta = R::meta();
+    let sql = meta.sql()?;
+    let columns = meta.columns();
+    let mut written = Vec::with_capacity(fields.len());
+    for name in fields {
+        let index =
+            columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| Error::InvalidIdentifier {
+                    what: "update field",
+                    name: (*name).to_owned(),
+                    reason: "it is not one of the record's saved data columns (the key, the \
+                         version and read-only columns are never saved by name); \
+                         name a column of RecordMeta::columns()",
+                })?;
+        written.push(index);
+    }
+    let Some(pk) = record.primary_key() else {
+        return Err(Error::RecordNotSaved {
+            table: meta.table(),
+        });
+    };
+    if written.is_empty() {
+        return Ok(()); // as Django: `update_fields=[]` saves nothing
+    }
+    written.sort_unstable();
+    written.dedup();
+    let updates = meta.subset_update_sql(&written);
+    let Some(field) = meta.version() else {
+        let updated = tm.run_statement(&updates.unchecked, |stmt| {
+            record.bind_columns(&mut Binder::new(stmt, 1))?;
+            stmt.raw_bind_parameter(sql.pk_param, pk)?;
+            stmt.raw_execute()
+        })?;
+        return match updated {
+            0 => Err(not_found(meta, pk)),
+            _ => Ok(()),
+        };
+    };
+    let expected = record.version();
+    if expected.is_none() && meta.is_version_required() {
+        return Err(Error::VersionMissing {
+            table: meta.table(),
+            pk: KeyValue::of(pk),
+        });
+    }
+    let plan = plan_update(tm, meta, field, pk, expected);
+    let text = if plan.checked.is_some() {
+        &updates.checked
+    } else {
+        &updates.unchecked
+    };
+    let version = match run_update(tm, sql, text, field, plan, record, pk)? {
+        Some(version) => version,
+        None => {
+            return Err(match plan.checked {
+                Some(expected) => conflict(tm, meta, sql, pk, expected),
+                None => not_found(meta, pk),
+            });
+        }
+    };
+    record.set_version(Some(version));
+    Ok(())
+}
+
+fn not_found<K: SqlValue + ?Sized>(meta: &RecordMeta, pk: &K) -> Error {
+    Error::RecordNotFound {
+        table: meta.table(),
+        pk: KeyValue::of(pk),
     }
 }
 

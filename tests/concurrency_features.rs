@@ -278,3 +278,208 @@ fn an_ignored_field_never_bumps_a_conditional_version_that_watches_every_other_f
         })
     ));
 }
+
+#[test]
+fn saving_chosen_fields_writes_only_them_and_bumps_the_version_so_older_copies_conflict() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm1 = db.manager();
+    let tm2 = db.manager();
+    let mut page = Page::get(&tm1, 1).unwrap();
+    let mut stale = Page::get(&tm2, 1).unwrap();
+
+    page.title = "Start".into();
+    page.views = 99;
+    page.save_fields(&tm1, &["title"]).unwrap();
+    assert_eq!(row(&db), (2, "Start".into(), 0), "views not written");
+    assert_eq!(page.version, Some(2));
+
+    stale.views = 5;
+    let err = stale.save_fields(&tm2, &["views"]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 1,
+                found: Some(2),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        row(&db),
+        (2, "Start".into(), 0),
+        "the stale write wrote nothing"
+    );
+    assert_eq!(
+        stale.version,
+        Some(1),
+        "a failed save leaves the record alone"
+    );
+
+    // Both fields, in any order and repeated: one UPDATE.
+    page.views = 7;
+    page.save_fields(&tm1, &["views", "title", "views"])
+        .unwrap();
+    assert_eq!(row(&db), (3, "Start".into(), 7));
+    // Nothing named: nothing saved, nothing bumped.
+    page.save_fields(&tm1, &[]).unwrap();
+    assert_eq!(row(&db), (3, "Start".into(), 7));
+}
+
+#[test]
+fn saving_chosen_fields_names_the_step_that_refused_it() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    let mut page = Page::get(&tm, 1).unwrap();
+    page.title = "Start".into();
+
+    // A name that is not a saved column (here: the version), before any SQL.
+    let err = page.save_fields(&tm, &["title", "version"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidIdentifier { what: "update field", name, .. } if name == "version"),
+        "{err:?}"
+    );
+    // Never saved: no key.
+    let err = Page::default().save_fields(&tm, &["title"]).unwrap_err();
+    assert!(
+        matches!(err, Error::RecordNotSaved { table: "page" }),
+        "{err:?}"
+    );
+    // A key but no version, strict type: nothing to check against.
+    let mut posted = Page {
+        id: Some(1),
+        title: "Posted".into(),
+        ..Default::default()
+    };
+    let err = posted.save_fields(&tm, &["title"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::VersionMissing { table: "page", pk } if *pk == 1),
+        "{err:?}"
+    );
+    // The row is gone: a conflict, found None.
+    db.observer().execute("DELETE FROM page", []).unwrap();
+    let err = page.save_fields(&tm, &["title"]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 1,
+                found: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(pages(&db), 0, "nothing was re-inserted");
+    // Unchecked (a type that does not require a version): not found.
+    let mut loose = LoosePage {
+        id: Some(1),
+        title: "Posted".into(),
+        ..Default::default()
+    };
+    let err = loose.save_fields(&tm, &["title"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::RecordNotFound { table: "page", pk } if *pk == 1),
+        "{err:?}"
+    );
+    assert_eq!(pages(&db), 0);
+}
+
+#[test]
+fn saving_chosen_fields_of_a_type_that_does_not_require_a_version_writes_them_unchecked() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    let mut posted = LoosePage {
+        id: Some(1),
+        views: 3,
+        ..Default::default()
+    };
+    posted.save_fields(&tm, &["views"]).unwrap();
+    assert_eq!(
+        row(&db),
+        (2, "Home".into(), 3),
+        "title kept, version bumped"
+    );
+    assert_eq!(posted.version, Some(2));
+}
+
+#[test]
+fn saving_chosen_fields_bumps_a_conditional_version_only_when_a_written_watched_field_changed() {
+    let db = Db::new();
+    schema(&db);
+    let tm = db.manager();
+    let mut a = Article {
+        title: "Home".into(),
+        ..Default::default()
+    };
+    a.save(&tm).unwrap();
+    a.title = "Start".into();
+    a.views = 10;
+    a.save_fields(&tm, &["views"]).unwrap();
+    assert_eq!(
+        row(&db),
+        (1, "Home".into(), 10),
+        "views is ignored, title not written: no bump"
+    );
+    a.save_fields(&tm, &["title"]).unwrap();
+    assert_eq!(row(&db), (2, "Start".into(), 10));
+    assert_eq!(a.version, Some(2));
+    a.save_fields(&tm, &["title"]).unwrap();
+    assert_eq!(row(&db), (2, "Start".into(), 10), "no change: no bump");
+}
+
+#[test]
+fn saving_chosen_fields_of_an_increment_false_type_never_bumps() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    let mut page = FrozenPage::get(&tm, 1).unwrap();
+    page.title = "Start".into();
+    page.save_fields(&tm, &["title"]).unwrap();
+    assert_eq!(row(&db), (1, "Start".into(), 0));
+    assert_eq!(page.version, Some(1));
+}
+
+/// A type without a version: chosen fields are written as they are.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "reporter")]
+struct Reporter {
+    #[record(primary_key)]
+    id: Option<i64>,
+    first_name: String,
+    last_name: String,
+}
+
+#[test]
+fn saving_chosen_fields_of_an_unversioned_type_writes_them_or_says_the_row_is_missing() {
+    let db = Db::new();
+    let tm = db.manager();
+    let mut ann = Reporter {
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        ..Default::default()
+    };
+    ann.save(&tm).unwrap();
+    ann.first_name = "Anne".into();
+    ann.last_name = "not saved".into();
+    ann.save_fields(&tm, &["first_name"]).unwrap();
+    assert_eq!(db.committed(), ["Anne Lee"]);
+    let mut ghost = Reporter {
+        id: Some(9),
+        ..Default::default()
+    };
+    let err = ghost.save_fields(&tm, &["first_name"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::RecordNotFound { table: "reporter", pk } if *pk == 9),
+        "{err:?}"
+    );
+    assert_eq!(db.committed(), ["Anne Lee"]);
+}
