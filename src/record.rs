@@ -40,8 +40,11 @@ pub struct RecordMeta {
     sql: OnceLock<Result<RecordSql, BadName>>,
     /// The `UPDATE`s of [`Record::save_fields`], one per set of written
     /// columns (sorted indices into `columns`), built on first use.
-    subset_updates: Mutex<Vec<(Box<[usize]>, Arc<UpdateSql>)>>,
+    subset_updates: Mutex<SubsetUpdates>,
 }
+
+/// `save_fields` `UPDATE`s by the sorted indices of the columns they write.
+type SubsetUpdates = Vec<(Box<[usize]>, Arc<UpdateSql>)>;
 
 /// A type's own concurrency settings: django-concurrency's `ConcurrencyMeta`
 /// and `CONCURRENCY_VERSION_FIELD_REQUIRED`, per type.
