@@ -586,6 +586,45 @@ pub trait Record: Sized {
         versioning::save_fields(scope.manager(), self, fields)
     }
 
+    /// Saves, then reloads the row, so the record holds what the database
+    /// made of it: column defaults, read-only columns filled by triggers or
+    /// generated columns, and the version. Run it inside a block to read back
+    /// exactly what this save wrote; in autocommit mode the save and the
+    /// read are two statements, and a write in between is read back too.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Record::save) (nothing was written, the record is
+    /// unchanged), then as [`reload`](Record::reload) (the save was
+    /// written; in autocommit mode it is committed).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Error, Record, TransactionManager};
+    /// #[derive(Debug, Clone, Default, Record)]
+    /// struct Tag {
+    ///     #[record(primary_key)]
+    ///     id: Option<i64>,
+    ///     label: String,
+    ///     #[record(read_only)]
+    ///     slug: Option<String>,
+    /// }
+    /// # fn main() -> Result<(), Error> {
+    /// let mut tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, label TEXT,
+    ///             slug TEXT GENERATED ALWAYS AS (lower(label)) VIRTUAL)", [])?;
+    /// let mut tag = Tag { label: "Urgent".into(), ..Default::default() };
+    /// tm.commit_on_success(|tx| tag.save_and_reload(tx))?;
+    /// assert_eq!(tag.slug.as_deref(), Some("urgent"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn save_and_reload<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
+        self.save(scope)?;
+        self.reload(scope)
+    }
+
     /// Deletes the record's row. A versioned delete checks the version first.
     /// Afterwards the record has no primary key or version, as in Django.
     ///
@@ -672,6 +711,61 @@ pub trait Record: Sized {
             let mut rows = stmt.raw_query();
             rows.next()?.map(read_record).transpose()
         })
+    }
+
+    /// Loads the record with primary key `pk` only if its row still has
+    /// `version`: django-concurrency's `get_version`. A form posted with
+    /// version 5 is checked before any work starts, and the record loaded
+    /// is the one the form was made from. It always checks, whatever the
+    /// type's settings and the active scopes say: you asked for a version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecordModified`] if the row has another version (`found:
+    /// Some(..)`) or is gone (`found: None`), with `expected: version`;
+    /// [`Error::NotVersioned`] for a type without a version field.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use txmanager::{Error, Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] struct Tag { #[record(primary_key)] id: Option<i64>, #[record(version(auto_increment))] version: Option<i64>, label: String }
+    /// # fn main() -> Result<(), Error> {
+    /// let tm = TransactionManager::open_in_memory()?;
+    /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// let mut tag = Tag { label: "a".into(), ..Default::default() };
+    /// tag.save(&tm)?;
+    /// tag.save(&tm)?; // now at version 2
+    /// // The edit form was made from version 2: go ahead.
+    /// assert_eq!(Tag::get_version(&tm, 1, 2)?.label, "a");
+    /// // A form made from version 1 is stale: refuse it before any work.
+    /// let err = Tag::get_version(&tm, 1, 1).unwrap_err();
+    /// assert!(matches!(err, Error::RecordModified { expected: 1, found: Some(2), .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_version<S: Scope>(
+        scope: &S,
+        pk: impl Into<Self::Key>,
+        version: i64,
+    ) -> Result<Self, Error> {
+        let meta = Self::meta();
+        if meta.version().is_none() {
+            return Err(Error::NotVersioned {
+                table: meta.table().to_owned(),
+            });
+        }
+        let pk = pk.into();
+        match Self::find(scope, &pk)? {
+            Some(record) if record.version() == Some(version) => Ok(record),
+            other => Err(versioning::record_modified(
+                scope.manager(),
+                meta,
+                &pk,
+                version,
+                other.and_then(|r| r.version()),
+            )),
+        }
     }
 
     /// Loads every record of the type, in primary-key order.

@@ -682,12 +682,7 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
     if found == Some(expected) {
         Ok(())
     } else {
-        Err(Error::RecordModified {
-            table: meta.table(),
-            pk: KeyValue::of(pk),
-            expected,
-            found,
-        })
+        Err(record_modified(tm, meta, pk, expected, found))
     }
 }
 
@@ -1462,16 +1457,27 @@ fn conflict<K: SqlValue + ?Sized>(
     expected: i64,
 ) -> Error {
     match current_version(tm, sql, pk) {
-        Ok(found) => {
-            let pk = KeyValue::of(pk);
-            trace::conflict(meta.table(), &pk, expected, found);
-            Error::RecordModified {
-                table: meta.table(),
-                pk,
-                expected,
-                found,
-            }
-        }
+        Ok(found) => record_modified(tm, meta, pk, expected, found),
         Err(err) => err,
+    }
+}
+
+/// Every version conflict is made here: traced, then returned.
+#[cold]
+pub(crate) fn record_modified<K: SqlValue + ?Sized>(
+    tm: &TransactionManager,
+    meta: &RecordMeta,
+    pk: &K,
+    expected: i64,
+    found: Option<i64>,
+) -> Error {
+    let _ = tm;
+    let pk = KeyValue::of(pk);
+    trace::conflict(meta.table(), &pk, expected, found);
+    Error::RecordModified {
+        table: meta.table(),
+        pk,
+        expected,
+        found,
     }
 }

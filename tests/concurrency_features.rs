@@ -483,3 +483,118 @@ fn saving_chosen_fields_of_an_unversioned_type_writes_them_or_says_the_row_is_mi
     );
     assert_eq!(db.committed(), ["Anne Lee"]);
 }
+
+#[test]
+fn get_version_loads_the_record_only_at_the_version_asked_for() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    db.observer()
+        .execute("UPDATE page SET title = 'Edited', version = 2", [])
+        .unwrap();
+    let page = Page::get_version(&tm, 1, 2).unwrap();
+    assert_eq!((page.title.as_str(), page.version), ("Edited", Some(2)));
+    let err = Page::get_version(&tm, 1, 1).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::RecordModified {
+                table: "page",
+                pk,
+                expected: 1,
+                found: Some(2),
+            } if *pk == 1
+        ),
+        "{err:?}"
+    );
+    let err = Page::get_version(&tm, 7, 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 1,
+                found: None,
+                ..
+            }
+        ),
+        "a missing row: {err:?}"
+    );
+    // Even a type that never checks its saves checks here.
+    assert!(matches!(
+        UncheckedPage::get_version(&tm, 1, 1),
+        Err(Error::RecordModified { .. })
+    ));
+    let err = Reporter::get_version(&tm, 1, 1).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotVersioned { table } if table == "reporter"),
+        "{err:?}"
+    );
+}
+
+/// A page whose `slug` a trigger fills in, `created` a default, and `shout`
+/// a generated column: none of them saved by txmanager.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page")]
+struct FilledPage {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    title: String,
+    views: i64,
+    #[record(read_only)]
+    created: Option<String>,
+    #[record(read_only)]
+    slug: Option<String>,
+    #[record(read_only)]
+    shout: Option<String>,
+}
+
+#[test]
+fn save_and_reload_reads_back_defaults_trigger_and_generated_columns() {
+    let db = Db::new();
+    schema(&db);
+    db.observer()
+        .execute_batch(
+            "ALTER TABLE page ADD COLUMN slug TEXT;
+             ALTER TABLE page ADD COLUMN shout TEXT GENERATED ALWAYS AS (upper(title)) VIRTUAL;
+             CREATE TRIGGER page_slug AFTER UPDATE OF title ON page BEGIN
+                 UPDATE page SET slug = lower(NEW.title) WHERE id = NEW.id;
+             END;",
+        )
+        .unwrap();
+    let mut tm = db.manager();
+    let mut page = FilledPage {
+        title: "Home".into(),
+        ..Default::default()
+    };
+    page.save(&tm).unwrap();
+    assert_eq!(page.created, None, "a plain save does not read back");
+    page.title = "Start".into();
+    tm.commit_on_success(|tx| page.save_and_reload(tx)).unwrap();
+    assert_eq!(page.created.as_deref(), Some("by default"));
+    assert_eq!(page.slug.as_deref(), Some("start"));
+    assert_eq!(page.shout.as_deref(), Some("START"));
+    assert_eq!(page.version, Some(2));
+    assert_eq!(row(&db), (2, "Start".into(), 0));
+
+    // A conflict stops it before the read: nothing written, record as it was.
+    let mut stale = page.clone();
+    stale.version = Some(1);
+    stale.title = "Stale".into();
+    let err = stale.save_and_reload(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 1,
+                found: Some(2),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(stale.title, "Stale");
+    assert_eq!(row(&db), (2, "Start".into(), 0));
+}
