@@ -8,6 +8,7 @@ use rusqlite::{CachedStatement, Connection, Params, Row};
 
 use crate::backend::Backend;
 use crate::block::{Frame, Hook, SavepointCache};
+use crate::conflict::ConflictHandler;
 use crate::error::{Breakage, DatabaseError};
 use crate::settings::{BeginMode, Settings};
 use crate::sqlite::{self, Sqlite, SqliteConnection};
@@ -87,6 +88,8 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     pub(crate) connection_lost: Cell<bool>,
     /// Active `disable_concurrency` / `disable_version_increment` scopes.
     pub(crate) concurrency_overrides: Vec<Override>,
+    /// Told of every version conflict before it is returned.
+    pub(crate) conflict_handler: Option<ConflictHandler>,
 }
 
 impl<B: Backend> fmt::Debug for TransactionManager<B> {
@@ -97,6 +100,10 @@ impl<B: Backend> fmt::Debug for TransactionManager<B> {
             .field("pending_hooks", &self.hooks.len())
             .field("behavior", &self.behavior)
             .field("broken", &self.broken)
+            .field(
+                "conflict_handler",
+                &self.conflict_handler.as_ref().map(|_| "Fn(&Conflict)"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -381,6 +388,7 @@ impl<B: Backend> TransactionManager<B> {
             tracked_open: Cell::new(false),
             connection_lost: Cell::new(false),
             concurrency_overrides: Vec::new(),
+            conflict_handler: None,
         }
     }
 

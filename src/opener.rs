@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use crate::{Error, Settings, TransactionManager};
+use crate::conflict::ConflictHandler;
+use crate::{Conflict, Error, Settings, TransactionManager};
 
 /// A closure run on every connection an [`Opener`] opens.
 type InitHook = dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync;
@@ -58,6 +59,7 @@ pub struct Opener {
     path: Arc<Path>,
     settings: Arc<Settings>,
     init: Option<Arc<InitHook>>,
+    conflict_handler: Option<ConflictHandler>,
 }
 
 impl fmt::Debug for Opener {
@@ -66,6 +68,10 @@ impl fmt::Debug for Opener {
             .field("path", &self.path)
             .field("settings", &self.settings)
             .field("init", &self.init.as_ref().map(|_| "Fn(&mut Connection)"))
+            .field(
+                "conflict_handler",
+                &self.conflict_handler.as_ref().map(|_| "Fn(&Conflict)"),
+            )
             .finish()
     }
 }
@@ -82,6 +88,7 @@ impl Opener {
             path: Arc::from(path.as_ref()),
             settings: Arc::new(Settings::default()),
             init: None,
+            conflict_handler: None,
         }
     }
 
@@ -123,6 +130,40 @@ impl Opener {
     {
         Opener {
             init: Some(Arc::new(init)),
+            ..self
+        }
+    }
+
+    /// Gives every manager this opener opens `handler` as its
+    /// [conflict handler](TransactionManager::set_conflict_handler), shared
+    /// by all of them: one place to log or count the conflicts of every
+    /// worker thread or pooled connection.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let conflicts = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&conflicts);
+    /// let dir = tempfile::tempdir()?;
+    /// let opener = txmanager::Opener::new(dir.path().join("app.db"))
+    ///     .with_conflict_handler(move |_| {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// let tm = opener.open()?;
+    /// # drop(tm);
+    /// assert_eq!(conflicts.load(Ordering::Relaxed), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_conflict_handler<F>(self, handler: F) -> Self
+    where
+        F: Fn(&Conflict) + Send + Sync + 'static,
+    {
+        Opener {
+            conflict_handler: Some(Arc::new(handler)),
             ..self
         }
     }
@@ -177,7 +218,9 @@ impl Opener {
                 source,
             })?;
         }
-        TransactionManager::new_with(conn, &self.settings)
+        let mut tm = TransactionManager::new_with(conn, &self.settings)?;
+        tm.conflict_handler.clone_from(&self.conflict_handler);
+        Ok(tm)
     }
 }
 

@@ -1462,7 +1462,8 @@ fn conflict<K: SqlValue + ?Sized>(
     }
 }
 
-/// Every version conflict is made here: traced, then returned.
+/// Every version conflict is made here: traced, shown to the manager's
+/// conflict handler, then returned.
 #[cold]
 pub(crate) fn record_modified<K: SqlValue + ?Sized>(
     tm: &TransactionManager,
@@ -1471,13 +1472,14 @@ pub(crate) fn record_modified<K: SqlValue + ?Sized>(
     expected: i64,
     found: Option<i64>,
 ) -> Error {
-    let _ = tm;
     let pk = KeyValue::of(pk);
     trace::conflict(meta.table(), &pk, expected, found);
-    Error::RecordModified {
+    let err = Error::RecordModified {
         table: meta.table(),
         pk,
         expected,
         found,
-    }
+    };
+    tm.report_conflict(&err);
+    err
 }

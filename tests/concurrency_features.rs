@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::Db;
-use txmanager::{Error, Record, concurrency_check};
+use txmanager::{Conflict, Error, Opener, Record, concurrency_check};
 
 fn schema(db: &Db) {
     db.observer()
@@ -597,4 +599,100 @@ fn save_and_reload_reads_back_defaults_trigger_and_generated_columns() {
     );
     assert_eq!(stale.title, "Stale");
     assert_eq!(row(&db), (2, "Start".into(), 0));
+}
+
+/// A handler that keeps what it is shown.
+fn recorder() -> (
+    Arc<Mutex<Vec<Conflict>>>,
+    impl Fn(&Conflict) + Send + Sync + 'static,
+) {
+    let seen: Arc<Mutex<Vec<Conflict>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    (seen, move |c: &Conflict| {
+        log.lock().unwrap().push(c.clone())
+    })
+}
+
+#[test]
+fn the_conflict_handler_sees_every_conflict_of_its_manager_and_the_error_is_still_returned() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let mut tm = db.manager();
+    let (seen, handler) = recorder();
+    tm.set_conflict_handler(handler);
+
+    let mut page = Page::get(&tm, 1).unwrap();
+    let mut stale = page.clone();
+    page.save(&tm).unwrap();
+    page.save_fields(&tm, &["title"]).unwrap();
+    concurrency_check(&tm, &page).unwrap();
+    Page::get_version(&tm, 1, 3).unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "no conflict, no call");
+
+    stale.title = "Stale".into();
+    let in_block = tm.commit_on_success(|tx| {
+        tx.execute("UPDATE page SET views = 42", [])?;
+        stale.save(tx)
+    });
+    assert!(matches!(in_block, Err(Error::RecordModified { .. })));
+    assert_eq!(row(&db), (3, "Home".into(), 0), "the block rolled back");
+    assert!(stale.save_fields(&tm, &["title"]).is_err());
+    assert!(concurrency_check(&tm, &stale).is_err());
+    assert!(Page::get_version(&tm, 1, 1).is_err());
+    assert!(stale.delete(&tm).is_err());
+    assert_eq!(pages(&db), 1, "the stale delete deleted nothing");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        let expected = Conflict {
+            table: "page".into(),
+            pk: 1.into(),
+            expected: 1,
+            found: Some(3),
+        };
+        assert!(seen.iter().all(|c| *c == expected), "{seen:?}");
+    }
+
+    // Another manager on the same file has no handler.
+    let other = db.manager();
+    assert!(stale.save(&other).is_err());
+    // A cleared handler is told nothing more.
+    tm.clear_conflict_handler();
+    assert!(stale.save(&tm).is_err());
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}
+
+#[test]
+fn an_opener_gives_its_conflict_handler_to_every_manager_it_opens_on_any_thread() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let (seen, handler) = recorder();
+    let opener = Opener::new(&db.path).with_conflict_handler(handler);
+    let stale = Page::get(&opener.open().unwrap(), 1).unwrap();
+    // One fresh save first, so every stale copy after it conflicts.
+    Page::get(&db.manager(), 1)
+        .unwrap()
+        .save(&db.manager())
+        .unwrap();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let opener = opener.clone();
+            let mut stale = stale.clone();
+            std::thread::spawn(move || {
+                let tm = opener.open().unwrap();
+                stale.save(&tm).unwrap_err()
+            })
+        })
+        .collect();
+    for worker in workers {
+        let err = worker.join().unwrap();
+        assert!(
+            matches!(err, Error::RecordModified { found: Some(2), .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(row(&db), (2, "Home".into(), 0));
 }
