@@ -350,6 +350,7 @@ pub mod guide;
 mod manager;
 mod mode;
 mod opener;
+mod optional;
 #[cfg(feature = "r2d2")]
 mod pool;
 #[cfg(feature = "postgres")]
@@ -375,6 +376,7 @@ pub use manager::TransactionManager;
 pub use mode::macro_support as __private;
 pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
 pub use opener::Opener;
+pub use optional::OptionalExtension;
 pub use record::{Record, RecordMeta};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
 pub use settings::{BeginMode, Settings, Synchronous};

@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::Db;
-use txmanager::{Conflict, Error, Opener, Record, concurrency_check};
+use txmanager::{Conflict, Error, Opener, OptionalExtension, Record, concurrency_check};
 
 fn schema(db: &Db) {
     db.observer()
@@ -695,4 +695,64 @@ fn an_opener_gives_its_conflict_handler_to_every_manager_it_opens_on_any_thread(
     }
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(row(&db), (2, "Home".into(), 0));
+}
+
+#[test]
+fn optional_lookups_answer_none_for_a_missing_row_and_keep_every_other_error() {
+    let db = Db::new();
+    schema(&db);
+    first_page(&db);
+    let tm = db.manager();
+    // find: Ok(None); get: an error that .optional() turns into None.
+    assert!(Page::find(&tm, &2).unwrap().is_none());
+    assert_eq!(
+        Page::find(&tm, &1).unwrap().map(|p| p.title),
+        Some("Home".into())
+    );
+    assert!(matches!(
+        Page::get(&tm, 2),
+        Err(Error::RecordNotFound { .. })
+    ));
+    assert!(Page::get(&tm, 2).optional().unwrap().is_none());
+    assert_eq!(
+        Page::get(&tm, 1).optional().unwrap().map(|p| p.version),
+        Some(Some(1))
+    );
+    // A row another connection deleted: reload says so, optionally.
+    let mut page = Page::get(&tm, 1).unwrap();
+    db.observer().execute("DELETE FROM page", []).unwrap();
+    assert_eq!(page.reload(&tm).optional().unwrap(), None);
+    // query_row with no row, through the manager and a handle.
+    let none: Option<i64> = tm
+        .query_row("SELECT views FROM page", [], |r| r.get(0))
+        .optional()
+        .unwrap();
+    assert_eq!(none, None);
+    let mut tm = tm;
+    let in_block = tm
+        .commit_on_success(|tx| {
+            tx.query_row("SELECT views FROM page", [], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .unwrap();
+    assert_eq!(in_block, None);
+    // Your own rusqlite call's `?` in a closure returning txmanager's error.
+    let own: Result<i64, Error> = Err(txmanager::rusqlite::Error::QueryReturnedNoRows.into());
+    assert_eq!(own.optional().unwrap(), None);
+    // Other errors stay errors: bad SQL, a conflict.
+    let err = tm
+        .query_row("SELECT no_such_column FROM page", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()
+        .unwrap_err();
+    assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+    Page {
+        title: "again".into(),
+        ..Default::default()
+    }
+    .save(&tm)
+    .unwrap();
+    let err = Page::get_version(&tm, 1, 9).optional().unwrap_err();
+    assert!(matches!(err, Error::RecordModified { .. }), "{err:?}");
 }
