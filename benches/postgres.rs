@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 use txmanager::{
-    Error, IsolationLevel, PgBlockOptions, Postgres, RetryPolicy, Retryable, TransactionManager,
+    Error, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, Retryable, TransactionManager,
 };
 
 const W2_ROWS: i64 = 1_000;
@@ -38,10 +38,10 @@ fn setup(url: &str, sql: &str) {
     c.batch_execute(sql).expect("set up the workload's table");
 }
 
-fn manager(url: &str, isolation: Option<IsolationLevel>) -> TransactionManager<Postgres> {
+fn manager(url: &str, isolation: Option<PgIsolation>) -> TransactionManager<Postgres> {
     let mut tm = TransactionManager::<Postgres>::connect(url).expect("connect");
     if let Some(level) = isolation {
-        tm.set_behavior(PgBlockOptions::default().with_isolation(level));
+        tm.set_block_options(PgBlockOptions::default().with_isolation(level));
     }
     tm
 }
@@ -215,13 +215,13 @@ fn w3_total(url: &str) -> i64 {
 }
 
 /// `n` optimistic increments in all, split over the threads, each retried.
-fn w3(variant: &'static str, isolation: IsolationLevel) -> Case {
+fn w3(variant: &'static str, isolation: PgIsolation) -> Case {
     let level = match isolation {
-        IsolationLevel::Serializable => "SERIALIZABLE",
+        PgIsolation::Serializable => "SERIALIZABLE",
         _ => "READ COMMITTED",
     };
     let begin: &'static str = Box::leak(format!("BEGIN ISOLATION LEVEL {level}").into_boxed_str());
-    let threads = move |url: &str, n: i64, work: fn(String, i64, &'static str, IsolationLevel)| {
+    let threads = move |url: &str, n: i64, work: fn(String, i64, &'static str, PgIsolation)| {
         setup(url, W3_TABLE);
         let per = n / W3_THREADS as i64;
         let elapsed = time(|| {
@@ -236,7 +236,7 @@ fn w3(variant: &'static str, isolation: IsolationLevel) -> Case {
         assert_eq!(w3_total(url), per * W3_THREADS as i64, "lost updates");
         elapsed
     };
-    let ours: fn(String, i64, &'static str, IsolationLevel) = |url, per, _, isolation| {
+    let ours: fn(String, i64, &'static str, PgIsolation) = |url, per, _, isolation| {
         let mut tm = manager(&url, Some(isolation));
         let policy = RetryPolicy::new(1_000)
             .with_backoff(Duration::from_micros(100), Duration::from_millis(5))
@@ -253,7 +253,7 @@ fn w3(variant: &'static str, isolation: IsolationLevel) -> Case {
             .expect("increment");
         }
     };
-    let theirs: fn(String, i64, &'static str, IsolationLevel) = |url, per, begin, _| {
+    let theirs: fn(String, i64, &'static str, PgIsolation) = |url, per, begin, _| {
         let mut c = client(&url);
         let mut wait = Duration::from_micros(100);
         let mut done = 0;
@@ -360,8 +360,8 @@ fn main() {
     let cases = [
         w1(),
         w2(),
-        w3("read_committed_4_threads", IsolationLevel::ReadCommitted),
-        w3("serializable_4_threads", IsolationLevel::Serializable),
+        w3("read_committed_4_threads", PgIsolation::ReadCommitted),
+        w3("serializable_4_threads", PgIsolation::Serializable),
         w4(),
     ];
     const ORDERS: [[usize; 3]; 6] = [

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use txmanager::{Error, IsolationLevel, PgBlockOptions, Postgres, RetryPolicy, TransactionManager};
+use txmanager::{Error, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, TransactionManager};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("TXMANAGER_PG_URL").map_err(|_| {
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. SERIALIZABLE: a concurrent update makes the first run fail with
     //    40001; the retry helper runs the whole block again.
-    tm.set_behavior(PgBlockOptions::default().with_isolation(IsolationLevel::Serializable));
+    tm.set_block_options(PgBlockOptions::default().with_isolation(PgIsolation::Serializable));
     let other = TransactionManager::<Postgres>::connect(&url)?;
     let interfered = AtomicBool::new(false);
     let done = tm.commit_on_success_with_retry(&RetryPolicy::default(), |tx| {

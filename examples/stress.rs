@@ -27,7 +27,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 fn run(behavior: BeginMode, threads: i64, increments: i64) -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let opener = Opener::new(dir.path().join("stress.db"))
-        .with_settings(Settings::default().with_behavior(behavior));
+        .with_settings(Settings::default().with_begin_mode(behavior));
     let tm = opener.open()?;
     tm.execute(
         "CREATE TABLE counter (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, value INTEGER NOT NULL)",

@@ -2,7 +2,7 @@
 //!
 //! The engine in `block.rs` (frames, savepoints, dirty tracking, hooks, the
 //! broken state) is written once, over this trait. Each backend module
-//! (`sqlite.rs`, `postgres.rs`) implements it with the few statements and
+//! (`sqlite.rs`, `pg.rs`) implements it with the few statements and
 //! facts that differ between databases, plus its own statement API on
 //! [`TransactionManager<B>`](crate::TransactionManager) and
 //! [`Transaction<'_, B>`](crate::Transaction).

@@ -156,19 +156,19 @@ impl<B: Backend> TransactionManager<B> {
         self.run_frame(Mode::CommitOnSuccess, None, true, f)
     }
 
-    /// [`run_block`](Self::run_block), with the `BEGIN` behavior to use if
+    /// [`run_block`](Self::run_block), with the block options (how to `BEGIN`) to use if
     /// this block opens the transaction (`None`: the manager's default).
     pub(crate) fn run_block_with<T, E, F>(
         &mut self,
         mode: Mode,
-        behavior: Option<B::BlockOptions>,
+        options: Option<B::BlockOptions>,
         f: F,
     ) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_frame(mode, behavior, false, f)
+        self.run_frame(mode, options, false, f)
     }
 
     /// The one body behind every block; `always_rollback` makes it a test
@@ -177,7 +177,7 @@ impl<B: Backend> TransactionManager<B> {
     fn run_frame<T, E, F>(
         &mut self,
         mode: Mode,
-        behavior: Option<B::BlockOptions>,
+        options: Option<B::BlockOptions>,
         always_rollback: bool,
         f: F,
     ) -> Result<T, E>
@@ -186,7 +186,7 @@ impl<B: Backend> TransactionManager<B> {
         E: From<Error>,
     {
         let span = trace::block(mode, self.frames.len());
-        self.enter(mode, behavior, always_rollback)
+        self.enter(mode, options, always_rollback)
             .inspect_err(|err| span.failed(err))?;
         // From here on the frame is open; the guard rolls it back on every
         // exit that does not defuse it, a panic in `f` included.
@@ -212,7 +212,7 @@ impl<B: Backend> TransactionManager<B> {
     fn enter(
         &mut self,
         mode: Mode,
-        behavior: Option<B::BlockOptions>,
+        options: Option<B::BlockOptions>,
         always_rollback: bool,
     ) -> Result<(), Error> {
         self.check_usable()?;
@@ -228,7 +228,7 @@ impl<B: Backend> TransactionManager<B> {
             }
             (_, false) => {
                 self.roll_back_stray_transaction()?;
-                self.active_behavior = behavior.unwrap_or(self.behavior);
+                self.active_options = options.unwrap_or(self.block_options);
                 self.begin()?;
                 self.txn_root = Some(depth);
                 FrameScope::Transaction
@@ -726,7 +726,7 @@ impl<B: Backend> TransactionManager<B> {
     }
 
     fn begin(&self) -> Result<(), Error> {
-        match B::run_control(&self.conn, B::begin_sql(self.active_behavior)) {
+        match B::run_control(&self.conn, B::begin_sql(self.active_options)) {
             Ok(()) => {
                 self.tracked_open.set(true);
                 Ok(())
@@ -818,6 +818,14 @@ impl<B: Backend> TransactionManager<B> {
         self.hooks.clear();
         self.txn_root = None;
         self.transaction_lost.set(false);
+        // A backend that cannot say whether a transaction is open
+        // (PostgreSQL) rolls back whatever the engine believes: if it
+        // believed wrong, the connection holds no transaction after a reset
+        // all the same (a `ROLLBACK` outside one is only a warning). One
+        // `ROLLBACK` either way, never two.
+        if B::in_transaction(&self.conn).is_none() {
+            self.tracked_open.set(true);
+        }
         self.roll_back_if_open()
     }
 
@@ -832,7 +840,7 @@ impl<B: Backend> TransactionManager<B> {
     /// first breakage's reason is kept until `reset()`.
     pub(crate) fn break_with(&self, reason: String, source: &DatabaseError) {
         if self.broken.get().is_none() {
-            let _ = self.broken.set(Breakage::new(reason, source.duplicate()));
+            let _ = self.broken.set(Breakage::new(reason, Some(source.clone())));
         }
     }
 

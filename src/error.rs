@@ -9,7 +9,7 @@ use crate::{KeyValue, Mode};
 /// A transaction-control step that txmanager runs on your behalf.
 ///
 /// Carried by [`Error::StepFailed`] so that a caller can tell *which* step of a
-/// block's life cycle failed, not only that SQLite returned an error.
+/// block's life cycle failed, not only that the database returned an error.
 ///
 /// # Example
 ///
@@ -111,7 +111,7 @@ pub enum Error {
         /// The setting: `"busy_timeout"`, `"foreign_keys"`, `"journal_mode"`,
         /// `"synchronous"`, or `"init hook"` (an [`Opener`](crate::Opener)'s).
         setting: &'static str,
-        /// What SQLite said.
+        /// What SQLite said (opening a manager is SQLite-only).
         #[source]
         source: rusqlite::Error,
     },
@@ -241,11 +241,20 @@ pub enum Error {
     },
 
     /// A statement tried to control the transaction itself (`BEGIN`,
-    /// `COMMIT`, `END`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`),
-    /// through a handle or the manager, alone or inside a batch. SQLite
-    /// refused to compile it, so it did not run: the block's transaction is
-    /// exactly as it was. In a batch, the statements before it did run, inside
-    /// the block. Return the error (`?`) to roll the block back.
+    /// `COMMIT`, `END`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`;
+    /// on PostgreSQL also `START`, `ABORT` and `PREPARE`), through a handle
+    /// or the manager, alone or inside a batch. It did not run, so the
+    /// block's transaction is exactly as it was: on SQLite the control gate
+    /// refused to compile it; on PostgreSQL txmanager's keyword scan found it
+    /// before anything was sent. In a batch the backends differ: on SQLite
+    /// the statements before it did run, inside the block; on PostgreSQL
+    /// the whole batch is refused before any of it runs. Return the error
+    /// (`?`) to roll the block back.
+    ///
+    /// On PostgreSQL the scan refuses every statement that *starts* with one
+    /// of those keywords, so `PREPARE name AS …` (an SQL-level prepared
+    /// statement, not `PREPARE TRANSACTION`) is refused too: txmanager
+    /// prepares and caches statements itself.
     #[error(
         "`{statement}` in `{sql}` was refused before it ran: txmanager controls \
          transactions on this connection; let the block end to commit, call \
@@ -253,9 +262,10 @@ pub enum Error {
          block where you wanted a savepoint"
     )]
     TransactionControlRefused {
-        /// The refused statement as SQLite names it: `BEGIN`, `COMMIT` (also
-        /// for `END`), `ROLLBACK`, `SAVEPOINT "name"`, `RELEASE "name"`,
-        /// `ROLLBACK TO "name"`.
+        /// The refused statement. On SQLite, as SQLite names it: `BEGIN`,
+        /// `COMMIT` (also for `END`), `ROLLBACK`, `SAVEPOINT "name"`,
+        /// `RELEASE "name"`, `ROLLBACK TO "name"`. On PostgreSQL, the
+        /// keyword that starts it, in capitals (`COMMIT`, `START`, …).
         statement: String,
         /// The SQL text that was passed in.
         sql: String,
@@ -313,10 +323,11 @@ pub enum Error {
     Broken {
         /// What broke it.
         reason: String,
-        /// The database's error that broke it, when there was one (shared:
-        /// every call on the broken manager reports it).
+        /// The database's error that broke it, when there was one: the same
+        /// error the failing call returned (shared, not copied), which every
+        /// call on the broken manager reports, on either backend.
         #[source]
-        source: Option<Arc<DatabaseError>>,
+        source: Option<DatabaseError>,
     },
 
     /// A versioned record was saved or deleted, but its row no longer has the
@@ -459,16 +470,33 @@ pub enum Error {
 /// assert_eq!(err.sqlite_error_code(), Some(ErrorCode::DatabaseBusy));
 /// assert_eq!(err.sqlstate(), None);
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// It is cheap to clone: the library's error is stored once and shared, so
+/// the error a call returns and the broken state it leaves behind
+/// ([`Error::Broken`]'s source) hold the same cause, on both backends.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatabaseError {
     /// An error from SQLite, through rusqlite.
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(Arc<rusqlite::Error>),
     /// An error from PostgreSQL, or from the connection to it.
     #[cfg(feature = "postgres")]
     #[error(transparent)]
-    Postgres(#[from] postgres::Error),
+    Postgres(Arc<postgres::Error>),
+}
+
+impl From<rusqlite::Error> for DatabaseError {
+    fn from(error: rusqlite::Error) -> Self {
+        DatabaseError::Sqlite(Arc::new(error))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<postgres::Error> for DatabaseError {
+    fn from(error: postgres::Error) -> Self {
+        DatabaseError::Postgres(Arc::new(error))
+    }
 }
 
 /// SQLite's message and extended result code, for an error's message.
@@ -490,15 +518,12 @@ fn sqlite_summary(error: &rusqlite::Error) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Breakage {
     reason: String,
-    source: Option<Arc<DatabaseError>>,
+    source: Option<DatabaseError>,
 }
 
 impl Breakage {
     pub(crate) fn new(reason: String, source: Option<DatabaseError>) -> Self {
-        Breakage {
-            reason,
-            source: source.map(Arc::new),
-        }
+        Breakage { reason, source }
     }
 
     pub(crate) fn error(&self) -> Error {
@@ -510,18 +535,6 @@ impl Breakage {
 }
 
 impl DatabaseError {
-    /// A copy of this error for a second owner (the broken state keeps one
-    /// while the caller gets the other). SQLite's failures copy exactly;
-    /// other errors, which cannot be copied, come back as `None`.
-    pub(crate) fn duplicate(&self) -> Option<DatabaseError> {
-        match self {
-            DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => Some(
-                DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone())),
-            ),
-            _ => None,
-        }
-    }
-
     /// What the database said, with its code, for an error's message:
     /// SQLite's message and extended result code, or PostgreSQL's message
     /// and SQLSTATE.

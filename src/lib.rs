@@ -334,6 +334,11 @@
 )]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+/// The [`postgres`](https://docs.rs/postgres) client crate, re-exported so
+/// that the version txmanager builds with is the one you name
+/// (`txmanager::postgres::Client`, `txmanager::postgres::types::ToSql`).
+#[cfg(feature = "postgres")]
+pub use postgres;
 pub use rusqlite;
 /// `#[derive(Record)]`: declares a record type. See [`Record`](trait@Record)
 /// for the trait, and the attributes below.
@@ -351,10 +356,10 @@ mod manager;
 mod mode;
 mod opener;
 mod optional;
+#[cfg(feature = "postgres")]
+mod pg;
 #[cfg(feature = "r2d2")]
 mod pool;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod record;
 mod retry;
 mod settings;
@@ -367,7 +372,7 @@ mod value;
 mod versioning;
 
 #[cfg(feature = "postgres")]
-pub use crate::postgres::{IsolationLevel, PgBlockOptions, Postgres};
+pub use crate::pg::{PgBlockOptions, PgIsolation, Postgres};
 pub use backend::Backend;
 pub use conflict::Conflict;
 pub use error::{DatabaseError, Error, Step};

@@ -75,10 +75,10 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
     pub(crate) broken: OnceCell<Breakage>,
-    pub(crate) behavior: B::BlockOptions,
-    /// The behavior the running outermost block began with (a manual block
+    pub(crate) block_options: B::BlockOptions,
+    /// The options the running outermost block began with (a manual block
     /// begins again with it after a commit).
-    pub(crate) active_behavior: B::BlockOptions,
+    pub(crate) active_options: B::BlockOptions,
     pub(crate) savepoints: SavepointCache,
     /// Whether the engine began a transaction it has not ended, for backends
     /// that cannot say so themselves (PostgreSQL).
@@ -98,7 +98,7 @@ impl<B: Backend> fmt::Debug for TransactionManager<B> {
             .field("backend", &std::any::type_name::<B>())
             .field("depth", &self.frames.len())
             .field("pending_hooks", &self.hooks.len())
-            .field("behavior", &self.behavior)
+            .field("block_options", &self.block_options)
             .field("broken", &self.broken)
             .field(
                 "conflict_handler",
@@ -222,7 +222,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn new(conn: Connection) -> Self {
-        Self::with_behavior(conn, BeginMode::default())
+        Self::with_begin_mode(conn, BeginMode::default())
     }
 
     /// Wraps a connection you opened yourself (with your own flags, a URI,
@@ -253,7 +253,7 @@ impl TransactionManager {
     pub fn new_with(conn: Connection, settings: &Settings) -> Result<Self, Error> {
         let is_file = conn.path().is_some_and(|p| !p.is_empty());
         sqlite::configure(&conn, settings, is_file)?;
-        Ok(Self::with_behavior(conn, settings.behavior()))
+        Ok(Self::with_begin_mode(conn, settings.begin_mode()))
     }
 
     /// The underlying connection, for what txmanager does not wrap: user
@@ -353,9 +353,9 @@ impl TransactionManager {
         self.conn.into_inner()
     }
 
-    fn with_behavior(conn: Connection, behavior: BeginMode) -> Self {
+    fn with_begin_mode(conn: Connection, mode: BeginMode) -> Self {
         let (conn, failed) = SqliteConnection::new(conn);
-        let tm = Self::from_connection(conn, behavior);
+        let tm = Self::from_connection(conn, mode);
         // `new` cannot fail, so a gate that cannot be installed breaks the
         // manager instead: it must not run blocks it cannot protect.
         if let Some(source) = failed {
@@ -374,7 +374,7 @@ impl TransactionManager {
 
 impl<B: Backend> TransactionManager<B> {
     /// A manager around a connection its backend has opened and configured.
-    pub(crate) fn from_connection(conn: B::Connection, behavior: B::BlockOptions) -> Self {
+    pub(crate) fn from_connection(conn: B::Connection, options: B::BlockOptions) -> Self {
         TransactionManager {
             conn,
             frames: Vec::new(),
@@ -382,8 +382,8 @@ impl<B: Backend> TransactionManager<B> {
             txn_root: None,
             transaction_lost: Cell::new(false),
             broken: OnceCell::new(),
-            behavior,
-            active_behavior: behavior,
+            block_options: options,
+            active_options: options,
             savepoints: SavepointCache::default(),
             tracked_open: Cell::new(false),
             connection_lost: Cell::new(false),
@@ -398,12 +398,12 @@ impl<B: Backend> TransactionManager<B> {
     /// use txmanager::{BeginMode, TransactionManager};
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let tm = TransactionManager::open_in_memory()?;
-    /// assert_eq!(tm.behavior(), BeginMode::Immediate);
+    /// assert_eq!(tm.block_options(), BeginMode::Immediate);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn behavior(&self) -> B::BlockOptions {
-        self.behavior
+    pub fn block_options(&self) -> B::BlockOptions {
+        self.block_options
     }
 
     /// Changes how later outermost blocks begin their transaction.
@@ -412,13 +412,13 @@ impl<B: Backend> TransactionManager<B> {
     /// use txmanager::{BeginMode, TransactionManager};
     /// # fn main() -> Result<(), txmanager::Error> {
     /// let mut tm = TransactionManager::open_in_memory()?;
-    /// tm.set_behavior(BeginMode::Deferred);
-    /// assert_eq!(tm.behavior(), BeginMode::Deferred);
+    /// tm.set_block_options(BeginMode::Deferred);
+    /// assert_eq!(tm.block_options(), BeginMode::Deferred);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn set_behavior(&mut self, behavior: B::BlockOptions) {
-        self.behavior = behavior;
+    pub fn set_block_options(&mut self, options: B::BlockOptions) {
+        self.block_options = options;
     }
 }
 
@@ -759,7 +759,7 @@ impl<B: Backend> TransactionManager<B> {
     }
 
     /// [`commit_on_success`](Self::commit_on_success), beginning with
-    /// `behavior` instead of the manager's default: for example
+    /// `options` instead of the manager's default: for example
     /// [`BeginMode::Deferred`] for a read-only block that should not
     /// wait for writers.
     ///
@@ -783,18 +783,18 @@ impl<B: Backend> TransactionManager<B> {
     /// ```
     pub fn commit_on_success_with<T, E, F>(
         &mut self,
-        behavior: B::BlockOptions,
+        options: B::BlockOptions,
         f: F,
     ) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block_with(Mode::CommitOnSuccess, Some(behavior), f)
+        self.run_block_with(Mode::CommitOnSuccess, Some(options), f)
     }
 
     /// [`commit_manually`](Self::commit_manually), beginning (and beginning
-    /// again after each commit) with `behavior`.
+    /// again after each commit) with `options`.
     ///
     /// # Errors
     ///
@@ -814,12 +814,12 @@ impl<B: Backend> TransactionManager<B> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn commit_manually_with<T, E, F>(&mut self, behavior: B::BlockOptions, f: F) -> Result<T, E>
+    pub fn commit_manually_with<T, E, F>(&mut self, options: B::BlockOptions, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block_with(Mode::CommitManually, Some(behavior), f)
+        self.run_block_with(Mode::CommitManually, Some(options), f)
     }
 }
 

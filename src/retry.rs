@@ -242,6 +242,26 @@ pub trait Retryable {
     fn is_conflict(&self) -> bool {
         false
     }
+
+    /// Why this error is retried, as the `cause` of the `retrying` trace
+    /// event (feature `tracing`). [`Error`] answers `"conflict"`, `"busy"`
+    /// (SQLite's lock contention), `"serialization_failure"` (PostgreSQL's
+    /// 40001) or `"deadlock"` (40P01). The default: `"conflict"` for a
+    /// conflict, otherwise `"retryable"`.
+    ///
+    /// ```
+    /// use txmanager::{Error, Retryable};
+    ///
+    /// let conflict = Error::RecordModified { table: "page", pk: 1.into(), expected: 1, found: None };
+    /// assert_eq!(conflict.retry_cause(), "conflict");
+    /// ```
+    fn retry_cause(&self) -> &'static str {
+        if self.is_conflict() {
+            "conflict"
+        } else {
+            "retryable"
+        }
+    }
 }
 
 impl Retryable for Error {
@@ -261,31 +281,59 @@ impl Retryable for Error {
     fn is_conflict(&self) -> bool {
         matches!(self, Error::RecordModified { .. })
     }
+
+    fn retry_cause(&self) -> &'static str {
+        match self.sqlstate() {
+            _ if self.is_conflict() => "conflict",
+            Some("40001") => "serialization_failure",
+            Some("40P01") => "deadlock",
+            _ if matches!(
+                self.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) =>
+            {
+                "busy"
+            }
+            _ => "retryable",
+        }
+    }
 }
 
-/// What a boxed error answers: `check` of the txmanager [`Error`] inside,
-/// `false` for any other error. Shared by both boxed-error impls.
-fn boxed_error_is(err: &(dyn std::error::Error + 'static), check: fn(&Error) -> bool) -> bool {
-    err.downcast_ref::<Error>().is_some_and(check)
+/// What a boxed error answers: `answer` of the txmanager [`Error`] inside,
+/// or `otherwise` for any other error. Shared by both boxed-error impls.
+fn boxed_error_answer<T>(
+    err: &(dyn std::error::Error + 'static),
+    answer: fn(&Error) -> T,
+    otherwise: T,
+) -> T {
+    err.downcast_ref::<Error>().map_or(otherwise, answer)
 }
 
 impl Retryable for Box<dyn std::error::Error + Send + Sync> {
     fn is_retryable(&self) -> bool {
-        boxed_error_is(&**self, Error::is_retryable)
+        boxed_error_answer(&**self, Error::is_retryable, false)
     }
 
     fn is_conflict(&self) -> bool {
-        boxed_error_is(&**self, Error::is_conflict)
+        boxed_error_answer(&**self, Error::is_conflict, false)
+    }
+
+    fn retry_cause(&self) -> &'static str {
+        boxed_error_answer(&**self, Error::retry_cause, "retryable")
     }
 }
 
 impl Retryable for Box<dyn std::error::Error> {
     fn is_retryable(&self) -> bool {
-        boxed_error_is(&**self, Error::is_retryable)
+        boxed_error_answer(&**self, Error::is_retryable, false)
     }
 
     fn is_conflict(&self) -> bool {
-        boxed_error_is(&**self, Error::is_conflict)
+        boxed_error_answer(&**self, Error::is_conflict, false)
+    }
+
+    fn retry_cause(&self) -> &'static str {
+        boxed_error_answer(&**self, Error::retry_cause, "retryable")
     }
 }
 
@@ -637,7 +685,7 @@ impl<B: Backend> TransactionManager<B> {
                 if start.elapsed() + wait > policy.max_elapsed {
                     Some(GaveUp::TimeLimit)
                 } else {
-                    trace::retrying(attempts, wait, error.is_conflict());
+                    trace::retrying(attempts, wait, error.retry_cause());
                     thread::sleep(wait);
                     None
                 }

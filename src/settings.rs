@@ -19,7 +19,7 @@ use std::time::Duration;
 /// use txmanager::{Settings, BeginMode, TransactionManager};
 ///
 /// # fn main() -> Result<(), txmanager::Error> {
-/// let settings = Settings::default().with_behavior(BeginMode::Deferred);
+/// let settings = Settings::default().with_begin_mode(BeginMode::Deferred);
 /// let mut tm = TransactionManager::open_in_memory_with(&settings)?;
 /// let n: i64 = tm.commit_on_success(|tx| tx.query_row("SELECT 1", [], |row| row.get(0)))?;
 /// assert_eq!(n, 1);
@@ -73,7 +73,7 @@ pub enum Synchronous {
 /// | `PRAGMA foreign_keys` | `ON` | every connection |
 /// | `PRAGMA journal_mode` | `WAL` | files only (`:memory:` cannot use WAL) |
 /// | `PRAGMA synchronous` | `NORMAL` | files only |
-/// | transaction behavior | [`BeginMode::Immediate`] | every outermost block |
+/// | begin mode | [`BeginMode::Immediate`] | every outermost block |
 ///
 /// [`TransactionManager::open`]: crate::TransactionManager::open
 /// [`TransactionManager::open_with`]: crate::TransactionManager::open_with
@@ -100,7 +100,7 @@ pub struct Settings {
     foreign_keys: bool,
     wal: bool,
     synchronous: Synchronous,
-    behavior: BeginMode,
+    begin_mode: BeginMode,
 }
 
 impl Default for Settings {
@@ -110,7 +110,7 @@ impl Default for Settings {
             foreign_keys: true,
             wal: true,
             synchronous: Synchronous::Normal,
-            behavior: BeginMode::Immediate,
+            begin_mode: BeginMode::Immediate,
         }
     }
 }
@@ -171,12 +171,12 @@ impl Settings {
     ///
     /// ```
     /// use txmanager::{Settings, BeginMode};
-    /// let s = Settings::default().with_behavior(BeginMode::Exclusive);
-    /// assert_eq!(s.behavior(), BeginMode::Exclusive);
+    /// let s = Settings::default().with_begin_mode(BeginMode::Exclusive);
+    /// assert_eq!(s.begin_mode(), BeginMode::Exclusive);
     /// ```
     #[must_use]
-    pub fn with_behavior(mut self, behavior: BeginMode) -> Self {
-        self.behavior = behavior;
+    pub fn with_begin_mode(mut self, mode: BeginMode) -> Self {
+        self.begin_mode = mode;
         self
     }
 
@@ -226,10 +226,10 @@ impl Settings {
     ///
     /// ```
     /// use txmanager::{Settings, BeginMode};
-    /// assert_eq!(Settings::default().behavior(), BeginMode::Immediate);
+    /// assert_eq!(Settings::default().begin_mode(), BeginMode::Immediate);
     /// ```
     #[must_use]
-    pub fn behavior(&self) -> BeginMode {
-        self.behavior
+    pub fn begin_mode(&self) -> BeginMode {
+        self.begin_mode
     }
 }

@@ -36,9 +36,9 @@ const SAVEPOINT_VERBS: [&str; 3] = ["SAVEPOINT ", "RELEASE ", "ROLLBACK TO "];
 /// The prefix of every savepoint name txmanager generates.
 const SAVEPOINT_NAME: &str = "txm_";
 
-/// The `BEGIN` statement for a behavior.
-pub(crate) fn begin(behavior: BeginMode) -> &'static str {
-    match behavior {
+/// The `BEGIN` statement for a begin mode.
+pub(crate) fn begin(mode: BeginMode) -> &'static str {
+    match mode {
         BeginMode::Deferred => BEGIN_DEFERRED,
         BeginMode::Immediate => BEGIN_IMMEDIATE,
         BeginMode::Exclusive => BEGIN_EXCLUSIVE,

@@ -10,7 +10,7 @@
 //! | event: transaction rolled back | `DEBUG` | `depth` |
 //! | event: robust `on_commit` hook failed | `ERROR` | `error` |
 //! | event: version conflict | `DEBUG` | `table`, `pk`, `expected`, `found` |
-//! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`conflict` or `busy`) |
+//! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`Retryable::retry_cause`: `conflict`, `busy`, `serialization_failure`, `deadlock`, `retryable`) |
 
 #[cfg(feature = "tracing")]
 use tracing::field::Empty;
@@ -132,16 +132,17 @@ pub(crate) fn conflict(table: &str, pk: &crate::KeyValue, expected: i64, found: 
     let _ = (table, pk, expected, found);
 }
 
-/// A retried block failed (on a conflict, or busy) and runs again after `wait`.
+/// A retried block failed (on a conflict, busy, a serialization failure, a
+/// deadlock: `cause`) and runs again after `wait`.
 #[inline]
-pub(crate) fn retrying(attempt: u32, wait: std::time::Duration, conflict: bool) {
+pub(crate) fn retrying(attempt: u32, wait: std::time::Duration, cause: &'static str) {
     #[cfg(feature = "tracing")]
     tracing::info!(
         attempt,
         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-        cause = if conflict { "conflict" } else { "busy" },
+        cause,
         "retrying"
     );
     #[cfg(not(feature = "tracing"))]
-    let _ = (attempt, wait, conflict);
+    let _ = (attempt, wait, cause);
 }

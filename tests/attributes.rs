@@ -123,7 +123,7 @@ fn a_commit_manually_method_must_commit_or_its_writes_are_rolled_back() {
 fn a_begin_option_chooses_the_begin_statement_of_the_outermost_block() {
     let db = Db::new();
     let mut tm =
-        db.manager_with(&txmanager::Settings::default().with_behavior(BeginMode::Deferred));
+        db.manager_with(&txmanager::Settings::default().with_begin_mode(BeginMode::Deferred));
     let mut importer = Importer {
         last_name: String::new(),
     };
@@ -170,7 +170,7 @@ fn a_retry_option_runs_the_body_again_from_scratch_after_a_conflict() {
         )
         .unwrap();
     let mut tm =
-        db.manager_with(&txmanager::Settings::default().with_behavior(BeginMode::Deferred));
+        db.manager_with(&txmanager::Settings::default().with_begin_mode(BeginMode::Deferred));
     assert_eq!(
         increment(&mut tm, &db).unwrap(),
         11,

@@ -168,7 +168,7 @@ fn each_begin_mode_takes_its_own_lock_and_releases_it() {
 #[test]
 fn no_block_leaves_a_read_transaction_open_on_the_connection() {
     let db = Db::new();
-    let settings = journal_settings().with_behavior(BeginMode::Deferred);
+    let settings = journal_settings().with_begin_mode(BeginMode::Deferred);
     let mut tm = db.manager_with(&settings);
     let count = "SELECT count(*) FROM reporter";
     // A read-only deferred block holds a read lock until its COMMIT.

@@ -30,7 +30,7 @@ fn the_lent_connection_cannot_reach_txmanager_s_cached_control_statements() {
         BeginMode::Immediate,
         BeginMode::Exclusive,
     ] {
-        tm.set_behavior(mode);
+        tm.set_block_options(mode);
         tm.commit_on_success(|tx| {
             tx.execute(INSERT, ("Alice", "Smith"))?;
             tx.commit_manually(|inner| {

@@ -12,11 +12,11 @@ use std::thread;
 
 use common::pg::PgDb;
 use txmanager::{
-    Error, GaveUp, IsolationLevel, PgBlockOptions, Postgres, RetryPolicy, TransactionManager,
+    Error, GaveUp, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, TransactionManager,
 };
 
 fn serializable() -> PgBlockOptions {
-    PgBlockOptions::default().with_isolation(IsolationLevel::Serializable)
+    PgBlockOptions::default().with_isolation(PgIsolation::Serializable)
 }
 
 /// The manager's server process id, for the observer to find or end it.
@@ -81,7 +81,7 @@ fn a_block_begins_with_the_isolation_level_and_access_mode_it_asks_for() {
     assert_eq!(
         show(
             &mut tm,
-            PgBlockOptions::default().with_isolation(IsolationLevel::RepeatableRead)
+            PgBlockOptions::default().with_isolation(PgIsolation::RepeatableRead)
         )
         .0,
         "repeatable read"
@@ -94,7 +94,7 @@ fn a_block_begins_with_the_isolation_level_and_access_mode_it_asks_for() {
         ("serializable".into(), "on".into(), "on".into())
     );
     // The manager's default applies to every later outermost block.
-    tm.set_behavior(serializable());
+    tm.set_block_options(serializable());
     let level: String = tm
         .commit_on_success(|tx| {
             Ok::<_, Error>(tx.query_one("SHOW transaction_isolation", &[])?.get(0))
@@ -125,7 +125,7 @@ fn a_serialization_failure_in_a_nested_block_is_retried_from_the_outermost_block
     let db = PgDb::new();
     counter_table(&db);
     let mut tm = db.manager();
-    tm.set_behavior(serializable());
+    tm.set_block_options(serializable());
     let runs = AtomicU32::new(0);
     let done = tm
         .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
@@ -164,7 +164,7 @@ fn a_serialization_failure_is_not_retried_by_a_policy_of_one_attempt_and_says_40
     let db = PgDb::new();
     counter_table(&db);
     let mut tm = db.manager();
-    tm.set_behavior(serializable());
+    tm.set_block_options(serializable());
     let err = tm
         .commit_on_success_with_retry(&RetryPolicy::new(1), |tx| {
             let value: i64 = tx

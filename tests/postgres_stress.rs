@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::pg::PgDb;
-use txmanager::{Error, IsolationLevel, PgBlockOptions, RetryPolicy, Retryable};
+use txmanager::{Error, PgBlockOptions, PgIsolation, RetryPolicy, Retryable};
 
 const WRITERS: i64 = 8;
 const INCREMENTS: i64 = 1_000;
@@ -40,7 +40,7 @@ impl Retryable for IncrementError {
     }
 }
 
-fn increments_are_never_lost_at(isolation: IsolationLevel) {
+fn increments_are_never_lost_at(isolation: PgIsolation) {
     let db = PgDb::new();
     db.observer()
         .batch_execute(
@@ -55,7 +55,7 @@ fn increments_are_never_lost_at(isolation: IsolationLevel) {
     let writers: Vec<_> = (0..WRITERS)
         .map(|_| {
             let mut tm = db.manager();
-            tm.set_behavior(PgBlockOptions::default().with_isolation(isolation));
+            tm.set_block_options(PgBlockOptions::default().with_isolation(isolation));
             let policy = policy.clone();
             thread::spawn(move || -> Result<u32, String> {
                 let mut retries = 0;
@@ -104,10 +104,10 @@ fn increments_are_never_lost_at(isolation: IsolationLevel) {
 
 #[test]
 fn eight_writers_lose_no_increment_at_read_committed() {
-    increments_are_never_lost_at(IsolationLevel::ReadCommitted);
+    increments_are_never_lost_at(PgIsolation::ReadCommitted);
 }
 
 #[test]
 fn eight_writers_lose_no_increment_at_serializable() {
-    increments_are_never_lost_at(IsolationLevel::Serializable);
+    increments_are_never_lost_at(PgIsolation::Serializable);
 }

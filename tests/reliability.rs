@@ -166,7 +166,7 @@ fn an_immediate_block_holds_the_write_lock_from_the_start_so_its_write_cannot_fa
 fn the_behavior_is_chosen_per_manager_and_per_block() {
     let db = Db::new();
     let mut tm = db.manager_with(&impatient());
-    let mut deferred = db.manager_with(&impatient().with_behavior(BeginMode::Deferred));
+    let mut deferred = db.manager_with(&impatient().with_begin_mode(BeginMode::Deferred));
     let writer = db.observer();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap(); // someone holds the write lock
 

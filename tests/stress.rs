@@ -88,5 +88,5 @@ fn eight_immediate_writers_lose_no_update_and_see_no_error() {
 fn eight_deferred_writers_retry_their_failed_lock_upgrades_and_lose_no_update() {
     // BEGIN DEFERRED: a stale snapshot's write fails with SQLITE_BUSY at
     // once; the retry helper runs the whole read-modify-write again.
-    hammer(Settings::default().with_behavior(BeginMode::Deferred));
+    hammer(Settings::default().with_begin_mode(BeginMode::Deferred));
 }

@@ -193,3 +193,35 @@ fn a_failing_robust_hook_is_logged_as_an_error_and_the_next_hook_still_runs() {
         "the hook after the failures ran"
     );
 }
+
+/// PostgreSQL's retried errors are traced with their own cause, not as
+/// SQLite's "busy".
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_retry_is_traced_with_the_servers_cause() {
+    let url = std::env::var("TXMANAGER_PG_URL")
+        .expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+    let output = traced(|| {
+        let mut tm = TransactionManager::<txmanager::Postgres>::connect(&url)?;
+        let mut runs = 0;
+        tm.commit_on_success_with_retry(&RetryPolicy::new(3), |tx| {
+            runs += 1;
+            let code = match runs {
+                1 => "serialization_failure",
+                2 => "deadlock_detected",
+                _ => return Ok(runs),
+            };
+            tx.execute_batch(&format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{code}'; END $$"
+            ))?;
+            Ok::<_, Error>(runs)
+        })
+        .map_err(|failed| failed.into_inner())?;
+        Ok(())
+    });
+    line_with(
+        &output,
+        &["retrying", "attempt=1", "cause=\"serialization_failure\""],
+    );
+    line_with(&output, &["retrying", "attempt=2", "cause=\"deadlock\""]);
+}

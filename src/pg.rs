@@ -1,5 +1,5 @@
 //! The PostgreSQL backend (cargo feature `postgres`): [`Postgres`], its block
-//! options ([`PgBlockOptions`], [`IsolationLevel`]), and the statement API of
+//! options ([`PgBlockOptions`], [`PgIsolation`]), and the statement API of
 //! `TransactionManager<Postgres>` and `Transaction<'_, Postgres>`.
 //!
 //! Everything PostgreSQL-specific lives here: the control statements, the
@@ -68,14 +68,14 @@ pub struct Postgres;
 /// # Example
 ///
 /// ```
-/// use txmanager::{IsolationLevel, PgBlockOptions};
+/// use txmanager::{PgIsolation, PgBlockOptions};
 ///
-/// let options = PgBlockOptions::default().with_isolation(IsolationLevel::Serializable);
-/// assert_eq!(options.isolation(), Some(IsolationLevel::Serializable));
+/// let options = PgBlockOptions::default().with_isolation(PgIsolation::Serializable);
+/// assert_eq!(options.isolation(), Some(PgIsolation::Serializable));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum IsolationLevel {
+pub enum PgIsolation {
     /// `READ COMMITTED`, PostgreSQL's own default.
     ReadCommitted,
     /// `REPEATABLE READ`: one snapshot for the whole transaction.
@@ -89,18 +89,18 @@ pub enum IsolationLevel {
 /// which uses the server's defaults.
 ///
 /// Pass it to [`TransactionManager::commit_on_success_with`] for one block,
-/// or [`TransactionManager::set_behavior`] for every later block.
+/// or [`TransactionManager::set_block_options`] for every later block.
 ///
 /// # Example
 ///
 /// ```
-/// use txmanager::{IsolationLevel, PgBlockOptions, Postgres, TransactionManager};
+/// use txmanager::{PgIsolation, PgBlockOptions, Postgres, TransactionManager};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let url = std::env::var("TXMANAGER_PG_URL").expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
 /// let mut tm = TransactionManager::<Postgres>::connect(&url)?;
 /// let report = PgBlockOptions::default()
-///     .with_isolation(IsolationLevel::Serializable)
+///     .with_isolation(PgIsolation::Serializable)
 ///     .with_read_only(true)
 ///     .with_deferrable(true);
 /// let level: String = tm.commit_on_success_with(report, |tx| {
@@ -112,7 +112,7 @@ pub enum IsolationLevel {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PgBlockOptions {
-    isolation: Option<IsolationLevel>,
+    isolation: Option<PgIsolation>,
     read_only: bool,
     deferrable: bool,
 }
@@ -121,12 +121,12 @@ impl PgBlockOptions {
     /// These options at `level`.
     ///
     /// ```
-    /// use txmanager::{IsolationLevel, PgBlockOptions};
-    /// let o = PgBlockOptions::default().with_isolation(IsolationLevel::RepeatableRead);
-    /// assert_eq!(o.isolation(), Some(IsolationLevel::RepeatableRead));
+    /// use txmanager::{PgIsolation, PgBlockOptions};
+    /// let o = PgBlockOptions::default().with_isolation(PgIsolation::RepeatableRead);
+    /// assert_eq!(o.isolation(), Some(PgIsolation::RepeatableRead));
     /// ```
     #[must_use]
-    pub fn with_isolation(mut self, level: IsolationLevel) -> Self {
+    pub fn with_isolation(mut self, level: PgIsolation) -> Self {
         self.isolation = Some(level);
         self
     }
@@ -161,7 +161,7 @@ impl PgBlockOptions {
     /// assert_eq!(txmanager::PgBlockOptions::default().isolation(), None);
     /// ```
     #[must_use]
-    pub fn isolation(&self) -> Option<IsolationLevel> {
+    pub fn isolation(&self) -> Option<PgIsolation> {
         self.isolation
     }
 
@@ -288,9 +288,9 @@ impl Backend for Postgres {
     fn begin_sql(options: PgBlockOptions) -> &'static str {
         let isolation = match options.isolation {
             None => 0,
-            Some(IsolationLevel::ReadCommitted) => 1,
-            Some(IsolationLevel::RepeatableRead) => 2,
-            Some(IsolationLevel::Serializable) => 3,
+            Some(PgIsolation::ReadCommitted) => 1,
+            Some(PgIsolation::RepeatableRead) => 2,
+            Some(PgIsolation::Serializable) => 3,
         };
         BEGIN[isolation * 4 + usize::from(options.read_only) * 2 + usize::from(options.deferrable)]
     }
@@ -348,18 +348,11 @@ impl Backend for Postgres {
         None
     }
 
-    /// A `ROLLBACK` whatever the engine believes: if it believed wrong, the
-    /// server holds no transaction after a reset all the same (a `ROLLBACK`
-    /// outside one is only a warning).
+    /// Forgets the prepared statements (the engine's reset has already sent
+    /// its one `ROLLBACK`, whatever it believed was open).
     fn reset_connection(conn: &mut PgConnection) -> Result<(), Error> {
         conn.statements.get_mut().clear();
-        conn.client
-            .get_mut()
-            .batch_execute("ROLLBACK")
-            .map_err(|source| Error::StepFailed {
-                step: crate::Step::Rollback,
-                source: source.into(),
-            })
+        Ok(())
     }
 }
 
@@ -895,6 +888,9 @@ impl Transaction<'_, Postgres> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     /// A client of the test server (`scripts/with-postgres.sh`).
@@ -942,6 +938,85 @@ mod tests {
         assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
         assert_eq!(committed(&table), Vec::<i64>::new());
         assert!(!tm.is_broken());
+    }
+
+    #[test]
+    fn a_broken_manager_keeps_the_servers_error_as_its_cause() {
+        let table = table("broken_cause");
+        let mut tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let result = tm.commit_on_success(|tx| {
+            tx.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])?;
+            let nested = tx.commit_on_success(|inner| {
+                // The savepoint released behind the engine's back: its
+                // ROLLBACK TO fails (3B001), which breaks the manager.
+                inner
+                    .manager_ref()
+                    .conn
+                    .client
+                    .borrow_mut()
+                    .batch_execute("RELEASE SAVEPOINT \"txmanager_sp_1\"")
+                    .unwrap();
+                Err::<(), _>(Error::PendingCommitRollback)
+            });
+            assert!(matches!(nested, Err(Error::PendingCommitRollback)));
+            Ok::<_, Error>(())
+        });
+        for err in [
+            result.unwrap_err(),
+            tm.execute("SELECT 1", &[]).unwrap_err(),
+        ] {
+            match err {
+                Error::Broken { reason, source } => {
+                    assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
+                    let source = source.expect("the broken state keeps the server's error");
+                    assert_eq!(source.sqlstate(), Some("3B001"), "{source}");
+                }
+                other => panic!("expected a broken manager, got {other:?}"),
+            }
+        }
+        assert_eq!(committed(&table), Vec::<i64>::new());
+        tm.reset().unwrap();
+        assert!(!tm.is_broken());
+    }
+
+    /// A client that counts the server's "there is no transaction in
+    /// progress" warnings: each is a `ROLLBACK` sent with none open.
+    fn client_counting_idle_rollbacks() -> (Client, Arc<AtomicUsize>) {
+        let url = std::env::var("TXMANAGER_PG_URL")
+            .expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+        let count = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&count);
+        let client = url
+            .parse::<postgres::Config>()
+            .expect("parse the test server's URL")
+            .notice_callback(move |notice| {
+                if notice.code().code() == "25P01" {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .connect(NoTls)
+            .expect("connect to the test server");
+        (client, count)
+    }
+
+    #[test]
+    fn reset_sends_one_rollback_whatever_the_engine_believes() {
+        for believed_open in [true, false] {
+            let (client, idle_rollbacks) = client_counting_idle_rollbacks();
+            let mut tm = TransactionManager::<Postgres>::from_client(client).unwrap();
+            tm.conn.client.borrow_mut().batch_execute("BEGIN").unwrap();
+            tm.tracked_open.set(believed_open);
+            tm.reset().unwrap();
+            assert!(
+                !in_transaction_block(&mut tm.conn.client.borrow_mut()).unwrap(),
+                "believed open: {believed_open}"
+            );
+            assert_eq!(
+                idle_rollbacks.load(Ordering::SeqCst),
+                0,
+                "a second ROLLBACK with no transaction open (believed open: {believed_open})"
+            );
+        }
     }
 
     #[test]
@@ -1037,14 +1112,14 @@ mod tests {
         assert_eq!(Postgres::begin_sql(o), "BEGIN");
         assert_eq!(
             Postgres::begin_sql(
-                o.with_isolation(IsolationLevel::Serializable)
+                o.with_isolation(PgIsolation::Serializable)
                     .with_read_only(true)
                     .with_deferrable(true)
             ),
             "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE"
         );
         assert_eq!(
-            Postgres::begin_sql(o.with_isolation(IsolationLevel::RepeatableRead)),
+            Postgres::begin_sql(o.with_isolation(PgIsolation::RepeatableRead)),
             "BEGIN ISOLATION LEVEL REPEATABLE READ"
         );
         assert_eq!(
