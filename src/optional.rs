@@ -48,13 +48,12 @@ impl<T> OptionalExtension<T> for Result<T, Error> {
         match self {
             Ok(value) => Ok(Some(value)),
             Err(
-                Error::RecordNotFound { .. }
-                | Error::Statement {
-                    source: DatabaseError::Sqlite(rusqlite::Error::QueryReturnedNoRows),
-                    ..
-                }
-                | Error::Sqlite(rusqlite::Error::QueryReturnedNoRows),
+                Error::RecordNotFound { .. } | Error::Sqlite(rusqlite::Error::QueryReturnedNoRows),
             ) => Ok(None),
+            Err(Error::Statement {
+                source: DatabaseError::Sqlite(ref source),
+                ..
+            }) if matches!(**source, rusqlite::Error::QueryReturnedNoRows) => Ok(None),
             Err(err) => Err(err),
         }
     }
