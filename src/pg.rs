@@ -207,21 +207,87 @@ const BEGIN: [&str; 16] = [
     "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
 ];
 
-/// How many prepared statements a connection keeps; the cache is emptied
-/// when it is full (a program runs a bounded set of statements).
+/// How many prepared statements a connection keeps. When it is full, the
+/// one used least recently is closed to make room (an LRU), so a program's
+/// hot statements stay prepared however many one-off texts it also runs.
 const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+/// A prepared statement, with what txmanager knows about its SQL text (found
+/// by one scan when it was prepared, never again).
+struct CachedStatement {
+    statement: Statement,
+    /// Every statement of the text is a known read ([`SqlFacts::read_only`]).
+    /// Texts that control the transaction are refused and never cached.
+    read_only: bool,
+    /// When it was last used, on the cache's clock.
+    last_used: u64,
+}
+
+/// The prepared statements of one connection, by SQL text, the least
+/// recently used evicted first.
+#[derive(Default)]
+struct StatementCache {
+    by_sql: HashMap<String, CachedStatement>,
+    /// Counts uses; an entry's `last_used` is the count at its last use.
+    clock: u64,
+}
+
+impl StatementCache {
+    /// Caches `statement` for `sql`, first evicting the least recently used
+    /// statement when the cache is full (an O(n) scan, only on a miss of a
+    /// full cache).
+    fn insert(&mut self, sql: &str, statement: Statement, read_only: bool) -> &Statement {
+        if self.by_sql.len() >= STATEMENT_CACHE_CAPACITY
+            && let Some(oldest) = self
+                .by_sql
+                .iter()
+                .min_by_key(|(_, entry)| entry.last_used)
+                .map(|(text, _)| text.clone())
+        {
+            // Dropping the statement closes it on the server.
+            self.by_sql.remove(&oldest);
+        }
+        let entry = CachedStatement {
+            statement,
+            read_only,
+            last_used: self.clock,
+        };
+        &self
+            .by_sql
+            .entry(sql.to_owned())
+            .insert_entry(entry)
+            .into_mut()
+            .statement
+    }
+
+    /// Forgets what a failed statement says is stale: every statement after
+    /// 26000 (the server knows no such prepared statement: `DISCARD ALL` or
+    /// `DEALLOCATE ALL` ran, so none of them exists any more), this one
+    /// after 0A000 (its cached plan must not change result type: DDL
+    /// changed a table it reads). Returns whether it forgot anything.
+    fn forget_stale(&mut self, sql: &str, error: &postgres::Error) -> bool {
+        match error.code().map(postgres::error::SqlState::code) {
+            Some("26000") => {
+                self.by_sql.clear();
+                true
+            }
+            Some("0A000") => self.by_sql.remove(sql).is_some(),
+            _ => false,
+        }
+    }
+}
 
 /// A PostgreSQL client with txmanager's prepared-statement cache: what a
 /// `TransactionManager<Postgres>` owns.
 pub struct PgConnection {
     client: RefCell<Client>,
-    statements: RefCell<HashMap<String, Statement>>,
+    statements: RefCell<StatementCache>,
 }
 
 impl fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConnection")
-            .field("cached_statements", &self.statements.borrow().len())
+            .field("cached_statements", &self.statements.borrow().by_sql.len())
             .finish_non_exhaustive()
     }
 }
@@ -230,42 +296,8 @@ impl PgConnection {
     fn new(client: Client) -> Self {
         PgConnection {
             client: RefCell::new(client),
-            statements: RefCell::new(HashMap::new()),
+            statements: RefCell::new(StatementCache::default()),
         }
-    }
-
-    /// Runs `op` with the client and the statement for `sql`, prepared once
-    /// per connection. A cached statement that the server no longer knows
-    /// or whose result type changed (after DDL) is forgotten, so the next
-    /// call prepares it again.
-    fn with_statement<R>(
-        &self,
-        sql: &str,
-        op: impl FnOnce(&mut Client, &Statement) -> Result<R, postgres::Error>,
-    ) -> Result<R, postgres::Error> {
-        let mut client = self.client.borrow_mut();
-        let cached = self.statements.borrow().get(sql).cloned();
-        let statement = match cached {
-            Some(statement) => statement,
-            None => {
-                let statement = client.prepare(sql)?;
-                let mut statements = self.statements.borrow_mut();
-                if statements.len() >= STATEMENT_CACHE_CAPACITY {
-                    statements.clear();
-                }
-                statements.insert(sql.to_owned(), statement.clone());
-                statement
-            }
-        };
-        let result = op(&mut client, &statement);
-        if let Err(e) = &result
-            && e.code().is_some_and(|c| {
-                matches!(c.code(), "0A000" | "26000") // cached plan changed; no such statement
-            })
-        {
-            self.statements.borrow_mut().remove(sql);
-        }
-        result
     }
 }
 
@@ -351,7 +383,7 @@ impl Backend for Postgres {
     /// Forgets the prepared statements (the engine's reset has already sent
     /// its one `ROLLBACK`, whatever it believed was open).
     fn reset_connection(conn: &mut PgConnection) -> Result<(), Error> {
-        conn.statements.get_mut().clear();
+        conn.statements.get_mut().by_sql.clear();
         Ok(())
     }
 }
@@ -376,9 +408,8 @@ const CONTROL_KEYWORDS: [&str; 9] = [
 /// `U&'…'`), quoted identifiers and dollar-quoted bodies (`$tag$…$tag$`).
 /// Identifiers are read whole, so a `$` inside one (`a$b$`) never opens a
 /// dollar quote.
-fn statement_keywords(sql: &str) -> Vec<&str> {
+fn for_each_statement_keyword<'a>(sql: &'a str, mut keyword: impl FnMut(&'a str)) {
     let bytes = sql.as_bytes();
-    let mut keywords = Vec::new();
     let mut at_start = true;
     let mut i = 0;
     while i < bytes.len() {
@@ -411,7 +442,7 @@ fn statement_keywords(sql: &str) -> Vec<&str> {
                     .map_or(bytes.len(), |n| i + n);
                 let word = &sql[i..end];
                 if at_start {
-                    keywords.push(word);
+                    keyword(word);
                 }
                 at_start = false;
                 i = if word.eq_ignore_ascii_case("e") && bytes.get(end) == Some(&b'\'') {
@@ -426,7 +457,6 @@ fn statement_keywords(sql: &str) -> Vec<&str> {
             }
         }
     }
-    keywords
 }
 
 /// The index after the block comment that starts at `start` (`/*`), counting
@@ -498,28 +528,68 @@ fn dollar_quote_end(sql: &str, start: usize) -> Option<usize> {
     )
 }
 
-/// The transaction-control keyword that starts a statement of `sql`, if any.
-fn control_keyword(sql: &str) -> Option<String> {
-    statement_keywords(sql)
-        .into_iter()
-        .find(|k| CONTROL_KEYWORDS.iter().any(|c| c.eq_ignore_ascii_case(k)))
-        .map(str::to_ascii_uppercase)
+/// What txmanager needs to know about an SQL text before it runs, found in
+/// one scan without allocating: for a cached statement, once per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SqlFacts {
+    /// The transaction-control keyword that starts one of its statements
+    /// (in capitals), if any: such a text is refused.
+    control: Option<&'static str>,
+    /// Whether every statement is a known read (`SELECT`, `SHOW`, `VALUES`,
+    /// `TABLE`, or one `EXPLAIN` without `ANALYZE`, which would run its
+    /// statement). `WITH` may hide a data-modifying statement, so it counts
+    /// as a write.
+    read_only: bool,
 }
 
-/// Whether every statement of `sql` is a known read. `EXPLAIN ANALYZE` runs
-/// its statement, and `WITH` may hide a data-modifying statement, so both
-/// count as writes.
-fn is_read_only(sql: &str) -> bool {
-    let keywords = statement_keywords(sql);
-    !keywords.is_empty()
-        && keywords.iter().all(|k| {
-            ["SELECT", "SHOW", "VALUES", "TABLE"]
+#[cfg(test)]
+thread_local! {
+    /// How many texts this thread scanned, for the tests that check that a
+    /// cached statement is not scanned again.
+    static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl SqlFacts {
+    fn of(sql: &str) -> SqlFacts {
+        #[cfg(test)]
+        SCANS.with(|n| n.set(n.get() + 1));
+        let mut control = None;
+        let mut statements = 0usize;
+        let mut all_reads = true;
+        let mut explain = false;
+        for_each_statement_keyword(sql, |keyword| {
+            statements += 1;
+            if control.is_none() {
+                control = CONTROL_KEYWORDS
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(keyword))
+                    .copied();
+            }
+            all_reads &= ["SELECT", "SHOW", "VALUES", "TABLE"]
                 .iter()
-                .any(|r| r.eq_ignore_ascii_case(k))
-        })
-        || (keywords.len() == 1
-            && keywords[0].eq_ignore_ascii_case("EXPLAIN")
-            && !sql.to_ascii_uppercase().contains("ANALYZE"))
+                .any(|r| r.eq_ignore_ascii_case(keyword));
+            explain = statements == 1 && keyword.eq_ignore_ascii_case("EXPLAIN");
+        });
+        let read_only = statements > 0
+            && (all_reads
+                || (explain
+                    && !sql
+                        .as_bytes()
+                        .windows(b"ANALYZE".len())
+                        .any(|w| w.eq_ignore_ascii_case(b"ANALYZE"))));
+        SqlFacts { control, read_only }
+    }
+
+    /// Refuses a text that would control the transaction itself.
+    fn refuse_control(self, sql: &str) -> Result<Self, Error> {
+        match self.control {
+            Some(statement) => Err(Error::TransactionControlRefused {
+                statement: statement.to_owned(),
+                sql: sql.to_owned(),
+            }),
+            None => Ok(self),
+        }
+    }
 }
 
 /// The PostgreSQL statement path, shared by the manager and the handle.
@@ -699,12 +769,12 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
-        refuse_control(sql)?;
+        let facts = SqlFacts::of(sql).refuse_control(sql)?;
         self.before_statement()?;
         let result = self.conn.client.borrow_mut().batch_execute(sql);
         // A batch cannot be inspected statement by statement as it runs:
         // it counts as a write, even when it fails part way.
-        if !is_read_only(sql) {
+        if !facts.read_only {
             self.mark_dirty();
         }
         result.map_err(|source| self.statement_failed(sql, source))
@@ -712,17 +782,58 @@ impl TransactionManager<Postgres> {
 
     /// One statement through the prepared-statement cache, keeping the
     /// engine's books.
+    ///
+    /// A cached statement costs one hash lookup: its facts (transaction
+    /// control is refused before anything is cached; whether it is a read)
+    /// were found when it was prepared. A text not yet cached is scanned
+    /// once, refused if it controls the transaction, and prepared.
+    ///
+    /// A cached statement the server no longer accepts (0A000: DDL changed
+    /// the result type of its plan; 26000: `DISCARD ALL` deallocated it) is
+    /// forgotten. Outside a transaction it is then prepared again and run
+    /// once more, transparently: the failed run was a transaction of its
+    /// own that changed nothing. Inside one, the failure has aborted the
+    /// transaction (PostgreSQL aborts it on any error), so the error is
+    /// returned and the block is poisoned as for any failed statement; the
+    /// statement is prepared afresh at its next use (the block's retry, or
+    /// the next block).
     fn pg_statement<R>(
         &self,
         sql: &str,
-        op: impl FnOnce(&mut Client, &Statement) -> Result<R, postgres::Error>,
+        op: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
     ) -> Result<R, Error> {
-        refuse_control(sql)?;
+        let mut cache = self.conn.statements.borrow_mut();
+        let cache = &mut *cache;
+        cache.clock += 1;
+        let clock = cache.clock;
+        let mut cached = cache.by_sql.get_mut(sql);
+        let read_only = match &cached {
+            Some(entry) => entry.read_only,
+            None => SqlFacts::of(sql).refuse_control(sql)?.read_only,
+        };
         self.before_statement()?;
-        let result = self.conn.with_statement(sql, op);
-        if !is_read_only(sql) {
+        if !read_only {
+            // Even when it then fails: a statement that was sent may have
+            // written before it failed.
             self.mark_dirty();
         }
+        let mut client = self.conn.client.borrow_mut();
+        let result = match cached.as_mut() {
+            Some(entry) => {
+                entry.last_used = clock;
+                op(&mut client, &entry.statement)
+            }
+            None => client
+                .prepare(sql)
+                .and_then(|statement| op(&mut client, cache.insert(sql, statement, read_only))),
+        };
+        let result = match result {
+            Err(e) if cache.forget_stale(sql, &e) && !self.expects_open_transaction() => client
+                .prepare(sql)
+                .and_then(|statement| op(&mut client, cache.insert(sql, statement, read_only))),
+            result => result,
+        };
+        drop(client);
         result.map_err(|source| self.statement_failed(sql, source))
     }
 }
@@ -740,17 +851,6 @@ fn in_transaction_block(client: &mut Client) -> Result<bool, postgres::Error> {
         )),
         Err(e) if e.as_db_error().is_some() => Ok(true),
         Err(e) => Err(e),
-    }
-}
-
-/// Refuses a statement that would control the transaction itself.
-fn refuse_control(sql: &str) -> Result<(), Error> {
-    match control_keyword(sql) {
-        Some(statement) => Err(Error::TransactionControlRefused {
-            statement,
-            sql: sql.to_owned(),
-        }),
-        None => Ok(()),
     }
 }
 
@@ -892,6 +992,120 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    fn statement_keywords(sql: &str) -> Vec<&str> {
+        let mut keywords = Vec::new();
+        for_each_statement_keyword(sql, |k| keywords.push(k));
+        keywords
+    }
+
+    fn control_keyword(sql: &str) -> Option<&'static str> {
+        SqlFacts::of(sql).control
+    }
+
+    fn is_read_only(sql: &str) -> bool {
+        SqlFacts::of(sql).read_only
+    }
+
+    fn scans() -> usize {
+        SCANS.with(std::cell::Cell::get)
+    }
+
+    #[test]
+    fn a_cached_statement_is_scanned_once_and_a_batch_once_per_run() {
+        let tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let before = scans();
+        for _ in 0..3 {
+            tm.query_one("SELECT 1", &[]).unwrap();
+        }
+        assert_eq!(scans() - before, 1, "scanned again on a cache hit");
+        let before = scans();
+        tm.execute_batch("SELECT 1; SELECT 2").unwrap();
+        assert_eq!(
+            scans() - before,
+            1,
+            "a batch is scanned once, not once per question"
+        );
+        // A refused text is never cached, so it is refused every time.
+        for _ in 0..2 {
+            assert!(matches!(
+                tm.execute("COMMIT", &[]),
+                Err(Error::TransactionControlRefused { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn the_statement_cache_evicts_the_least_recently_used_statement_when_full() {
+        let tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let hot = "SELECT 0::int8";
+        for n in 1..=STATEMENT_CACHE_CAPACITY + 10 {
+            tm.query_one(hot, &[]).unwrap();
+            tm.query_one(&format!("SELECT {n}::int8"), &[]).unwrap();
+            let cache = tm.conn.statements.borrow();
+            assert!(cache.by_sql.len() <= STATEMENT_CACHE_CAPACITY);
+            assert!(
+                cache.by_sql.contains_key(hot),
+                "the hot statement was evicted at {n}"
+            );
+        }
+        let cache = tm.conn.statements.borrow();
+        assert_eq!(cache.by_sql.len(), STATEMENT_CACHE_CAPACITY);
+        assert!(
+            !cache.by_sql.contains_key("SELECT 1::int8"),
+            "the oldest stayed"
+        );
+        assert!(
+            cache
+                .by_sql
+                .contains_key(&format!("SELECT {}::int8", STATEMENT_CACHE_CAPACITY + 10))
+        );
+    }
+
+    #[test]
+    fn a_statement_invalidated_by_ddl_or_discard_is_prepared_again_outside_a_block() {
+        let table = table("reprepare");
+        let tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let select = format!("SELECT * FROM {table}");
+        tm.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])
+            .unwrap();
+        assert_eq!(tm.query(&select, &[]).unwrap()[0].len(), 1);
+        // DDL changes the result type of the cached plan (0A000).
+        tm.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN y INT DEFAULT 7"))
+            .unwrap();
+        let rows = tm.query(&select, &[]).unwrap();
+        assert_eq!(rows[0].len(), 2);
+        assert_eq!(rows[0].get::<_, Option<i32>>(1), Some(7));
+        // DISCARD ALL deallocates every prepared statement (26000).
+        tm.execute_batch("DISCARD ALL").unwrap();
+        assert_eq!(tm.query(&select, &[]).unwrap().len(), 1);
+        assert_eq!(committed(&table), [1]);
+    }
+
+    #[test]
+    fn a_statement_invalidated_inside_a_block_fails_the_block_and_is_prepared_again_after() {
+        let table = table("reprepare_block");
+        let mut tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let select = format!("SELECT * FROM {table}");
+        tm.query(&select, &[]).unwrap();
+        tm.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN y INT"))
+            .unwrap();
+        let result = tm.commit_on_success(|tx| {
+            tx.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])?;
+            let stale = tx.query(&select, &[]).unwrap_err();
+            // The server's own error, not a retry's "transaction aborted".
+            assert_eq!(stale.sqlstate(), Some("0A000"), "{stale}");
+            Ok::<_, Error>(()) // swallowed
+        });
+        // PostgreSQL aborted the transaction at the stale statement: it
+        // cannot be run again inside it, and the block cannot commit.
+        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+        assert_eq!(committed(&table), Vec::<i64>::new());
+        let err = tm
+            .commit_on_success(|tx| tx.query(&select, &[]).map(drop))
+            .err();
+        assert!(err.is_none(), "prepared again at its next use: {err:?}");
+    }
 
     /// A client of the test server (`scripts/with-postgres.sh`).
     fn client() -> Client {
