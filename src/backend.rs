@@ -9,11 +9,68 @@
 
 use std::fmt;
 
-use crate::error::DatabaseError;
-
 pub(crate) mod sealed {
-    /// Only txmanager's own backends implement [`Backend`](super::Backend).
-    pub trait Sealed {}
+    use crate::error::DatabaseError;
+
+    /// The engine's side of a backend: what `block.rs` calls. Only
+    /// txmanager's own backends implement it, and it lives in a private
+    /// module, so none of it is public API: users can neither name these
+    /// items nor call them on a concrete backend.
+    pub trait Sealed {
+        /// The connection the manager owns (`SqliteConnection`,
+        /// `PgConnection`: crate-private types).
+        type Connection;
+
+        /// Whether any failed statement aborts the whole transaction, so that a
+        /// block in which a statement failed can only roll back (PostgreSQL).
+        const ERROR_ABORTS_TRANSACTION: bool;
+
+        /// Runs one of the engine's transaction-control statements.
+        fn run_control(conn: &Self::Connection, sql: &str) -> Result<(), DatabaseError>;
+
+        /// The statement that begins an outermost block.
+        fn begin_sql(options: <Self as super::Backend>::BlockOptions) -> &'static str
+        where
+            Self: super::Backend;
+
+        /// `COMMIT` and `ROLLBACK`, as this backend runs them.
+        fn commit_sql() -> &'static str;
+
+        /// See [`commit_sql`](Self::commit_sql).
+        fn rollback_sql() -> &'static str;
+
+        /// Commits the outermost transaction. Afterwards no transaction is open,
+        /// whatever the result. `Ok` only when the work was really committed.
+        #[inline]
+        fn commit(conn: &Self::Connection) -> Result<(), DatabaseError> {
+            Self::run_control(conn, Self::commit_sql())
+        }
+
+        /// Whether the open transaction wrote something that dirty tracking
+        /// may have missed (PostgreSQL: a `SELECT` calling a writing function).
+        /// Asked only when a manual block ends without known writes.
+        #[inline]
+        fn transaction_wrote(_conn: &Self::Connection) -> bool {
+            false
+        }
+
+        /// The statements of the savepoint at `depth`: (open, release, rollback to).
+        fn savepoint_sql(depth: usize) -> (String, String, String);
+
+        /// Called the first time a manager nests savepoints `depth` deep, before
+        /// the savepoint opens, so a backend that caches its control statements
+        /// can make room for the new depth's.
+        #[inline]
+        fn savepoint_depth_reached(_conn: &Self::Connection, _depth: usize) {}
+
+        /// Whether the connection is inside a transaction, if the database can
+        /// say so without a round trip (SQLite can; PostgreSQL clients cannot,
+        /// so the engine tracks it itself).
+        fn in_transaction(conn: &Self::Connection) -> Option<bool>;
+
+        /// Backend-specific repair at the end of `reset()`.
+        fn reset_connection(conn: &mut Self::Connection) -> Result<(), crate::Error>;
+    }
 }
 
 /// A database txmanager can run blocks on: [`Sqlite`](crate::Sqlite) (the
@@ -22,8 +79,8 @@ pub(crate) mod sealed {
 /// It appears as the type parameter of
 /// [`TransactionManager<B>`](crate::TransactionManager) and
 /// [`Transaction<'_, B>`](crate::Transaction), whose default is SQLite, so
-/// SQLite code never names it. The trait is sealed; its hidden methods are
-/// the engine's, not part of the API.
+/// SQLite code never names it. The trait is sealed, and it is all the API there
+/// is: the engine's methods live on a private supertrait.
 ///
 /// # Example
 ///
@@ -42,69 +99,26 @@ pub(crate) mod sealed {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// The engine's statements are not API, on a concrete backend or through
+/// the trait:
+///
+/// ```compile_fail
+/// use txmanager::{Backend, Sqlite};
+/// let _ = Sqlite::commit_sql();
+/// ```
+///
+/// ```compile_fail
+/// let _ = <txmanager::Sqlite as txmanager::Backend>::commit_sql();
+/// ```
+///
+/// and neither is the connection type the manager owns:
+///
+/// ```compile_fail
+/// let _: Option<<txmanager::Sqlite as txmanager::Backend>::Connection> = None;
+/// ```
 pub trait Backend: sealed::Sealed + Sized + 'static {
-    /// The connection the manager owns.
-    type Connection;
     /// How an outermost block begins: SQLite's [`BeginMode`](crate::BeginMode),
-    /// PostgreSQL's isolation level and access mode.
+    /// PostgreSQL's `PgBlockOptions` (isolation level and access mode).
     type BlockOptions: Copy + Default + fmt::Debug + PartialEq + Send + Sync + 'static;
-
-    /// Whether any failed statement aborts the whole transaction, so that a
-    /// block in which a statement failed can only roll back (PostgreSQL).
-    #[doc(hidden)]
-    const ERROR_ABORTS_TRANSACTION: bool;
-
-    /// Runs one of the engine's transaction-control statements.
-    #[doc(hidden)]
-    fn run_control(conn: &Self::Connection, sql: &str) -> Result<(), DatabaseError>;
-
-    /// The statement that begins an outermost block.
-    #[doc(hidden)]
-    fn begin_sql(options: Self::BlockOptions) -> &'static str;
-
-    /// `COMMIT` and `ROLLBACK`, as this backend runs them.
-    #[doc(hidden)]
-    fn commit_sql() -> &'static str;
-
-    /// See [`commit_sql`](Self::commit_sql).
-    #[doc(hidden)]
-    fn rollback_sql() -> &'static str;
-
-    /// Commits the outermost transaction. Afterwards no transaction is open,
-    /// whatever the result. `Ok` only when the work was really committed.
-    #[doc(hidden)]
-    #[inline]
-    fn commit(conn: &Self::Connection) -> Result<(), DatabaseError> {
-        Self::run_control(conn, Self::commit_sql())
-    }
-
-    /// Whether the open transaction wrote something that dirty tracking
-    /// may have missed (PostgreSQL: a `SELECT` calling a writing function).
-    /// Asked only when a manual block ends without known writes.
-    #[doc(hidden)]
-    #[inline]
-    fn transaction_wrote(_conn: &Self::Connection) -> bool {
-        false
-    }
-
-    /// The statements of the savepoint at `depth`: (open, release, rollback to).
-    #[doc(hidden)]
-    fn savepoint_sql(depth: usize) -> (String, String, String);
-
-    /// Called the first time a manager nests savepoints `depth` deep, before
-    /// the savepoint opens, so a backend that caches its control statements
-    /// can make room for the new depth's.
-    #[doc(hidden)]
-    #[inline]
-    fn savepoint_depth_reached(_conn: &Self::Connection, _depth: usize) {}
-
-    /// Whether the connection is inside a transaction, if the database can
-    /// say so without a round trip (SQLite can; PostgreSQL clients cannot,
-    /// so the engine tracks it itself).
-    #[doc(hidden)]
-    fn in_transaction(conn: &Self::Connection) -> Option<bool>;
-
-    /// Backend-specific repair at the end of `reset()`.
-    #[doc(hidden)]
-    fn reset_connection(conn: &mut Self::Connection) -> Result<(), crate::Error>;
 }

@@ -301,11 +301,12 @@ impl PgConnection {
     }
 }
 
-impl sealed::Sealed for Postgres {}
-
 impl Backend for Postgres {
-    type Connection = PgConnection;
     type BlockOptions = PgBlockOptions;
+}
+
+impl sealed::Sealed for Postgres {
+    type Connection = PgConnection;
 
     const ERROR_ABORTS_TRANSACTION: bool = true;
 
@@ -992,6 +993,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::backend::sealed::Sealed as _;
 
     fn statement_keywords(sql: &str) -> Vec<&str> {
         let mut keywords = Vec::new();

@@ -64,11 +64,12 @@ pub(crate) fn begin(mode: BeginMode) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Sqlite;
 
-impl crate::backend::sealed::Sealed for Sqlite {}
-
 impl Backend for Sqlite {
-    type Connection = SqliteConnection;
     type BlockOptions = BeginMode;
+}
+
+impl crate::backend::sealed::Sealed for Sqlite {
+    type Connection = SqliteConnection;
 
     const ERROR_ABORTS_TRANSACTION: bool = false;
 
@@ -1207,6 +1208,7 @@ fn own_control_refused(sql: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::sealed::Sealed as _;
 
     #[test]
     fn own_control_statements_are_recognised_by_their_exact_text_and_nothing_else() {
