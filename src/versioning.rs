@@ -373,7 +373,7 @@ struct Policy {
 }
 
 impl TransactionManager {
-    #[inline]
+    #[inline(always)] // on every save: a loop over nothing in the common case
     fn concurrency_policy<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> Policy {
         // The type's own settings, then the active scopes on top.
         let mut policy = Policy {
@@ -1206,6 +1206,7 @@ fn insert<R: Record>(
     Ok(Written { new_key, version })
 }
 
+#[inline(always)] // one caller, on the hot path: keep it inside `save`
 fn update_versioned<R: Record>(
     tm: &TransactionManager,
     meta: &'static RecordMeta,
@@ -1249,7 +1250,7 @@ struct UpdatePlan {
 
 /// The check and the version parameter of an update, from the policy. A
 /// record with no version (`expected: None`) is never checked.
-#[inline]
+#[inline(always)]
 fn plan_update<K: SqlValue + ?Sized>(
     tm: &TransactionManager,
     meta: &RecordMeta,
@@ -1281,7 +1282,7 @@ fn plan_update<K: SqlValue + ?Sized>(
 /// Runs one versioned `UPDATE` (`text`: the full save's, or a
 /// `save_fields` one; both bind alike) and returns the row's new version,
 /// or `None` if no row matched.
-#[inline]
+#[inline(always)]
 fn run_update<R: Record>(
     tm: &TransactionManager,
     sql: &RecordSql,
