@@ -63,6 +63,15 @@ pub(crate) mod sealed {
         #[inline]
         fn savepoint_depth_reached(_conn: &Self::Connection, _depth: usize) {}
 
+        /// Called right after the engine's `BEGIN` succeeded: whether the
+        /// database said a transaction was already open, so the `BEGIN` did
+        /// nothing (PostgreSQL warns with 25001). The engine then rolls that
+        /// transaction back and refuses the block.
+        #[inline]
+        fn begin_found_transaction_open(_conn: &Self::Connection) -> bool {
+            false
+        }
+
         /// Whether the connection is inside a transaction, if the database can
         /// say so without a round trip (SQLite can; PostgreSQL clients cannot,
         /// so the engine tracks it itself).

@@ -729,6 +729,14 @@ impl<B: Backend> TransactionManager<B> {
         match B::run_control(&self.conn, B::begin_sql(self.active_options)) {
             Ok(()) => {
                 self.tracked_open.set(true);
+                if B::begin_found_transaction_open(&self.conn) {
+                    // A transaction opened outside txmanager (a `BEGIN` that
+                    // slipped past the control checks): the block would run
+                    // inside it and commit its work too. Roll it back, and
+                    // refuse the block, as for a stray transaction on SQLite.
+                    self.roll_back_if_open()?;
+                    return Err(Error::TransactionOpenedUnderneath { statement: None });
+                }
                 Ok(())
             }
             Err(source) => {

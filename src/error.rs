@@ -297,7 +297,9 @@ pub enum Error {
 
     /// A transaction was open where txmanager expected none, for example on
     /// a connection handed to [`TransactionManager::new`] inside a
-    /// transaction. (A raw `BEGIN` through txmanager is refused before it
+    /// transaction (on PostgreSQL: a client handed to `from_client` inside
+    /// one, or a block whose `BEGIN` the server answered with "there is
+    /// already a transaction in progress", on a manager from `connect`). (A raw `BEGIN` through txmanager is refused before it
     /// runs: [`Error::TransactionControlRefused`].) txmanager rolled it back,
     /// with whatever was written in it, and the block that found it did not
     /// run; the manager is usable at once. If that rollback failed, the error

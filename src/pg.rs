@@ -25,6 +25,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
@@ -282,6 +284,10 @@ impl StatementCache {
 pub struct PgConnection {
     client: RefCell<Client>,
     statements: RefCell<StatementCache>,
+    /// Set by the client's notice callback (installed by `connect`) when the
+    /// server warns "there is already a transaction in progress" (25001):
+    /// after txmanager's own `BEGIN`, a transaction was open underneath.
+    already_in_transaction: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for PgConnection {
@@ -293,11 +299,27 @@ impl fmt::Debug for PgConnection {
 }
 
 impl PgConnection {
-    fn new(client: Client) -> Self {
+    fn new(client: Client, already_in_transaction: Arc<AtomicBool>) -> Self {
         PgConnection {
             client: RefCell::new(client),
             statements: RefCell::new(StatementCache::default()),
+            already_in_transaction,
         }
+    }
+}
+
+/// The notice callback `connect` installs: it notes the server's warning
+/// that a `BEGIN` found a transaction already open (25001), and passes every
+/// other notice to tracing (feature `tracing`; the `postgres` client's own
+/// default logs them through `log`).
+fn watch_notices(
+    already_in_transaction: Arc<AtomicBool>,
+) -> impl Fn(postgres::error::DbError) + Send + Sync + 'static {
+    move |notice| {
+        if notice.code().code() == "25001" {
+            already_in_transaction.store(true, Ordering::SeqCst);
+        }
+        crate::trace::server_notice(notice.severity(), notice.code().code(), notice.message());
     }
 }
 
@@ -311,6 +333,8 @@ impl sealed::Sealed for Postgres {
     const ERROR_ABORTS_TRANSACTION: bool = true;
 
     fn run_control(conn: &PgConnection, sql: &str) -> Result<(), DatabaseError> {
+        // A warning left over from an earlier statement is not this one's.
+        conn.already_in_transaction.store(false, Ordering::SeqCst);
         // The simple query protocol: one round trip, no statement to prepare.
         conn.client
             .borrow_mut()
@@ -375,6 +399,15 @@ impl sealed::Sealed for Postgres {
             format!("RELEASE SAVEPOINT {name}"),
             format!("ROLLBACK TO SAVEPOINT {name}"),
         )
+    }
+
+    /// Whether the server warned that the `BEGIN` just sent found a
+    /// transaction already open (25001): the `BEGIN` did nothing, and the
+    /// block would run inside that transaction and commit its work too.
+    /// Known only on a manager from `connect`, whose client reports notices
+    /// to txmanager; always `false` on one from `from_client`.
+    fn begin_found_transaction_open(conn: &PgConnection) -> bool {
+        conn.already_in_transaction.swap(false, Ordering::SeqCst)
     }
 
     fn in_transaction(_conn: &PgConnection) -> Option<bool> {
@@ -615,7 +648,12 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn connect(params: &str) -> Result<Self, Error> {
-        Self::from_client(Client::connect(params, NoTls)?)
+        let already_in_transaction = Arc::new(AtomicBool::new(false));
+        let client = params
+            .parse::<postgres::Config>()?
+            .notice_callback(watch_notices(Arc::clone(&already_in_transaction)))
+            .connect(NoTls)?;
+        Self::from_client_watched(client, already_in_transaction)
     }
 
     /// Wraps a client you connected yourself (with TLS, or a custom
@@ -640,13 +678,22 @@ impl TransactionManager<Postgres> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn from_client(mut client: Client) -> Result<Self, Error> {
+    pub fn from_client(client: Client) -> Result<Self, Error> {
+        Self::from_client_watched(client, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// [`from_client`](Self::from_client), for a client whose notice
+    /// callback sets `already_in_transaction` ([`watch_notices`]).
+    fn from_client_watched(
+        mut client: Client,
+        already_in_transaction: Arc<AtomicBool>,
+    ) -> Result<Self, Error> {
         if in_transaction_block(&mut client)? {
             client.batch_execute("ROLLBACK")?;
             return Err(Error::TransactionOpenedUnderneath { statement: None });
         }
         Ok(Self::from_connection(
-            PgConnection::new(client),
+            PgConnection::new(client, already_in_transaction),
             PgBlockOptions::default(),
         ))
     }
@@ -989,8 +1036,7 @@ impl Transaction<'_, Postgres> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
     use crate::backend::sealed::Sealed as _;
@@ -1236,9 +1282,43 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_that_begin_finds_open_is_rolled_back_and_the_block_refused() {
+        let table = table("stray_begin");
+        let url = std::env::var("TXMANAGER_PG_URL")
+            .expect("TXMANAGER_PG_URL: run through scripts/with-postgres.sh");
+        let mut tm = TransactionManager::<Postgres>::connect(&url).unwrap();
+        // As if a BEGIN had slipped past the keyword scan: the engine
+        // believes no transaction is open, the server has one.
+        tm.conn
+            .client
+            .borrow_mut()
+            .batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES (1)"))
+            .unwrap();
+        let result =
+            tm.commit_on_success(|tx| tx.execute(&format!("INSERT INTO {table} VALUES (2)"), &[]));
+        assert!(
+            matches!(
+                result,
+                Err(Error::TransactionOpenedUnderneath { statement: None })
+            ),
+            "{result:?}"
+        );
+        assert_eq!(
+            committed(&table),
+            Vec::<i64>::new(),
+            "the stray work committed"
+        );
+        assert!(!in_transaction_block(&mut tm.conn.client.borrow_mut()).unwrap());
+        // The manager is ready at once.
+        tm.commit_on_success(|tx| tx.execute(&format!("INSERT INTO {table} VALUES (3)"), &[]))
+            .unwrap();
+        assert_eq!(committed(&table), [3]);
+    }
+
+    #[test]
     fn a_commit_of_an_aborted_transaction_is_an_error_and_commits_nothing() {
         let table = table("guard");
-        let conn = PgConnection::new(client());
+        let conn = PgConnection::new(client(), Arc::default());
         conn.client
             .borrow_mut()
             .batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES (1)"))

@@ -10,6 +10,7 @@
 //! | event: transaction rolled back | `DEBUG` | `depth` |
 //! | event: robust `on_commit` hook failed | `ERROR` | `error` |
 //! | event: version conflict | `DEBUG` | `table`, `pk`, `expected`, `found` |
+//! | event: PostgreSQL notice (a manager from `Postgres` `connect`) | `INFO` | `severity`, `code`, `message` |
 //! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`Retryable::retry_cause`: `conflict`, `busy`, `serialization_failure`, `deadlock`, `retryable`) |
 
 #[cfg(feature = "tracing")]
@@ -145,4 +146,14 @@ pub(crate) fn retrying(attempt: u32, wait: std::time::Duration, cause: &'static 
     );
     #[cfg(not(feature = "tracing"))]
     let _ = (attempt, wait, cause);
+}
+
+/// A notice the PostgreSQL server sent (a warning, an info message).
+#[cfg(feature = "postgres")]
+#[inline]
+pub(crate) fn server_notice(severity: &str, code: &str, message: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(severity, code, message, "PostgreSQL notice");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (severity, code, message);
 }
