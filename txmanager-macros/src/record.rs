@@ -100,11 +100,11 @@ fn struct_attributes(input: &DeriveInput) -> syn::Result<(String, Settings)> {
                     .map_err(|m| syn::Error::new_spanned(&lit, m))?;
                 table = Some(lit.value());
             } else if meta.path.is_ident("version_required") {
-                settings.version_required = Some(meta.value()?.parse()?);
+                set_once(&meta, &mut settings.version_required, "version_required")?;
             } else if meta.path.is_ident("check") {
-                settings.check = Some(meta.value()?.parse()?);
+                set_once(&meta, &mut settings.check, "check")?;
             } else if meta.path.is_ident("increment") {
-                settings.increment = Some(meta.value()?.parse()?);
+                set_once(&meta, &mut settings.increment, "increment")?;
             } else if meta.path.is_ident("ignore") {
                 meta.parse_nested_meta(|inner| {
                     settings.ignore.push(path_ident(&inner)?);
@@ -135,6 +135,16 @@ fn struct_attributes(input: &DeriveInput) -> syn::Result<(String, Settings)> {
         )
     })?;
     Ok((table, settings))
+}
+
+/// Parses `name = true|false` into `slot`, refusing a second one: two
+/// values for one setting leave the reader guessing which wins.
+fn set_once(meta: &ParseNestedMeta<'_>, slot: &mut Option<LitBool>, name: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("`{name}` is set twice; keep one `{name} = ...`")));
+    }
+    *slot = Some(meta.value()?.parse()?);
+    Ok(())
 }
 
 fn path_ident(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
@@ -360,7 +370,7 @@ fn check(input: &DeriveInput, fields: &[Field], settings: &Settings) -> syn::Res
             return Err(syn::Error::new_spanned(
                 lit,
                 format!(
-                    "`{name}` sets how this type's version is checked, but the struct has no \
+                    "`{name}` is a setting of this type's version, but the struct has no \
                      version field; mark an Option<i64> field #[record(version)], or remove it"
                 ),
             ));
