@@ -134,6 +134,45 @@ fn a_stale_save_puts_the_conflicting_table_and_key_on_the_blocks_span() {
 }
 
 #[test]
+fn a_conflict_found_by_concurrency_check_or_get_version_is_traced_like_a_stale_save() {
+    let output = traced(|| {
+        let tm = TransactionManager::open_in_memory()?;
+        tm.execute(
+            "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, title TEXT)",
+            [],
+        )?;
+        let mut page = Page {
+            title: "Home".into(),
+            ..Default::default()
+        };
+        page.save(&tm)?;
+        let stale = page.clone();
+        page.save(&tm)?;
+        assert!(txmanager::concurrency_check(&tm, &stale).is_err());
+        assert!(Page::get_version(&tm, 1, 7).is_err());
+        Ok(())
+    });
+    line_with(
+        &output,
+        &[
+            "version conflict",
+            "table=\"page\"",
+            "expected=1",
+            "found=2",
+        ],
+    );
+    line_with(
+        &output,
+        &[
+            "version conflict",
+            "table=\"page\"",
+            "expected=7",
+            "found=2",
+        ],
+    );
+}
+
+#[test]
 fn a_retried_block_is_traced_with_each_retry_and_its_attempts() {
     let output = traced(|| {
         let mut tm = TransactionManager::open_in_memory()?;
