@@ -239,7 +239,7 @@ impl<B: Backend> TransactionManager<B> {
                     B::savepoint_depth_reached(&self.conn, depth);
                 }
                 let sql = &self.savepoints.get::<B>(depth).open;
-                if let Err(source) = B::run_control(&self.conn, sql) {
+                if let Err(source) = run_control::<B>(&self.conn, &self.state_checked, sql) {
                     // On PostgreSQL a failed SAVEPOINT aborts the enclosing
                     // transaction too: the enclosing block can only roll back.
                     self.poison_top_frame(&source);
@@ -262,6 +262,9 @@ impl<B: Backend> TransactionManager<B> {
             rollback: Cell::new(always_rollback),
             always_rollback,
         });
+        // Statements prepared before are gone: this block's handle borrows
+        // the enclosing one (or the manager) mutably.
+        self.unwatched_sql.set(false);
         Ok(())
     }
 
@@ -316,6 +319,8 @@ impl<B: Backend> TransactionManager<B> {
         let Some(frame) = self.frames.pop() else {
             return Err(self.lost_frame());
         };
+        // Whatever the block prepared borrowed its handle, which is gone.
+        self.unwatched_sql.set(false);
         let depth = self.frames.len();
         match frame.scope {
             FrameScope::NoTransaction => self.roll_back_stray_transaction().map(|()| Vec::new()),
@@ -345,7 +350,7 @@ impl<B: Backend> TransactionManager<B> {
         }
         if outcome == Outcome::Keep {
             let release = &self.savepoints.get::<B>(depth).release;
-            match B::run_control(&self.conn, release) {
+            match run_control::<B>(&self.conn, &self.state_checked, release) {
                 Ok(()) => {
                     trace::savepoint("released", depth);
                     if let Some(parent) = self.frames.last() {
@@ -372,10 +377,11 @@ impl<B: Backend> TransactionManager<B> {
     fn roll_back_savepoint(&mut self, depth: usize) -> Result<(), Error> {
         trace::savepoint("rolled back", depth);
         let sql = self.savepoints.get::<B>(depth);
-        let result = B::run_control(&self.conn, &sql.rollback_to)
+        let checked = &self.state_checked;
+        let result = run_control::<B>(&self.conn, checked, &sql.rollback_to)
             .map_err(|source| (Step::RollbackToSavepoint, source))
             .and_then(|()| {
-                B::run_control(&self.conn, &sql.release)
+                run_control::<B>(&self.conn, checked, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
             });
         result.map_err(|(step, source)| self.break_on(step, source))
@@ -407,6 +413,9 @@ impl<B: Backend> TransactionManager<B> {
     fn run_commit(&self) -> Result<(), DatabaseError> {
         let result = B::commit(&self.conn);
         self.tracked_open.set(false);
+        if result.is_err() {
+            self.state_checked.set(false);
+        }
         result
     }
 
@@ -448,7 +457,7 @@ impl<B: Backend> TransactionManager<B> {
         if !self.transaction_open() {
             return Ok(());
         }
-        B::run_control(&self.conn, B::rollback_sql())
+        run_control::<B>(&self.conn, &self.state_checked, B::rollback_sql())
             .map(|()| self.tracked_open.set(false))
             .map_err(|source| self.break_on(Step::Rollback, source))
     }
@@ -492,10 +501,11 @@ impl<B: Backend> TransactionManager<B> {
             },
             FrameScope::Savepoint => {
                 let sql = self.savepoints.get::<B>(depth);
-                B::run_control(&self.conn, &sql.release)
+                let checked = &self.state_checked;
+                run_control::<B>(&self.conn, checked, &sql.release)
                     .map_err(|source| (Step::ReleaseSavepoint, source))
                     .and_then(|()| {
-                        B::run_control(&self.conn, &sql.open)
+                        run_control::<B>(&self.conn, checked, &sql.open)
                             .map_err(|source| (Step::Savepoint, source))
                     })
                     .map_err(|(step, source)| self.break_on(step, source))?;
@@ -535,7 +545,7 @@ impl<B: Backend> TransactionManager<B> {
             }
             FrameScope::Savepoint => {
                 let sql = &self.savepoints.get::<B>(depth).rollback_to;
-                B::run_control(&self.conn, sql)
+                run_control::<B>(&self.conn, &self.state_checked, sql)
                     .map_err(|source| self.break_on(Step::RollbackToSavepoint, source))?;
                 self.reset_top_frame(true);
                 Ok(())
@@ -556,7 +566,7 @@ impl<B: Backend> TransactionManager<B> {
             });
         }
         self.check_usable()?;
-        if frame.open.get() && !self.transaction_open() {
+        if frame.open.get() && !self.state_checked.get() && !self.transaction_open() {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -676,6 +686,22 @@ impl<B: Backend> TransactionManager<B> {
         }
     }
 
+    /// Whether there is a block whose dirtiness a statement could change:
+    /// the top block, and it is still clean.
+    #[inline]
+    pub(crate) fn top_is_clean(&self) -> bool {
+        self.frames.last().is_some_and(|f| !f.dirty.get())
+    }
+
+    /// SQL that txmanager does not watch may run from now until the top
+    /// block ends (a statement prepared for the caller, the raw connection
+    /// lent): until then every check asks the database again.
+    #[inline]
+    pub(crate) fn expect_unwatched_sql(&self) {
+        self.unwatched_sql.set(true);
+        self.state_checked.set(false);
+    }
+
     /// Whether the top block has uncommitted writes.
     pub(crate) fn top_is_dirty(&self) -> bool {
         self.frames.last().is_some_and(|f| f.dirty.get())
@@ -718,7 +744,7 @@ impl<B: Backend> TransactionManager<B> {
         if !root.open.get() {
             self.begin()?;
             root.open.set(true);
-        } else if B::in_transaction(&self.conn) == Some(false) {
+        } else if !self.state_checked.get() && B::in_transaction(&self.conn) == Some(false) {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -726,7 +752,11 @@ impl<B: Backend> TransactionManager<B> {
     }
 
     fn begin(&self) -> Result<(), Error> {
-        match B::run_control(&self.conn, B::begin_sql(self.active_options)) {
+        match run_control::<B>(
+            &self.conn,
+            &self.state_checked,
+            B::begin_sql(self.active_options),
+        ) {
             Ok(()) => {
                 self.tracked_open.set(true);
                 if B::begin_found_transaction_open(&self.conn) {
@@ -761,17 +791,31 @@ impl<B: Backend> TransactionManager<B> {
     /// Asks SQLite whether a transaction is open, and compares with what the
     /// frames say. A transaction that vanished marks the block lost; one that
     /// appeared in autocommit mode is rolled back at once.
-    #[inline]
+    /// The one question asked after every statement (one call to
+    /// `sqlite3_get_autocommit` on SQLite): when the answer matches, the
+    /// checks before the next statement, at the next block's start and
+    /// before a commit trust it, until SQL txmanager does not watch may run.
+    #[inline(always)]
     pub(crate) fn check_transaction_state(&self, sql: &str) -> Result<(), Error> {
-        let expected = self.expects_open_transaction();
         let Some(open) = B::in_transaction(&self.conn) else {
             // The database cannot say (PostgreSQL): its backend refuses
             // transaction control before it runs instead.
             return Ok(());
         };
+        let expected = self.expects_open_transaction();
         if open == expected {
+            self.state_checked.set(!self.unwatched_sql.get());
             return Ok(());
         }
+        self.transaction_state_changed(expected, sql)
+    }
+
+    /// The rare half of `check_transaction_state`: the transaction vanished
+    /// or appeared under a statement.
+    #[cold]
+    #[inline(never)]
+    fn transaction_state_changed(&self, expected: bool, sql: &str) -> Result<(), Error> {
+        self.state_checked.set(false);
         if expected {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath {
@@ -788,7 +832,8 @@ impl<B: Backend> TransactionManager<B> {
     /// back through a statement txmanager did not run itself.
     #[inline]
     fn notice_lost_transaction(&self) {
-        if self.expects_open_transaction() && !self.transaction_open() {
+        if !self.state_checked.get() && self.expects_open_transaction() && !self.transaction_open()
+        {
             self.transaction_lost.set(true);
         }
     }
@@ -800,7 +845,9 @@ impl<B: Backend> TransactionManager<B> {
     /// rollback fails, the manager is broken until `reset()`.
     #[inline]
     fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
-        if !self.transaction_open() {
+        // Called only where the frames expect no transaction: a checked
+        // state is that.
+        if self.state_checked.get() || !self.transaction_open() {
             return Ok(());
         }
         self.roll_back_stray_transaction_now()
@@ -826,6 +873,8 @@ impl<B: Backend> TransactionManager<B> {
         self.hooks.clear();
         self.txn_root = None;
         self.transaction_lost.set(false);
+        self.state_checked.set(false);
+        self.unwatched_sql.set(false);
         // A backend that cannot say whether a transaction is open
         // (PostgreSQL) rolls back whatever the engine believes: if it
         // believed wrong, the connection holds no transaction after a reset
@@ -860,6 +909,17 @@ impl<B: Backend> TransactionManager<B> {
             source: None,
         }
     }
+}
+
+/// Runs one of the engine's control statements. A failed one may have left
+/// the transaction in any state, so the next check asks the database again.
+#[inline]
+fn run_control<B: Backend>(
+    conn: &B::Connection,
+    state_checked: &Cell<bool>,
+    sql: &str,
+) -> Result<(), DatabaseError> {
+    B::run_control(conn, sql).inspect_err(|_| state_checked.set(false))
 }
 
 /// Runs hooks in order. A panicking hook propagates its panic; the hooks after

@@ -90,6 +90,17 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     pub(crate) concurrency_overrides: Vec<Override>,
     /// Told of every version conflict before it is returned.
     pub(crate) conflict_handler: Option<ConflictHandler>,
+    /// The database reported the transaction state the frames expect at
+    /// the end of the last statement txmanager ran, and nothing but
+    /// txmanager's own watched statements and control statements has run
+    /// since: the checks before a statement, at a block's start and before
+    /// its commit can skip asking again (see `block.rs`). Never set on a
+    /// backend that cannot report the state (PostgreSQL).
+    pub(crate) state_checked: Cell<bool>,
+    /// SQL that txmanager does not watch may run until the top block ends:
+    /// a statement was prepared for the caller, or the raw connection
+    /// lent. While set, every check asks the database.
+    pub(crate) unwatched_sql: Cell<bool>,
 }
 
 impl<B: Backend> fmt::Debug for TransactionManager<B> {
@@ -284,6 +295,7 @@ impl TransactionManager {
     /// ```
     #[must_use]
     pub fn connection(&self) -> &Connection {
+        self.expect_unwatched_sql();
         self.conn
             .gate
             .forget_own_control(&self.conn, self.savepoints.texts());
@@ -324,6 +336,7 @@ impl TransactionManager {
         if let Some(breakage) = self.broken.get() {
             return Err(breakage.error());
         }
+        self.expect_unwatched_sql();
         let value = self.conn.lend(f)?;
         if self.conn.is_autocommit() {
             return Ok(value);
@@ -389,6 +402,8 @@ impl<B: Backend> TransactionManager<B> {
             connection_lost: Cell::new(false),
             concurrency_overrides: Vec::new(),
             conflict_handler: None,
+            state_checked: Cell::new(false),
+            unwatched_sql: Cell::new(false),
         }
     }
 

@@ -1110,14 +1110,18 @@ impl TransactionManager<Sqlite> {
         self.check_usable()?;
         self.refuse_own_control(sql)?;
         self.ensure_open()?;
-        let changes = total_changes(&self.conn);
+        // Changes are counted only where they can make a block dirty: not
+        // outside blocks, not in a block that is dirty already.
+        let count = self.top_is_clean();
+        let changes = if count { total_changes(&self.conn) } else { 0 };
         let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
             let readonly = stmt.readonly();
             op(&mut stmt).map(|value| (value, readonly))
         });
         // A statement that is not read-only and succeeded marks the block
         // dirty whatever it changed: no need to count (a hot-path saving).
-        let wrote = matches!(result, Ok((_, false))) || total_changes(&self.conn) != changes;
+        let wrote =
+            matches!(result, Ok((_, false))) || count && total_changes(&self.conn) != changes;
         let state = self.check_transaction_state(sql);
         match result {
             Ok((value, _)) => {
@@ -1143,6 +1147,8 @@ impl TransactionManager<Sqlite> {
         self.check_usable()?;
         self.refuse_own_control(sql)?;
         self.ensure_open()?;
+        // The caller runs it when it likes, unseen by the checks.
+        self.expect_unwatched_sql();
         let stmt = self
             .conn
             .prepare_cached(sql)

@@ -154,3 +154,51 @@ fn a_nested_block_after_the_ended_transaction_opens_no_savepoint() {
     assert!(tm.is_autocommit());
     assert_eq!(db.committed(), ["Zed Old"]);
 }
+
+#[test]
+fn a_statement_prepared_early_and_run_after_later_statements_is_still_noticed() {
+    // The checks before a statement trust the check after the previous one
+    // only while no statement the block prepared may still run: here the
+    // prepared statement outlives two watched statements, then ends the
+    // transaction; the statement after it must still be refused.
+    for (name, next) in NEXT_STEPS {
+        let db = Db::new();
+        let mut tm = manager_with_row_one(&db);
+        let err = tm
+            .commit_on_success(|tx| {
+                let mut ender = tx.prepare(ENDERS[0])?;
+                tx.execute(INSERT, ("Alice", "Smith"))?;
+                tx.query_row("SELECT count(*) FROM reporter", [], |r| r.get::<_, i64>(0))?;
+                assert!(ender.execute([]).is_err(), "{name}: the ender fails");
+                let err = next(tx).unwrap_err();
+                assert_closed_underneath(&err, name);
+                Err::<(), _>(err)
+            })
+            .unwrap_err();
+        assert_closed_underneath(&err, name);
+        assert!(tm.is_autocommit(), "{name}");
+        assert_eq!(db.committed(), ["Zed Old"], "{name}");
+    }
+}
+
+#[test]
+fn a_transaction_ended_inside_a_nested_block_is_noticed_by_the_enclosing_block() {
+    let db = Db::new();
+    let mut tm = manager_with_row_one(&db);
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.execute(INSERT, ("Alice", "Smith"))?;
+            let inner = tx.commit_on_success(|inner| {
+                end_through_prepared(inner, ENDERS[2]);
+                Ok::<_, Error>(())
+            });
+            assert!(inner.is_err(), "the nested block cannot release: {inner:?}");
+            let err = tx.execute(INSERT, ("Ben", "Jones")).unwrap_err();
+            assert_closed_underneath(&err, "after the nested block");
+            Err::<(), _>(err)
+        })
+        .unwrap_err();
+    assert_closed_underneath(&err, "outer");
+    assert!(tm.is_autocommit());
+    assert_eq!(db.committed(), ["Zed Old"]);
+}
