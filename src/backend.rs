@@ -21,6 +21,10 @@ pub(crate) mod sealed {
         /// `PgConnection`: crate-private types).
         type Connection;
 
+        /// How this backend runs record statements and version triggers
+        /// (`sqlite/records.rs`, `pg/records.rs`).
+        type Records: crate::store::RecordStore<Self>;
+
         /// Whether any failed statement aborts the whole transaction, so that a
         /// block in which a statement failed can only roll back (PostgreSQL).
         const ERROR_ABORTS_TRANSACTION: bool;

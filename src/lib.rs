@@ -365,6 +365,7 @@ mod retry;
 mod settings;
 mod shape;
 mod sqlite;
+mod store;
 pub mod testing;
 mod trace;
 mod transaction;
@@ -386,6 +387,7 @@ pub use record::{Record, RecordMeta};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
 pub use settings::{BeginMode, Settings, Synchronous};
 pub use sqlite::Sqlite;
+pub use store::ClauseParams;
 pub use transaction::Transaction;
 pub use value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 pub use versioning::{

@@ -35,6 +35,8 @@ use crate::backend::{Backend, sealed};
 use crate::error::DatabaseError;
 use crate::{Error, Transaction, TransactionManager};
 
+mod records;
+
 /// The PostgreSQL backend, on the sync [`postgres`] client: the type
 /// parameter of `TransactionManager<Postgres>`.
 ///
@@ -329,6 +331,7 @@ impl Backend for Postgres {
 
 impl sealed::Sealed for Postgres {
     type Connection = PgConnection;
+    type Records = records::PgRecords;
 
     const ERROR_ABORTS_TRANSACTION: bool = true;
 

@@ -5,17 +5,22 @@
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use rusqlite::Params;
-
-use crate::shape::{ColumnSet, TableShape, VersionRule, VersionShape};
-use crate::sqlite::{self, BadName, RecordSql, UpdateSql};
+use crate::backend::Backend;
+use crate::shape::{
+    BadName, ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule, VersionShape,
+};
+use crate::store::{ClauseParams, RecordStore};
 use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 use crate::versioning::{self, VersionField, VersionKind};
 use crate::{Error, Scope};
 
+/// How many backends a record type keeps SQL for (SQLite, PostgreSQL),
+/// indexed by `RecordStore::SQL_SLOT`.
+const BACKENDS: usize = 2;
+
 /// The static description of a record type: its table, primary key, data
-/// columns and version field, plus its SQL, built on first use and reused
-/// for the life of the process.
+/// columns and version field, plus its SQL for each backend, built on first
+/// use on that backend and reused for the life of the process.
 ///
 /// Made by `#[derive(Record)]`; write one by hand only when implementing
 /// [`Record`] yourself.
@@ -37,10 +42,11 @@ pub struct RecordMeta {
     read_only: &'static [&'static str],
     version: Option<VersionField>,
     settings: TypeSettings,
-    sql: OnceLock<Result<RecordSql, BadName>>,
-    /// The `UPDATE`s of [`Record::save_fields`], one per set of written
-    /// columns (sorted indices into `columns`), built on first use.
-    subset_updates: Mutex<SubsetUpdates>,
+    /// The SQL, per backend.
+    sql: [OnceLock<Result<RecordSql, BadName>>; BACKENDS],
+    /// The `UPDATE`s of [`Record::save_fields`], per backend, one per set
+    /// of written columns (sorted indices into `columns`), built on first use.
+    subset_updates: [Mutex<SubsetUpdates>; BACKENDS],
 }
 
 /// `save_fields` `UPDATE`s by the sorted indices of the columns they write.
@@ -83,8 +89,8 @@ impl RecordMeta {
                 check: true,
                 increment: true,
             },
-            sql: OnceLock::new(),
-            subset_updates: Mutex::new(Vec::new()),
+            sql: [OnceLock::new(), OnceLock::new()],
+            subset_updates: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
         }
     }
 
@@ -268,10 +274,12 @@ impl RecordMeta {
         }
     }
 
+    /// This type's SQL on backend `B`, built (and its names validated) on
+    /// first use there.
     #[inline]
-    pub(crate) fn sql(&'static self) -> Result<&'static RecordSql, Error> {
-        self.sql
-            .get_or_init(|| sqlite::record_sql(&self.shape()))
+    pub(crate) fn sql<B: Backend>(&'static self) -> Result<&'static RecordSql, Error> {
+        self.sql[<B::Records as RecordStore<B>>::SQL_SLOT]
+            .get_or_init(|| <B::Records as RecordStore<B>>::record_sql(&self.shape()))
             .as_ref()
             .map_err(|bad| bad.clone().into())
     }
@@ -279,16 +287,21 @@ impl RecordMeta {
     /// The `UPDATE`s that write only the data columns at `written` (sorted,
     /// no repeats), built once per set and kept. The names were validated
     /// by [`sql`](Self::sql), which the caller has already called.
-    pub(crate) fn subset_update_sql(&'static self, written: &[usize]) -> Arc<UpdateSql> {
+    pub(crate) fn subset_update_sql<B: Backend>(
+        &'static self,
+        written: &[usize],
+    ) -> Arc<UpdateSql> {
         // A panic while the lock was held cannot leave the list half-pushed.
-        let mut cache = self
-            .subset_updates
+        let mut cache = self.subset_updates[<B::Records as RecordStore<B>>::SQL_SLOT]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some((_, sql)) = cache.iter().find(|(set, _)| **set == *written) {
             return Arc::clone(sql);
         }
-        let sql = Arc::new(sqlite::update_sql(&self.shape(), ColumnSet::Only(written)));
+        let sql = Arc::new(<B::Records as RecordStore<B>>::update_sql(
+            &self.shape(),
+            ColumnSet::Only(written),
+        ));
         cache.push((written.into(), Arc::clone(&sql)));
         sql
     }
@@ -523,7 +536,7 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn save<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
+    fn save<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
         versioning::save(scope.manager(), self)
     }
 
@@ -582,7 +595,11 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn save_fields<S: Scope>(&mut self, scope: &S, fields: &[&str]) -> Result<(), Error> {
+    fn save_fields<B: Backend, S: Scope<B>>(
+        &mut self,
+        scope: &S,
+        fields: &[&str],
+    ) -> Result<(), Error> {
         versioning::save_fields(scope.manager(), self, fields)
     }
 
@@ -620,7 +637,7 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn save_and_reload<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
+    fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
         self.save(scope)?;
         self.reload(scope)
     }
@@ -650,7 +667,7 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn delete<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
+    fn delete<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
         versioning::delete(scope.manager(), self)
     }
 
@@ -674,7 +691,7 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn get<S: Scope>(scope: &S, pk: impl Into<Self::Key>) -> Result<Self, Error> {
+    fn get<B: Backend, S: Scope<B>>(scope: &S, pk: impl Into<Self::Key>) -> Result<Self, Error> {
         let pk = pk.into();
         Self::find(scope, &pk)?.ok_or_else(|| Error::RecordNotFound {
             table: Self::meta().table(),
@@ -704,13 +721,14 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn find<S: Scope>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error> {
-        let sql = Self::meta().sql()?;
-        scope.manager().run_statement(&sql.get, |stmt| {
-            stmt.raw_bind_parameter(1, pk)?;
-            let mut rows = stmt.raw_query();
-            rows.next()?.map(read_record).transpose()
-        })
+    fn find<B: Backend, S: Scope<B>>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error> {
+        let sql = Self::meta().sql::<B>()?;
+        <B::Records as RecordStore<B>>::query_first(
+            scope.manager(),
+            &sql.get,
+            |values| values.bind(pk),
+            Self::from_row,
+        )
     }
 
     /// Loads the record with primary key `pk` only if its row still has
@@ -744,7 +762,7 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn get_version<S: Scope>(
+    fn get_version<B: Backend, S: Scope<B>>(
         scope: &S,
         pk: impl Into<Self::Key>,
         version: i64,
@@ -790,9 +808,14 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn all<S: Scope>(scope: &S) -> Result<Vec<Self>, Error> {
-        let sql = Self::meta().sql()?;
-        query_records(scope, &sql.all, [])
+    fn all<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<Self>, Error> {
+        let sql = Self::meta().sql::<B>()?;
+        <B::Records as RecordStore<B>>::query_all(
+            scope.manager(),
+            &sql.all,
+            |_| Ok(()),
+            Self::from_row,
+        )
     }
 
     /// Loads the records matching a raw SQL `WHERE` clause, with bound
@@ -819,13 +842,17 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn select_where<S: Scope, P: Params>(
+    fn select_where<B: Backend, S: Scope<B>, P: ClauseParams<B>>(
         scope: &S,
         clause: &str,
         params: P,
     ) -> Result<Vec<Self>, Error> {
-        let sql = Self::meta().sql()?;
-        query_records(scope, &format!("{} WHERE {clause}", sql.select), params)
+        let sql = Self::meta().sql::<B>()?;
+        params.query_all(
+            scope.manager(),
+            &format!("{} WHERE {clause}", sql.select),
+            Self::from_row,
+        )
     }
 
     /// Reloads the record from its row, taking the row's current values and
@@ -852,27 +879,11 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn reload<S: Scope>(&mut self, scope: &S) -> Result<(), Error> {
+    fn reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
         let pk = self.primary_key().cloned().ok_or(Error::RecordNotSaved {
             table: Self::meta().table(),
         })?;
         *self = Self::get(scope, pk)?;
         Ok(())
     }
-}
-
-#[inline]
-fn read_record<R: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<R> {
-    Ok(R::from_row(&mut RowReader::new(row))?)
-}
-
-fn query_records<R: Record, S: Scope, P: Params>(
-    scope: &S,
-    sql: &str,
-    params: P,
-) -> Result<Vec<R>, Error> {
-    scope.manager().run_statement(sql, |stmt| {
-        let rows = stmt.query_map(params, read_record)?;
-        rows.collect()
-    })
 }

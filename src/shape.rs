@@ -1,11 +1,14 @@
 //! What a record type's SQL must do, described without SQL: the table, its
 //! key and columns, and how its version moves. `record.rs` fills it in from a
 //! record type's description; each backend module turns it into SQL. This
-//! module is a leaf, so backends know nothing of records or versioning.
+//! module is a leaf, so backends know nothing of records or versioning. It
+//! also holds what every backend's record SQL shares: [`RecordSql`] and
+//! [`UpdateSql`] (the statements, whatever their dialect), [`BadName`] and
+//! the identifier rule.
 
 /// One record type's table, as the SQL builders see it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TableShape {
+pub struct TableShape {
     pub(crate) table: &'static str,
     pub(crate) primary_key: &'static str,
     /// The data columns, in the order values are bound.
@@ -79,7 +82,7 @@ impl VersionShape {
 /// conditional version watches only the written columns it lists: a column
 /// that is not written cannot change.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum ColumnSet<'a> {
+pub enum ColumnSet<'a> {
     All,
     /// Indices into the data columns, each at most once.
     Only(&'a [usize]),
@@ -93,4 +96,138 @@ impl ColumnSet<'_> {
             ColumnSet::Only(indices) => indices.contains(&index),
         }
     }
+}
+
+/// One record type's statements, as a backend module writes them from its
+/// [`TableShape`], built once and kept for the life of the process. The
+/// same fields on every backend; only the SQL text differs.
+///
+/// Parameter layout: the data columns are parameters `1..=n` in declaration
+/// order; then the version value (`version_param`, if any), the key, and the
+/// expected version (checked statements). Deletes and reads bind the key
+/// first. Parameters are bound one after the other, in that order.
+#[derive(Debug)]
+pub struct RecordSql {
+    pub(crate) get: String,
+    pub(crate) all: String,
+    /// `SELECT <columns> FROM <table>`, for `select_where`.
+    pub(crate) select: String,
+    /// The insert of a record without a key. Where the database cannot say
+    /// which key it assigned afterwards, it ends in `RETURNING <key>`
+    /// (PostgreSQL).
+    pub(crate) insert: String,
+    pub(crate) insert_with_pk: String,
+    pub(crate) update_checked: String,
+    pub(crate) update_unchecked: String,
+    pub(crate) delete_checked: String,
+    pub(crate) delete_unchecked: String,
+    pub(crate) current_version: String,
+    /// Where the version value is bound in updates: the new version
+    /// (checked integer and auto-increment updates), or the increment or
+    /// clock, 0 meaning "do not bump" (conditional, and unchecked updates);
+    /// `None` for triggers, whose updates leave the version to the database.
+    pub(crate) version_param: Option<usize>,
+    /// Checked updates end in `RETURNING <version>` (trigger and conditional
+    /// kinds). Unchecked updates of a versioned record always do.
+    pub(crate) checked_update_returns_version: bool,
+    /// The version `RETURNING` shows after an update of the trigger kind is
+    /// not final, so it is read again (SQLite: the trigger runs `AFTER` the
+    /// update; PostgreSQL's `BEFORE` trigger shows in `RETURNING`).
+    pub(crate) reread_trigger_version: bool,
+}
+
+/// A name refused by an identifier check: cheap to clone, so a record
+/// type's failed SQL build can be cached and reported on every use.
+#[derive(Debug, Clone)]
+pub struct BadName {
+    pub(crate) what: &'static str,
+    pub(crate) name: String,
+    pub(crate) reason: &'static str,
+}
+
+impl From<BadName> for crate::Error {
+    fn from(bad: BadName) -> Self {
+        crate::Error::InvalidIdentifier {
+            what: bad.what,
+            name: bad.name,
+            reason: bad.reason,
+        }
+    }
+}
+
+/// The rule every backend applies to a table, column or trigger name before
+/// it goes into SQL: ASCII letters, digits and `_`, not starting with a
+/// digit, at most `max_len` bytes. Backends add their own reserved names.
+/// Names are quoted as well; this check is what turns an injection attempt
+/// into a clear error before anything runs.
+pub(crate) fn check_identifier(
+    what: &'static str,
+    name: &str,
+    max_len: usize,
+    too_long: &'static str,
+) -> Result<(), BadName> {
+    let refuse = |reason| {
+        Err(BadName {
+            what,
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    let Some(first) = name.chars().next() else {
+        return refuse("it is empty");
+    };
+    if name.len() > max_len {
+        return refuse(too_long);
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return refuse("it must start with an ASCII letter or '_'");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return refuse("only ASCII letters, digits and '_' are allowed");
+    }
+    Ok(())
+}
+
+/// Checks every name of a record type's shape with `validate`, and that
+/// each conditional version field is one of its columns.
+pub(crate) fn check_shape(
+    shape: &TableShape,
+    validate: impl Fn(&'static str, &str) -> Result<(), BadName>,
+) -> Result<(), BadName> {
+    validate("table", shape.table())?;
+    validate("primary key column", shape.primary_key())?;
+    for column in shape.columns().iter().chain(shape.read_only_columns()) {
+        validate("column", column)?;
+    }
+    if let Some(field) = shape.version() {
+        validate("version column", field.column_name())?;
+        if let VersionRule::Conditional(fields) = field.kind() {
+            for name in fields {
+                if !shape.columns().contains(name) {
+                    return Err(BadName {
+                        what: "conditional version field",
+                        name: (*name).to_owned(),
+                        reason: "it is not one of the record's columns",
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A record type's two `UPDATE`s, writing every data column or some of them
+/// (see [`ColumnSet`]), as a backend module writes them. The parameters are
+/// laid out as in [`RecordSql`] whatever is written, so one `bind_columns`
+/// serves every subset.
+#[derive(Debug)]
+pub struct UpdateSql {
+    /// `… WHERE pk = ? AND version = ?`; for a type without a version, the
+    /// same text as `unchecked`.
+    pub(crate) checked: String,
+    pub(crate) unchecked: String,
+    /// As [`RecordSql::version_param`].
+    pub(crate) version_param: Option<usize>,
+    /// As [`RecordSql::checked_update_returns_version`].
+    pub(crate) checked_returns: bool,
 }

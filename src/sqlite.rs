@@ -15,8 +15,10 @@ use rusqlite::{Batch, CachedStatement, Connection, ErrorCode};
 use crate::backend::Backend;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
-use crate::shape::{ColumnSet, TableShape, VersionRule};
+use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule};
 use crate::{Error, TransactionManager};
+
+mod records;
 
 // txmanager's own transaction-control SQL ends in a `;`. SQLite ignores it,
 // but it makes the text differ from what a user usually writes (`COMMIT`),
@@ -70,6 +72,7 @@ impl Backend for Sqlite {
 
 impl crate::backend::sealed::Sealed for Sqlite {
     type Connection = SqliteConnection;
+    type Records = records::SqliteRecords;
 
     const ERROR_ABORTS_TRANSACTION: bool = false;
 
@@ -519,25 +522,6 @@ fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<
     }
 }
 
-/// A name refused by [`validate_identifier`]: cheap to clone, so a record
-/// type's failed SQL build can be cached and reported on every use.
-#[derive(Debug, Clone)]
-pub(crate) struct BadName {
-    what: &'static str,
-    name: String,
-    reason: &'static str,
-}
-
-impl From<BadName> for Error {
-    fn from(bad: BadName) -> Self {
-        Error::InvalidIdentifier {
-            what: bad.what,
-            name: bad.name,
-            reason: bad.reason,
-        }
-    }
-}
-
 /// Checks a table, column or trigger name before it goes into SQL: ASCII
 /// letters, digits and `_`, not starting with a digit, at most 64 bytes, and
 /// not in SQLite's reserved `sqlite_` namespace. Names are quoted as well;
@@ -548,83 +532,21 @@ impl From<BadName> for Error {
 /// (a proc-macro crate cannot call the library it expands into): change both
 /// together.
 pub(crate) fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
-    let refuse = |reason| {
-        Err(BadName {
+    shape::check_identifier(what, name, 64, "it is longer than 64 bytes")?;
+    if name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
+        return Err(BadName {
             what,
             name: name.to_owned(),
-            reason,
-        })
-    };
-    let Some(first) = name.chars().next() else {
-        return refuse("it is empty");
-    };
-    if name.len() > 64 {
-        return refuse("it is longer than 64 bytes");
-    }
-    if !(first.is_ascii_alphabetic() || first == '_') {
-        return refuse("it must start with an ASCII letter or '_'");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return refuse("only ASCII letters, digits and '_' are allowed");
-    }
-    if name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
-        return refuse("names starting with 'sqlite_' are reserved by SQLite");
+            reason: "names starting with 'sqlite_' are reserved by SQLite",
+        });
     }
     Ok(())
 }
 
-/// The SQL of one record type, built once from its [`TableShape`] and kept
-/// for the life of the process.
-///
-/// Parameter layout: the data columns are `?1..=?n` in declaration order;
-/// `version_param`, `pk_param` and `expected_param` follow.
-#[derive(Debug)]
-pub(crate) struct RecordSql {
-    pub(crate) get: String,
-    pub(crate) all: String,
-    /// `SELECT <columns> FROM <table>`, for `select_where`.
-    pub(crate) select: String,
-    pub(crate) insert: String,
-    pub(crate) insert_with_pk: String,
-    pub(crate) update_checked: String,
-    pub(crate) update_unchecked: String,
-    pub(crate) delete_checked: String,
-    pub(crate) delete_unchecked: String,
-    pub(crate) current_version: String,
-    /// Where the version value is bound in updates: the new version
-    /// (checked integer and auto-increment updates), or the increment or
-    /// clock, 0 meaning "do not bump" (conditional, and unchecked updates);
-    /// `None` for triggers, whose updates leave the version to the database.
-    pub(crate) version_param: Option<usize>,
-    pub(crate) pk_param: usize,
-    pub(crate) expected_param: usize,
-    /// Checked updates end in `RETURNING <version>` (trigger and conditional
-    /// kinds). Unchecked updates of a versioned record always do.
-    pub(crate) checked_update_returns_version: bool,
-}
-
 /// Builds a record type's SQL, validating every name first.
 pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
-    validate_identifier("table", meta.table())?;
-    validate_identifier("primary key column", meta.primary_key())?;
-    for column in meta.columns().iter().chain(meta.read_only_columns()) {
-        validate_identifier("column", column)?;
-    }
+    shape::check_shape(meta, validate_identifier)?;
     let version = meta.version();
-    if let Some(field) = version {
-        validate_identifier("version column", field.column_name())?;
-        if let VersionRule::Conditional(fields) = field.kind() {
-            for name in fields {
-                if !meta.columns().contains(name) {
-                    return Err(BadName {
-                        what: "conditional version field",
-                        name: (*name).to_owned(),
-                        reason: "it is not one of the record's columns",
-                    });
-                }
-            }
-        }
-    }
 
     let table = record_identifier(meta.table());
     let pk = record_identifier(meta.primary_key());
@@ -690,24 +612,9 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
         delete_unchecked: format!("DELETE FROM {table} WHERE {pk} = ?1"),
         current_version,
         version_param: updates.version_param,
-        pk_param: updates.pk_param,
-        expected_param: updates.expected_param,
         checked_update_returns_version: updates.checked_returns,
+        reread_trigger_version: true,
     })
-}
-
-/// A record type's two `UPDATE`s, writing every data column or some of them
-/// (see [`ColumnSet`]).
-#[derive(Debug)]
-pub(crate) struct UpdateSql {
-    /// `… WHERE pk = ? AND version = ?`; for a type without a version, the
-    /// same text as `unchecked`.
-    pub(crate) checked: String,
-    pub(crate) unchecked: String,
-    version_param: Option<usize>,
-    pk_param: usize,
-    expected_param: usize,
-    checked_returns: bool,
 }
 
 /// Builds the `UPDATE`s of a record type that write the data columns in
@@ -809,8 +716,6 @@ pub(crate) fn update_sql(meta: &TableShape, written: ColumnSet<'_>) -> UpdateSql
         checked,
         unchecked,
         version_param,
-        pk_param,
-        expected_param,
         checked_returns,
     }
 }

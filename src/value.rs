@@ -4,8 +4,17 @@
 //! [`KeyValue`], the backend-neutral form of a primary key that errors carry.
 //!
 //! This is the seam between record types and the database: code generated
-//! by `#[derive(Record)]` names only these items, never rusqlite's, so a
-//! second backend can implement the same seam.
+//! by `#[derive(Record)]` names only these items, never rusqlite's or
+//! `postgres`'s, so one declaration works on every backend. `Binder` and
+//! `RowReader` hold a SQLite statement or row, or (feature `postgres`) a
+//! PostgreSQL parameter list or row.
+//!
+//! With the `postgres` feature on, a value type must convert for both
+//! databases: [`SqlValue`] also requires `postgres::types::ToSql + Sync`,
+//! and [`FromSqlValue`] also requires `postgres::types::FromSqlOwned`.
+//! Features are additive, so turning `postgres` on can make a record field
+//! of your own type stop compiling until it implements those traits too
+//! (see `docs/postgresql.md` for the type mapping).
 
 use std::fmt;
 
@@ -16,23 +25,49 @@ use crate::Error;
 /// A value that can be bound as an SQL parameter: a record's column or its
 /// primary key. Implemented for every type that rusqlite can bind (`i64`,
 /// `String`, `Option<T>`, `Vec<u8>`, …, and your own types that implement
-/// `rusqlite::types::ToSql`).
+/// `rusqlite::types::ToSql`). With the `postgres` feature, the type must
+/// also implement `postgres::types::ToSql + Sync` (so `i64`, `i32`, `f64`,
+/// `bool`, `String`, `&str`, `Vec<u8>` and `Option`s of them qualify, but
+/// not `u64`, which PostgreSQL has no type for, nor the unsized `str`).
 ///
 /// # Example
 ///
 /// ```
 /// fn bindable<T: txmanager::SqlValue + ?Sized>(_: &T) {}
 /// bindable(&1_i64);
-/// bindable("text");
+/// bindable(&"text");
 /// bindable(&Some(2.5_f64));
 /// ```
+#[cfg(not(feature = "postgres"))]
 pub trait SqlValue: ToSql {}
 
+#[cfg(not(feature = "postgres"))]
 impl<T: ToSql + ?Sized> SqlValue for T {}
+
+/// A value that can be bound as an SQL parameter: a record's column or its
+/// primary key. Implemented for every type that both rusqlite and the
+/// `postgres` crate can bind (`i64`, `i32`, `f64`, `bool`, `String`, `&str`,
+/// `Vec<u8>`, `Option<T>`, …, and your own types that implement
+/// `rusqlite::types::ToSql` and `postgres::types::ToSql + Sync`).
+///
+/// # Example
+///
+/// ```
+/// fn bindable<T: txmanager::SqlValue + ?Sized>(_: &T) {}
+/// bindable(&1_i64);
+/// bindable(&"text");
+/// bindable(&Some(2.5_f64));
+/// ```
+#[cfg(feature = "postgres")]
+pub trait SqlValue: ToSql + postgres::types::ToSql + Sync {}
+
+#[cfg(feature = "postgres")]
+impl<T: ToSql + postgres::types::ToSql + Sync + ?Sized> SqlValue for T {}
 
 /// A value that can be read from an SQL column: a record's column or its
 /// primary key. Implemented for every type rusqlite can read (and your own
-/// types that implement `rusqlite::types::FromSql`).
+/// types that implement `rusqlite::types::FromSql`); with the `postgres`
+/// feature, the type must also implement `postgres::types::FromSqlOwned`.
 ///
 /// # Example
 ///
@@ -41,9 +76,29 @@ impl<T: ToSql + ?Sized> SqlValue for T {}
 /// readable::<i64>();
 /// readable::<Option<String>>();
 /// ```
+#[cfg(not(feature = "postgres"))]
 pub trait FromSqlValue: FromSql {}
 
+#[cfg(not(feature = "postgres"))]
 impl<T: FromSql> FromSqlValue for T {}
+
+/// A value that can be read from an SQL column: a record's column or its
+/// primary key. Implemented for every type that both rusqlite and the
+/// `postgres` crate can read (your own types: `rusqlite::types::FromSql`
+/// and `postgres::types::FromSqlOwned`).
+///
+/// # Example
+///
+/// ```
+/// fn readable<T: txmanager::FromSqlValue>() {}
+/// readable::<i64>();
+/// readable::<Option<String>>();
+/// ```
+#[cfg(feature = "postgres")]
+pub trait FromSqlValue: FromSql + postgres::types::FromSqlOwned {}
+
+#[cfg(feature = "postgres")]
+impl<T: FromSql + postgres::types::FromSqlOwned> FromSqlValue for T {}
 
 /// Why a value could not be bound or read: the database's own error. Only
 /// `?` needs to see it; it becomes an [`Error::Statement`] naming the SQL.
@@ -56,49 +111,100 @@ impl<T: FromSql> FromSqlValue for T {}
 /// assert!(matches!(Error::from(err), Error::Sqlite(_)));
 /// ```
 #[derive(Debug)]
-pub struct ValueError(rusqlite::Error);
+pub struct ValueError(ValueErrorKind);
+
+#[derive(Debug)]
+enum ValueErrorKind {
+    Sqlite(rusqlite::Error),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::Error),
+}
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        match &self.0 {
+            ValueErrorKind::Sqlite(e) => e.fmt(f),
+            #[cfg(feature = "postgres")]
+            ValueErrorKind::Postgres(e) => e.fmt(f),
+        }
     }
 }
 
 impl std::error::Error for ValueError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        match &self.0 {
+            ValueErrorKind::Sqlite(e) => e.source(),
+            #[cfg(feature = "postgres")]
+            ValueErrorKind::Postgres(e) => e.source(),
+        }
     }
 }
 
 impl From<rusqlite::Error> for ValueError {
     #[inline]
     fn from(e: rusqlite::Error) -> Self {
-        ValueError(e)
+        ValueError(ValueErrorKind::Sqlite(e))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<postgres::Error> for ValueError {
+    #[inline]
+    fn from(e: postgres::Error) -> Self {
+        ValueError(ValueErrorKind::Postgres(e))
     }
 }
 
 impl From<ValueError> for rusqlite::Error {
     #[inline]
     fn from(e: ValueError) -> Self {
-        e.0
+        match e.0 {
+            ValueErrorKind::Sqlite(e) => e,
+            // Only a record type mixing backends by hand gets here.
+            #[cfg(feature = "postgres")]
+            ValueErrorKind::Postgres(e) => rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        }
     }
 }
 
 impl From<ValueError> for Error {
     fn from(e: ValueError) -> Self {
-        Error::Sqlite(e.0)
+        match e.0 {
+            ValueErrorKind::Sqlite(e) => Error::Sqlite(e),
+            #[cfg(feature = "postgres")]
+            ValueErrorKind::Postgres(e) => Error::Postgres(e),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl ValueError {
+    /// The statement error for a value of `sql` that could not be read.
+    pub(crate) fn into_statement_error(self, sql: &str) -> Error {
+        match self.0 {
+            ValueErrorKind::Sqlite(e) => Error::statement(sql, e),
+            ValueErrorKind::Postgres(e) => Error::statement(sql, e),
+        }
     }
 }
 
 /// Binds the parameters of a record statement, in order: what
 /// [`Record::bind_columns`](crate::Record::bind_columns) writes its columns to.
+/// It holds a SQLite statement, or a PostgreSQL parameter list.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
 pub struct Binder<'s, 'c> {
-    stmt: &'s mut rusqlite::Statement<'c>,
+    target: BindTarget<'s, 'c>,
     next: usize,
+}
+
+enum BindTarget<'s, 'c> {
+    Sqlite(&'s mut rusqlite::Statement<'c>),
+    /// The statement's parameter types, and the values encoded so far.
+    #[cfg(feature = "postgres")]
+    Postgres(&'s [postgres::types::Type], &'s mut Vec<Encoded>),
 }
 
 impl fmt::Debug for Binder<'_, '_> {
@@ -112,37 +218,128 @@ impl fmt::Debug for Binder<'_, '_> {
 impl<'s, 'c> Binder<'s, 'c> {
     #[inline]
     pub(crate) fn new(stmt: &'s mut rusqlite::Statement<'c>, first: usize) -> Self {
-        Binder { stmt, next: first }
+        Binder {
+            target: BindTarget::Sqlite(stmt),
+            next: first,
+        }
+    }
+
+    /// A binder that encodes each value for the parameter type PostgreSQL
+    /// gave the prepared statement, appending it to `values`.
+    #[cfg(feature = "postgres")]
+    #[inline]
+    pub(crate) fn postgres(
+        types: &'s [postgres::types::Type],
+        values: &'s mut Vec<Encoded>,
+    ) -> Self {
+        Binder {
+            target: BindTarget::Postgres(types, values),
+            next: 1,
+        }
     }
 
     /// Binds `value` to the next parameter.
     ///
     /// # Errors
     ///
-    /// The database's error if the value cannot be bound.
+    /// The database's error if the value cannot be bound. (On PostgreSQL a
+    /// value that does not convert to its parameter's type is reported when
+    /// the statement runs, as an [`Error::Statement`] naming the SQL and the
+    /// parameter.)
     #[inline]
     pub fn bind<V: SqlValue + ?Sized>(&mut self, value: &V) -> Result<(), ValueError> {
-        self.stmt.raw_bind_parameter(self.next, value)?;
+        match &mut self.target {
+            BindTarget::Sqlite(stmt) => stmt.raw_bind_parameter(self.next, value)?,
+            #[cfg(feature = "postgres")]
+            BindTarget::Postgres(types, values) => {
+                values.push(Encoded::new(types.get(self.next - 1), value));
+            }
+        }
         self.next += 1;
         Ok(())
     }
+}
 
-    /// The index the next value will be bound to.
-    #[inline]
-    pub(crate) fn next_index(&self) -> usize {
-        self.next
+/// A value encoded for one parameter of a prepared PostgreSQL statement,
+/// in the format its own `ToSql` chose: what a [`Binder`] collects, because
+/// a record's fields are borrowed only while it binds them. The statement
+/// sends the bytes as they are. A value that would not convert keeps its
+/// error, and the statement fails with it (naming the parameter) when it
+/// runs.
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+pub(crate) struct Encoded(Result<Option<(bytes::BytesMut, postgres::types::Format)>, String>);
+
+#[cfg(feature = "postgres")]
+impl Encoded {
+    /// Encodes `value` for a parameter of type `ty`; `None` when the
+    /// statement has no such parameter (the server then refuses the count).
+    pub(crate) fn new<V: postgres::types::ToSql + ?Sized>(
+        ty: Option<&postgres::types::Type>,
+        value: &V,
+    ) -> Self {
+        let Some(ty) = ty else {
+            return Encoded(Err(
+                "the statement has no parameter for this value".to_owned()
+            ));
+        };
+        let mut out = bytes::BytesMut::new();
+        Encoded(match value.to_sql_checked(ty, &mut out) {
+            Ok(postgres::types::IsNull::Yes) => Ok(None),
+            Ok(postgres::types::IsNull::No) => Ok(Some((out, value.encode_format(ty)))),
+            Err(e) => Err(e.to_string()),
+        })
     }
+}
+
+#[cfg(feature = "postgres")]
+impl postgres::types::ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Ok(Some((bytes, _))) => {
+                out.extend_from_slice(bytes);
+                Ok(postgres::types::IsNull::No)
+            }
+            Ok(None) => Ok(postgres::types::IsNull::Yes),
+            Err(e) => Err(e.clone().into()),
+        }
+    }
+
+    /// The type was checked when the value was encoded.
+    fn accepts(_ty: &postgres::types::Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &postgres::types::Type) -> postgres::types::Format {
+        match &self.0 {
+            Ok(Some((_, format))) => *format,
+            _ => postgres::types::Format::Binary,
+        }
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 /// A result row of a record statement, read column by column in order: what
 /// [`Record::from_row`](crate::Record::from_row) builds a record from.
+/// It holds a SQLite row, or a PostgreSQL row.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
 pub struct RowReader<'r, 's> {
-    row: &'r rusqlite::Row<'s>,
+    row: RowSource<'r, 's>,
     next: usize,
+}
+
+enum RowSource<'r, 's> {
+    Sqlite(&'r rusqlite::Row<'s>),
+    #[cfg(feature = "postgres")]
+    Postgres(&'r postgres::Row),
 }
 
 impl fmt::Debug for RowReader<'_, '_> {
@@ -156,7 +353,20 @@ impl fmt::Debug for RowReader<'_, '_> {
 impl<'r, 's> RowReader<'r, 's> {
     #[inline]
     pub(crate) fn new(row: &'r rusqlite::Row<'s>) -> Self {
-        RowReader { row, next: 0 }
+        RowReader {
+            row: RowSource::Sqlite(row),
+            next: 0,
+        }
+    }
+
+    /// A reader of a PostgreSQL row.
+    #[cfg(feature = "postgres")]
+    #[inline]
+    pub(crate) fn postgres(row: &'r postgres::Row) -> Self {
+        RowReader {
+            row: RowSource::Postgres(row),
+            next: 0,
+        }
     }
 
     /// Reads the next column.
@@ -166,7 +376,11 @@ impl<'r, 's> RowReader<'r, 's> {
     /// The database's error if the column does not convert to `V`.
     #[inline]
     pub fn read<V: FromSqlValue>(&mut self) -> Result<V, ValueError> {
-        let value = self.row.get(self.next)?;
+        let value = match self.row {
+            RowSource::Sqlite(row) => row.get(self.next)?,
+            #[cfg(feature = "postgres")]
+            RowSource::Postgres(row) => row.try_get(self.next)?,
+        };
         self.next += 1;
         Ok(value)
     }
@@ -213,7 +427,7 @@ impl KeyValue {
     /// ```
     #[must_use]
     pub fn of<V: SqlValue + ?Sized>(value: &V) -> Self {
-        let value_ref = match value.to_sql() {
+        let value_ref = match ToSql::to_sql(value) {
             Ok(ToSqlOutput::Borrowed(v)) => v,
             Ok(ToSqlOutput::Owned(ref v)) => return Self::from_ref(v.into()),
             Ok(_) => return KeyValue::Other("(unrepresentable)".to_owned()),

@@ -3,14 +3,21 @@
 //! existing table, and checking by hand.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::backend::Backend;
 use crate::mode::sealed::Sealed;
-use crate::sqlite::{self, RecordSql};
+use crate::shape::RecordSql;
+use crate::sqlite::Sqlite;
+use crate::store::{FoundTrigger, RecordStore, TriggerState};
 use crate::trace;
 use crate::value::{self, Binder, KeyValue, SqlValue};
 use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction, TransactionManager};
+
+/// The record operations of backend `B`.
+type Store<B> = <B as crate::backend::sealed::Sealed>::Records;
 
 /// How a version column changes when a record is saved.
 ///
@@ -372,7 +379,7 @@ struct Policy {
     bump: bool,
 }
 
-impl TransactionManager {
+impl<B: Backend> TransactionManager<B> {
     #[inline(always)] // on every save: a loop over nothing in the common case
     fn concurrency_policy<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> Policy {
         // The type's own settings, then the active scopes on top.
@@ -421,11 +428,12 @@ impl TransactionManager {
 /// # Ok(())
 /// # }
 /// ```
-pub struct ConcurrencyGuard<'a, S: Scope> {
+pub struct ConcurrencyGuard<'a, S: Scope<B>, B: Backend = Sqlite> {
     scope: &'a mut S,
+    backend: PhantomData<fn() -> B>,
 }
 
-impl<S: Scope> fmt::Debug for ConcurrencyGuard<'_, S> {
+impl<B: Backend, S: Scope<B>> fmt::Debug for ConcurrencyGuard<'_, S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConcurrencyGuard")
             .field(
@@ -436,20 +444,20 @@ impl<S: Scope> fmt::Debug for ConcurrencyGuard<'_, S> {
     }
 }
 
-impl<S: Scope> Deref for ConcurrencyGuard<'_, S> {
+impl<B: Backend, S: Scope<B>> Deref for ConcurrencyGuard<'_, S, B> {
     type Target = S;
     fn deref(&self) -> &S {
         self.scope
     }
 }
 
-impl<S: Scope> DerefMut for ConcurrencyGuard<'_, S> {
+impl<B: Backend, S: Scope<B>> DerefMut for ConcurrencyGuard<'_, S, B> {
     fn deref_mut(&mut self) -> &mut S {
         self.scope
     }
 }
 
-impl<S: Scope> Drop for ConcurrencyGuard<'_, S> {
+impl<B: Backend, S: Scope<B>> Drop for ConcurrencyGuard<'_, S, B> {
     fn drop(&mut self) {
         // Guards borrow their scope mutably, so they can only be dropped in
         // the reverse order of their creation: popping is always ours.
@@ -457,35 +465,38 @@ impl<S: Scope> Drop for ConcurrencyGuard<'_, S> {
     }
 }
 
-impl<S: Scope> Sealed<crate::Sqlite> for ConcurrencyGuard<'_, S> {
-    fn manager(&self) -> &TransactionManager {
+impl<B: Backend, S: Scope<B>> Sealed<B> for ConcurrencyGuard<'_, S, B> {
+    fn manager(&self) -> &TransactionManager<B> {
         self.scope.manager()
     }
-    fn manager_mut(&mut self) -> &mut TransactionManager {
+    fn manager_mut(&mut self) -> &mut TransactionManager<B> {
         self.scope.manager_mut()
     }
 }
 
-impl<S: Scope> Scope for ConcurrencyGuard<'_, S> {
+impl<B: Backend, S: Scope<B>> Scope<B> for ConcurrencyGuard<'_, S, B> {
     fn run<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
         self.scope.run(mode, f)
     }
 }
 
-fn push_override<S: Scope>(
+fn push_override<B: Backend, S: Scope<B>>(
     scope: &mut S,
     target: ConcurrencyTarget,
     skip_check: bool,
-) -> ConcurrencyGuard<'_, S> {
+) -> ConcurrencyGuard<'_, S, B> {
     scope
         .manager_mut()
         .concurrency_overrides
         .push(Override { target, skip_check });
-    ConcurrencyGuard { scope }
+    ConcurrencyGuard {
+        scope,
+        backend: PhantomData,
+    }
 }
 
 /// Switches version *checks* off for `target`, on this manager only, until
@@ -521,10 +532,10 @@ fn push_override<S: Scope>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn disable_concurrency<S: Scope>(
+pub fn disable_concurrency<B: Backend, S: Scope<B>>(
     scope: &mut S,
     target: ConcurrencyTarget,
-) -> ConcurrencyGuard<'_, S> {
+) -> ConcurrencyGuard<'_, S, B> {
     push_override(scope, target, true)
 }
 
@@ -558,10 +569,10 @@ pub fn disable_concurrency<S: Scope>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn with_concurrency_disabled<S: Scope, T>(
+pub fn with_concurrency_disabled<B: Backend, S: Scope<B>, T>(
     scope: &mut S,
     target: ConcurrencyTarget,
-    f: impl FnOnce(&mut ConcurrencyGuard<'_, S>) -> T,
+    f: impl FnOnce(&mut ConcurrencyGuard<'_, S, B>) -> T,
 ) -> T {
     f(&mut disable_concurrency(scope, target))
 }
@@ -598,10 +609,10 @@ pub fn with_concurrency_disabled<S: Scope, T>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn disable_version_increment<S: Scope>(
+pub fn disable_version_increment<B: Backend, S: Scope<B>>(
     scope: &mut S,
     target: ConcurrencyTarget,
-) -> ConcurrencyGuard<'_, S> {
+) -> ConcurrencyGuard<'_, S, B> {
     push_override(scope, target, false)
 }
 
@@ -627,10 +638,10 @@ pub fn disable_version_increment<S: Scope>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn with_version_increment_disabled<S: Scope, T>(
+pub fn with_version_increment_disabled<B: Backend, S: Scope<B>, T>(
     scope: &mut S,
     target: ConcurrencyTarget,
-    f: impl FnOnce(&mut ConcurrencyGuard<'_, S>) -> T,
+    f: impl FnOnce(&mut ConcurrencyGuard<'_, S, B>) -> T,
 ) -> T {
     f(&mut disable_version_increment(scope, target))
 }
@@ -667,7 +678,10 @@ pub fn with_version_increment_disabled<S: Scope, T>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(), Error> {
+pub fn concurrency_check<B: Backend, S: Scope<B>, R: Record>(
+    scope: &S,
+    record: &R,
+) -> Result<(), Error> {
     let meta = R::meta();
     version_field(meta)?;
     let (Some(pk), Some(expected)) = (record.primary_key(), record.version()) else {
@@ -677,7 +691,7 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
     if !tm.concurrency_policy(meta, pk).check {
         return Ok(());
     }
-    let sql = meta.sql()?;
+    let sql = meta.sql::<B>()?;
     let found = current_version(tm, sql, pk)?;
     if found == Some(expected) {
         Ok(())
@@ -710,13 +724,16 @@ pub fn concurrency_check<S: Scope, R: Record>(scope: &S, record: &R) -> Result<(
 /// # Ok(())
 /// # }
 /// ```
-pub fn has_changed<S: Scope, R: Record>(scope: &S, record: &R) -> Result<bool, Error> {
+pub fn has_changed<B: Backend, S: Scope<B>, R: Record>(
+    scope: &S,
+    record: &R,
+) -> Result<bool, Error> {
     let meta = R::meta();
     version_field(meta)?;
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
         table: meta.table(),
     })?;
-    let found = current_version(scope.manager(), meta.sql()?, pk)?;
+    let found = current_version(scope.manager(), meta.sql::<B>()?, pk)?;
     Ok(found.is_none() || found != record.version())
 }
 
@@ -755,81 +772,28 @@ pub fn has_changed<S: Scope, R: Record>(scope: &S, record: &R) -> Result<bool, E
 /// # Ok(())
 /// # }
 /// ```
-pub fn apply_concurrency_check<S: Scope>(
+pub fn apply_concurrency_check<B: Backend, S: Scope<B>>(
     scope: &mut S,
     table: &str,
     column: &str,
     kind: VersionKind,
 ) -> Result<(), Error> {
-    sqlite::validate_identifier("table", table)?;
-    sqlite::validate_identifier("version column", column)?;
+    Store::<B>::validate_identifier("table", table)?;
+    Store::<B>::validate_identifier("version column", column)?;
     scope.run(Mode::CommitOnSuccess, |tx| {
-        let existing: Vec<String> = {
-            let mut stmt = tx.prepare(sqlite::TABLE_COLUMNS)?;
-            let names = stmt.query_map([table], |r| r.get(0))?;
-            names.collect::<Result<_, _>>()?
-        };
+        let existing = Store::<B>::table_columns(tx.manager_ref(), table)?;
         if existing.is_empty() {
             return Err(Error::NoSuchTable {
                 table: table.to_owned(),
             });
         }
         if !existing.iter().any(|c| c.eq_ignore_ascii_case(column)) {
-            tx.execute(&sqlite::add_version_column(table, column), [])?;
+            Store::<B>::add_version_column(tx, table, column)?;
         }
         if kind == VersionKind::Trigger {
-            ensure_version_trigger(tx, table, column)?;
+            Store::<B>::ensure_version_trigger(tx, table, column)?;
         }
         Ok(())
-    })
-}
-
-/// Creates the version trigger of `table`'s `column`, or replaces a
-/// same-name trigger whose text differs (an older txmanager's, or one
-/// edited by hand), and the exact trigger older versions of txmanager
-/// created under the previous naming scheme, which would bump twice.
-fn ensure_version_trigger(tx: &Transaction<'_>, table: &str, column: &str) -> Result<(), Error> {
-    let (legacy_name, legacy_sql) = sqlite::legacy_version_trigger(table, column);
-    if trigger_sql(tx.manager_ref(), &legacy_name)?.as_deref() == Some(legacy_sql.as_str()) {
-        tx.execute(&sqlite::drop_trigger(&legacy_name), [])?;
-    }
-    let wanted = wanted_version_trigger(tx.manager_ref(), table, column)?;
-    match trigger_sql(
-        tx.manager_ref(),
-        &sqlite::version_trigger_name(table, column),
-    )? {
-        Some(found) if found == wanted => return Ok(()),
-        Some(_) => {
-            tx.execute(
-                &sqlite::drop_trigger(&sqlite::version_trigger_name(table, column)),
-                [],
-            )?;
-        }
-        None => {}
-    }
-    tx.execute(&wanted, []).map(drop)
-}
-
-/// The text the version trigger of `table`'s `column` must have.
-fn wanted_version_trigger(
-    tm: &TransactionManager,
-    table: &str,
-    column: &str,
-) -> Result<String, Error> {
-    let key: Vec<String> = {
-        let mut stmt = tm.prepare_statement(sqlite::WITHOUT_ROWID_KEY)?;
-        let names = stmt.query_map([table], |r| r.get(0))?;
-        names.collect::<Result<_, _>>()?
-    };
-    Ok(sqlite::version_trigger(table, column, &key))
-}
-
-/// The stored text of the trigger `name`, if it exists.
-fn trigger_sql(tm: &TransactionManager, name: &str) -> Result<Option<String>, Error> {
-    tm.run_statement(sqlite::TRIGGER_SQL, |stmt| {
-        stmt.raw_bind_parameter(1, name)?;
-        let mut rows = stmt.raw_query();
-        rows.next()?.map(|row| row.get(0)).transpose()
     })
 }
 
@@ -933,23 +897,19 @@ impl VersionTrigger {
 /// # Ok(())
 /// # }
 /// ```
-pub fn version_triggers<S: Scope>(scope: &S) -> Result<Vec<VersionTrigger>, Error> {
-    let tm = scope.manager();
-    let mut stmt = tm.prepare_statement(sqlite::VERSION_TRIGGERS)?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut found = Vec::new();
-    for row in rows {
-        let (name, table) = row?;
-        if let Some(column) = sqlite::version_trigger_column(&name, &table) {
-            let column = column.to_owned();
-            found.push(VersionTrigger {
-                name,
-                table,
-                column,
-            });
+pub fn version_triggers<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<VersionTrigger>, Error> {
+    let found = Store::<B>::version_triggers(scope.manager())?;
+    Ok(found.into_iter().map(VersionTrigger::from).collect())
+}
+
+impl From<FoundTrigger> for VersionTrigger {
+    fn from(t: FoundTrigger) -> Self {
+        VersionTrigger {
+            name: t.name,
+            table: t.table,
+            column: t.column,
         }
     }
-    Ok(found)
 }
 
 /// Drops every version trigger in the database (django-concurrency's
@@ -975,13 +935,15 @@ pub fn version_triggers<S: Scope>(scope: &S) -> Result<Vec<VersionTrigger>, Erro
 /// # Ok(())
 /// # }
 /// ```
-pub fn drop_version_triggers<S: Scope>(scope: &mut S) -> Result<Vec<VersionTrigger>, Error> {
+pub fn drop_version_triggers<B: Backend, S: Scope<B>>(
+    scope: &mut S,
+) -> Result<Vec<VersionTrigger>, Error> {
     scope.run(Mode::CommitOnSuccess, |tx| {
-        let found = version_triggers(&*tx)?;
+        let found = Store::<B>::version_triggers(tx.manager_ref())?;
         for trigger in &found {
-            tx.execute(&sqlite::drop_trigger(&trigger.name), [])?;
+            Store::<B>::drop_version_trigger(tx, trigger)?;
         }
-        Ok(found)
+        Ok(found.into_iter().map(VersionTrigger::from).collect())
     })
 }
 
@@ -1019,7 +981,10 @@ pub fn drop_version_triggers<S: Scope>(scope: &mut S) -> Result<Vec<VersionTrigg
 /// # Ok(())
 /// # }
 /// ```
-pub fn check_version_triggers<S: Scope>(scope: &S, types: &[&RecordMeta]) -> Result<(), Error> {
+pub fn check_version_triggers<B: Backend, S: Scope<B>>(
+    scope: &S,
+    types: &[&RecordMeta],
+) -> Result<(), Error> {
     let tm = scope.manager();
     for meta in types {
         let Some(field) = meta.version() else {
@@ -1029,13 +994,12 @@ pub fn check_version_triggers<S: Scope>(scope: &S, types: &[&RecordMeta]) -> Res
             continue;
         }
         let (table, column) = (meta.table(), field.column_name());
-        let name = sqlite::version_trigger_name(table, column);
-        let found = trigger_sql(tm, &name)?;
-        if found.as_deref() != Some(wanted_version_trigger(tm, table, column)?.as_str()) {
+        let state = Store::<B>::version_trigger_state(tm, table, column)?;
+        if state != TriggerState::AsCreated {
             return Err(Error::MissingVersionTrigger {
                 table: table.to_owned(),
                 column: column.to_owned(),
-                differs: found.is_some(),
+                differs: state == TriggerState::Differs,
             });
         }
     }
@@ -1075,7 +1039,9 @@ pub fn check_version_triggers<S: Scope>(scope: &S, types: &[&RecordMeta]) -> Res
 /// # Ok(())
 /// # }
 /// ```
-pub fn apply_concurrency_check_for<R: Record, S: Scope>(scope: &mut S) -> Result<(), Error> {
+pub fn apply_concurrency_check_for<R: Record, B: Backend>(
+    scope: &mut impl Scope<B>,
+) -> Result<(), Error> {
     let meta = R::meta();
     let field = version_field(meta)?;
     apply_concurrency_check(scope, meta.table(), field.column_name(), field.kind())
@@ -1098,9 +1064,12 @@ struct Written<K> {
     version: Option<i64>,
 }
 
-pub(crate) fn save<R: Record>(tm: &TransactionManager, record: &mut R) -> Result<(), Error> {
+pub(crate) fn save<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
+    record: &mut R,
+) -> Result<(), Error> {
     let meta = R::meta();
-    let sql = meta.sql()?;
+    let sql = meta.sql::<B>()?;
     let written = write(tm, meta, sql, record)?;
     if let Some(key) = written.new_key {
         record.set_primary_key(Some(key));
@@ -1110,8 +1079,8 @@ pub(crate) fn save<R: Record>(tm: &TransactionManager, record: &mut R) -> Result
 }
 
 #[inline]
-fn write<R: Record>(
-    tm: &TransactionManager,
+fn write<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     record: &R,
@@ -1138,10 +1107,9 @@ fn write<R: Record>(
             Some(field.kind().initial()),
         ),
         (None, _) => {
-            let updated = tm.run_statement(&sql.update_unchecked, |stmt| {
-                record.bind_columns(&mut Binder::new(stmt, 1))?;
-                stmt.raw_bind_parameter(sql.pk_param, pk)?;
-                stmt.raw_execute()
+            let updated = Store::<B>::execute(tm, &sql.update_unchecked, |values| {
+                record.bind_columns(values)?;
+                values.bind(pk)
             })?;
             if updated == 0 {
                 insert(tm, meta, sql, record, Some(pk), None)
@@ -1155,8 +1123,8 @@ fn write<R: Record>(
     }
 }
 
-fn insert<R: Record>(
-    tm: &TransactionManager,
+fn insert<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     record: &R,
@@ -1170,28 +1138,23 @@ fn insert<R: Record>(
             table: meta.table(),
         });
     }
-    let text = if pk.is_some() {
-        &sql.insert_with_pk
-    } else {
-        &sql.insert
-    };
-    let new_key = tm.run_statement(text, |stmt| {
-        let mut values = Binder::new(stmt, 1);
-        record.bind_columns(&mut values)?;
-        let mut index = values.next_index();
-        if let Some(version) = version {
-            stmt.raw_bind_parameter(index, version)?;
-            index += 1;
+    let bind = |values: &mut Binder<'_, '_>| {
+        record.bind_columns(values)?;
+        if let Some(version) = &version {
+            values.bind(version)?;
         }
         if let Some(pk) = pk {
-            stmt.raw_bind_parameter(index, pk)?;
+            values.bind(pk)?;
         }
-        stmt.raw_execute()?;
-        match pk {
-            Some(_) => Ok(None),
-            None => value::key_from_rowid(tm.conn.last_insert_rowid()).map(Some),
+        Ok(())
+    };
+    let new_key = match pk {
+        Some(_) => {
+            Store::<B>::execute(tm, &sql.insert_with_pk, bind)?;
+            None
         }
-    })?;
+        None => Some(Store::<B>::insert_assigning_key::<R::Key>(tm, sql, bind)?),
+    };
     // A table's own AFTER INSERT trigger may update the new row, which
     // fires the version trigger: read what the row holds.
     let version = match meta.version() {
@@ -1207,8 +1170,8 @@ fn insert<R: Record>(
 }
 
 #[inline(always)] // one caller, on the hot path: keep it inside `save`
-fn update_versioned<R: Record>(
-    tm: &TransactionManager,
+fn update_versioned<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     field: crate::VersionField,
@@ -1251,8 +1214,8 @@ struct UpdatePlan {
 /// The check and the version parameter of an update, from the policy. A
 /// record with no version (`expected: None`) is never checked.
 #[inline(always)]
-fn plan_update<K: SqlValue + ?Sized>(
-    tm: &TransactionManager,
+fn plan_update<B: Backend, K: SqlValue + ?Sized>(
+    tm: &TransactionManager<B>,
     meta: &RecordMeta,
     field: crate::VersionField,
     pk: &K,
@@ -1283,8 +1246,8 @@ fn plan_update<K: SqlValue + ?Sized>(
 /// `save_fields` one; both bind alike) and returns the row's new version,
 /// or `None` if no row matched.
 #[inline(always)]
-fn run_update<R: Record>(
-    tm: &TransactionManager,
+fn run_update<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
     sql: &RecordSql,
     text: &str,
     field: crate::VersionField,
@@ -1293,44 +1256,44 @@ fn run_update<R: Record>(
     pk: &R::Key,
 ) -> Result<Option<i64>, Error> {
     let returns_version = plan.checked.is_none() || sql.checked_update_returns_version;
-    let new_version = tm.run_statement(text, |stmt| {
-        record.bind_columns(&mut Binder::new(stmt, 1))?;
-        if let Some(index) = sql.version_param {
-            stmt.raw_bind_parameter(index, plan.version_value)?;
+    let bind = |values: &mut Binder<'_, '_>| {
+        record.bind_columns(values)?;
+        if sql.version_param.is_some() {
+            values.bind(&plan.version_value)?;
         }
-        stmt.raw_bind_parameter(sql.pk_param, pk)?;
-        if let Some(expected) = plan.checked {
-            stmt.raw_bind_parameter(sql.expected_param, expected)?;
+        values.bind(pk)?;
+        if let Some(expected) = &plan.checked {
+            values.bind(expected)?;
         }
-        if returns_version {
-            let mut rows = stmt.raw_query();
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            row.get(0).map(Some)
-        } else {
-            Ok((stmt.raw_execute()? > 0).then_some(plan.version_value))
-        }
-    })?;
+        Ok(())
+    };
+    let new_version = if returns_version {
+        Store::<B>::query_first(tm, text, bind, |row| row.read::<i64>())?
+    } else {
+        (Store::<B>::execute(tm, text, bind)? > 0).then_some(plan.version_value)
+    };
     match new_version {
-        // RETURNING shows the row before AFTER triggers ran: the version
-        // trigger's bump, and any bumps caused by the table's own triggers
-        // (an `updated_at` trigger's UPDATE fires the version trigger
-        // again), come later. Read what they produced.
-        Some(_) if field.kind() == VersionKind::Trigger => current_version(tm, sql, pk),
+        // SQLite's RETURNING shows the row before AFTER triggers ran: the
+        // version trigger's bump, and any bumps caused by the table's own
+        // triggers (an `updated_at` trigger's UPDATE fires the version
+        // trigger again), come later. Read what they produced.
+        // PostgreSQL's BEFORE trigger is already in RETURNING.
+        Some(_) if field.kind() == VersionKind::Trigger && sql.reread_trigger_version => {
+            current_version(tm, sql, pk)
+        }
         other => Ok(other),
     }
 }
 
 /// `save(update_fields=...)`: writes only `fields` (column names) of a
 /// saved row, with the same check and bump as a full save.
-pub(crate) fn save_fields<R: Record>(
-    tm: &TransactionManager,
+pub(crate) fn save_fields<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
     record: &mut R,
     fields: &[&str],
 ) -> Result<(), Error> {
     let meta = R::meta();
-    let sql = meta.sql()?;
+    let sql = meta.sql::<B>()?;
     let columns = meta.columns();
     let mut written = Vec::with_capacity(fields.len());
     for name in fields {
@@ -1357,12 +1320,11 @@ pub(crate) fn save_fields<R: Record>(
     }
     written.sort_unstable();
     written.dedup();
-    let updates = meta.subset_update_sql(&written);
+    let updates = meta.subset_update_sql::<B>(&written);
     let Some(field) = meta.version() else {
-        let updated = tm.run_statement(&updates.unchecked, |stmt| {
-            record.bind_columns(&mut Binder::new(stmt, 1))?;
-            stmt.raw_bind_parameter(sql.pk_param, pk)?;
-            stmt.raw_execute()
+        let updated = Store::<B>::execute(tm, &updates.unchecked, |values| {
+            record.bind_columns(values)?;
+            values.bind(pk)
         })?;
         return match updated {
             0 => Err(not_found(meta, pk)),
@@ -1402,9 +1364,12 @@ fn not_found<K: SqlValue + ?Sized>(meta: &RecordMeta, pk: &K) -> Error {
     }
 }
 
-pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Result<(), Error> {
+pub(crate) fn delete<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
+    record: &mut R,
+) -> Result<(), Error> {
     let meta = R::meta();
-    let sql = meta.sql()?;
+    let sql = meta.sql::<B>()?;
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
         table: meta.table(),
     })?;
@@ -1421,12 +1386,12 @@ pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Resu
     } else {
         &sql.delete_unchecked
     };
-    let deleted = tm.run_statement(text, |stmt| {
-        stmt.raw_bind_parameter(1, pk)?;
-        if let Some(expected) = expected {
-            stmt.raw_bind_parameter(2, expected)?;
+    let deleted = Store::<B>::execute(tm, text, |values| {
+        values.bind(pk)?;
+        if let Some(expected) = &expected {
+            values.bind(expected)?;
         }
-        stmt.raw_execute()
+        Ok(())
     })?;
     if let (0, Some(expected)) = (deleted, expected) {
         return Err(conflict(tm, meta, sql, pk, expected));
@@ -1436,22 +1401,23 @@ pub(crate) fn delete<R: Record>(tm: &TransactionManager, record: &mut R) -> Resu
     Ok(())
 }
 
-fn current_version<K: SqlValue + ?Sized>(
-    tm: &TransactionManager,
+fn current_version<B: Backend, K: SqlValue + ?Sized>(
+    tm: &TransactionManager<B>,
     sql: &RecordSql,
     pk: &K,
 ) -> Result<Option<i64>, Error> {
-    tm.run_statement(&sql.current_version, |stmt| {
-        stmt.raw_bind_parameter(1, pk)?;
-        let mut rows = stmt.raw_query();
-        rows.next()?.map(|row| row.get(0)).transpose()
-    })
+    Store::<B>::query_first(
+        tm,
+        &sql.current_version,
+        |values| values.bind(pk),
+        |row| row.read::<i64>(),
+    )
 }
 
 /// The error for a stale write, with the version found just after it. If
 /// even that read fails, its error is returned instead: it says more.
-fn conflict<K: SqlValue + ?Sized>(
-    tm: &TransactionManager,
+fn conflict<B: Backend, K: SqlValue + ?Sized>(
+    tm: &TransactionManager<B>,
     meta: &RecordMeta,
     sql: &RecordSql,
     pk: &K,
@@ -1466,8 +1432,8 @@ fn conflict<K: SqlValue + ?Sized>(
 /// Every version conflict is made here: traced, shown to the manager's
 /// conflict handler, then returned.
 #[cold]
-pub(crate) fn record_modified<K: SqlValue + ?Sized>(
-    tm: &TransactionManager,
+pub(crate) fn record_modified<B: Backend, K: SqlValue + ?Sized>(
+    tm: &TransactionManager<B>,
     meta: &RecordMeta,
     pk: &K,
     expected: i64,

@@ -186,6 +186,32 @@ impl FromSql for Sku {
     }
 }
 
+// With the `postgres` feature on, a value type must convert for PostgreSQL
+// too (docs/postgresql.md): the same key type, as text.
+#[cfg(feature = "postgres")]
+impl postgres::types::ToSql for Sku {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        postgres::types::ToSql::to_sql(&self.0, ty, out)
+    }
+    postgres::types::accepts!(TEXT, VARCHAR);
+    postgres::types::to_sql_checked!();
+}
+
+#[cfg(feature = "postgres")]
+impl<'a> postgres::types::FromSql<'a> for Sku {
+    fn from_sql(
+        ty: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        String::from_sql(ty, raw).map(Sku)
+    }
+    postgres::types::accepts!(TEXT, VARCHAR);
+}
+
 /// A generic struct with a custom key type.
 #[derive(Debug, Clone, Record)]
 #[record(table = "stock")]

@@ -1,0 +1,213 @@
+//! SQLite's half of the record seam: [`SqliteRecords`] runs a record
+//! type's statements (built by `sqlite::record_sql`) through SQLite's
+//! statement path, and manages the version triggers; `select_where`
+//! clauses take anything rusqlite binds.
+
+use rusqlite::Params;
+
+use super::{
+    Sqlite, TABLE_COLUMNS, TRIGGER_SQL, VERSION_TRIGGERS, WITHOUT_ROWID_KEY, add_version_column,
+    drop_trigger, legacy_version_trigger, record_sql, update_sql, validate_identifier,
+    version_trigger, version_trigger_column, version_trigger_name,
+};
+use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
+use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
+use crate::value::{self, Binder, FromSqlValue, RowReader, ValueError};
+use crate::{Error, Transaction, TransactionManager};
+
+/// SQLite's [`RecordStore`].
+#[derive(Debug)]
+pub struct SqliteRecords;
+
+impl RecordStore<Sqlite> for SqliteRecords {
+    const SQL_SLOT: usize = 0;
+
+    fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
+        validate_identifier(what, name)
+    }
+
+    fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName> {
+        record_sql(shape)
+    }
+
+    fn update_sql(shape: &TableShape, written: ColumnSet<'_>) -> UpdateSql {
+        update_sql(shape, written)
+    }
+
+    #[inline]
+    fn execute(
+        tm: &TransactionManager<Sqlite>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+    ) -> Result<u64, Error> {
+        tm.run_statement(sql, |stmt| {
+            bind(&mut Binder::new(stmt, 1))?;
+            stmt.raw_execute()
+        })
+        .map(|n| n as u64)
+    }
+
+    #[inline]
+    fn query_first<T>(
+        tm: &TransactionManager<Sqlite>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Option<T>, Error> {
+        tm.run_statement(sql, |stmt| {
+            bind(&mut Binder::new(stmt, 1))?;
+            let mut rows = stmt.raw_query();
+            match rows.next()? {
+                Some(row) => Ok(Some(read(&mut RowReader::new(row))?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn query_all<T>(
+        tm: &TransactionManager<Sqlite>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Vec<T>, Error> {
+        tm.run_statement(sql, |stmt| {
+            bind(&mut Binder::new(stmt, 1))?;
+            let mut rows = stmt.raw_query();
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                found.push(read(&mut RowReader::new(row))?);
+            }
+            Ok(found)
+        })
+    }
+
+    #[inline]
+    fn insert_assigning_key<K: FromSqlValue>(
+        tm: &TransactionManager<Sqlite>,
+        sql: &RecordSql,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+    ) -> Result<K, Error> {
+        tm.run_statement(&sql.insert, |stmt| {
+            bind(&mut Binder::new(stmt, 1))?;
+            stmt.raw_execute()?;
+            value::key_from_rowid(tm.conn.last_insert_rowid())
+        })
+    }
+
+    fn table_columns(tm: &TransactionManager<Sqlite>, table: &str) -> Result<Vec<String>, Error> {
+        let mut stmt = tm.prepare_statement(TABLE_COLUMNS)?;
+        let names = stmt.query_map([table], |r| r.get(0))?;
+        Ok(names.collect::<Result<_, _>>()?)
+    }
+
+    fn add_version_column(
+        tx: &Transaction<'_, Sqlite>,
+        table: &str,
+        column: &str,
+    ) -> Result<(), Error> {
+        tx.execute(&add_version_column(table, column), []).map(drop)
+    }
+
+    /// Creates the version trigger of `table`'s `column`, or replaces a
+    /// same-name trigger whose text differs (an older txmanager's, or one
+    /// edited by hand), and the exact trigger older versions of txmanager
+    /// created under the previous naming scheme, which would bump twice.
+    fn ensure_version_trigger(
+        tx: &Transaction<'_, Sqlite>,
+        table: &str,
+        column: &str,
+    ) -> Result<(), Error> {
+        let tm = tx.manager_ref();
+        let (legacy_name, legacy_sql) = legacy_version_trigger(table, column);
+        if trigger_sql(tm, &legacy_name)?.as_deref() == Some(legacy_sql.as_str()) {
+            tx.execute(&drop_trigger(&legacy_name), [])?;
+        }
+        let wanted = wanted_version_trigger(tm, table, column)?;
+        let name = version_trigger_name(table, column);
+        match trigger_sql(tm, &name)? {
+            Some(found) if found == wanted => return Ok(()),
+            Some(_) => {
+                tx.execute(&drop_trigger(&name), [])?;
+            }
+            None => {}
+        }
+        tx.execute(&wanted, []).map(drop)
+    }
+
+    fn version_trigger_state(
+        tm: &TransactionManager<Sqlite>,
+        table: &str,
+        column: &str,
+    ) -> Result<TriggerState, Error> {
+        let found = trigger_sql(tm, &version_trigger_name(table, column))?;
+        Ok(match found {
+            None => TriggerState::Missing,
+            Some(found) if found == wanted_version_trigger(tm, table, column)? => {
+                TriggerState::AsCreated
+            }
+            Some(_) => TriggerState::Differs,
+        })
+    }
+
+    fn version_triggers(tm: &TransactionManager<Sqlite>) -> Result<Vec<FoundTrigger>, Error> {
+        let mut stmt = tm.prepare_statement(VERSION_TRIGGERS)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (name, table) = row?;
+            if let Some(column) = version_trigger_column(&name, &table) {
+                let column = column.to_owned();
+                found.push(FoundTrigger {
+                    name,
+                    table,
+                    column,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    fn drop_version_trigger(
+        tx: &Transaction<'_, Sqlite>,
+        trigger: &FoundTrigger,
+    ) -> Result<(), Error> {
+        tx.execute(&drop_trigger(&trigger.name), []).map(drop)
+    }
+}
+
+/// The text the version trigger of `table`'s `column` must have.
+fn wanted_version_trigger(
+    tm: &TransactionManager<Sqlite>,
+    table: &str,
+    column: &str,
+) -> Result<String, Error> {
+    let key: Vec<String> = {
+        let mut stmt = tm.prepare_statement(WITHOUT_ROWID_KEY)?;
+        let names = stmt.query_map([table], |r| r.get(0))?;
+        names.collect::<Result<_, _>>()?
+    };
+    Ok(version_trigger(table, column, &key))
+}
+
+/// The stored text of the trigger `name`, if it exists.
+fn trigger_sql(tm: &TransactionManager<Sqlite>, name: &str) -> Result<Option<String>, Error> {
+    tm.run_statement(TRIGGER_SQL, |stmt| {
+        stmt.raw_bind_parameter(1, name)?;
+        let mut rows = stmt.raw_query();
+        rows.next()?.map(|row| row.get(0)).transpose()
+    })
+}
+
+impl<P: Params> ClauseParams<Sqlite> for P {
+    fn query_all<T>(
+        self,
+        tm: &TransactionManager<Sqlite>,
+        sql: &str,
+        mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Vec<T>, Error> {
+        tm.run_statement(sql, |stmt| {
+            let rows = stmt.query_map(self, |row| Ok(read(&mut RowReader::new(row))?))?;
+            rows.collect()
+        })
+    }
+}

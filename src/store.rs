@@ -1,0 +1,181 @@
+//! What a backend does for records: [`RecordStore`], the few operations
+//! `record.rs` and `versioning.rs` need from a database (build a type's SQL,
+//! run a record statement, the version trigger), and [`ClauseParams`], the
+//! parameters of a `select_where` clause on each backend.
+//!
+//! Records and versioning decide *what* to do, generically over the
+//! backend; each backend module implements this trait with its SQL and its
+//! statement path. This module imports nothing from records or versioning,
+//! so the graph stays a tree: `record` → `store` ← backend module → `shape`.
+
+use crate::backend::Backend;
+use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
+use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
+use crate::{Error, Transaction, TransactionManager};
+
+/// A version trigger as a backend finds it in the database.
+#[derive(Debug)]
+pub struct FoundTrigger {
+    pub(crate) name: String,
+    pub(crate) table: String,
+    pub(crate) column: String,
+}
+
+/// Whether the version trigger of a table's column is there as
+/// `apply_concurrency_check` creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerState {
+    Missing,
+    Differs,
+    AsCreated,
+}
+
+/// A backend's record operations. Implemented once per backend, by a
+/// marker type named in the backend's sealed `Records` type.
+///
+/// The trait is public only so that it can bound that associated type; it
+/// lives in a private module and cannot be named. `B` is bounded on each
+/// method, not here, so that the sealed trait can name `RecordStore<Self>`.
+pub trait RecordStore<B: ?Sized> {
+    /// Which of a record type's cached SQL slots holds this backend's SQL.
+    #[doc(hidden)]
+    const SQL_SLOT: usize;
+
+    /// Checks a table or column name for this backend.
+    #[doc(hidden)]
+    fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName>
+    where
+        B: Backend;
+
+    /// Builds a record type's SQL, validating every name first.
+    #[doc(hidden)]
+    fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName>
+    where
+        B: Backend;
+
+    /// Builds the `UPDATE`s that write only the data columns in `written`
+    /// (`save_fields`), with `record_sql`'s parameter layout.
+    #[doc(hidden)]
+    fn update_sql(shape: &TableShape, written: ColumnSet<'_>) -> UpdateSql
+    where
+        B: Backend;
+
+    /// Runs a record statement that returns no rows, binding its parameters
+    /// with `bind`; the number of rows it changed.
+    #[doc(hidden)]
+    fn execute(
+        tm: &TransactionManager<B>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+    ) -> Result<u64, Error>
+    where
+        B: Backend;
+
+    /// Runs a record statement and reads its first row with `read`, if it
+    /// returned one.
+    #[doc(hidden)]
+    fn query_first<T>(
+        tm: &TransactionManager<B>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Option<T>, Error>
+    where
+        B: Backend;
+
+    /// Runs a record statement and reads every row with `read`.
+    #[doc(hidden)]
+    fn query_all<T>(
+        tm: &TransactionManager<B>,
+        sql: &str,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Vec<T>, Error>
+    where
+        B: Backend;
+
+    /// Runs `sql.insert` (a record without a key) and returns the key the
+    /// database assigned, converted to `K`.
+    #[doc(hidden)]
+    fn insert_assigning_key<K: FromSqlValue>(
+        tm: &TransactionManager<B>,
+        sql: &RecordSql,
+        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+    ) -> Result<K, Error>
+    where
+        B: Backend;
+
+    /// The names of `table`'s columns; empty if there is no such table.
+    #[doc(hidden)]
+    fn table_columns(tm: &TransactionManager<B>, table: &str) -> Result<Vec<String>, Error>
+    where
+        B: Backend;
+
+    /// Adds a version column to `table` (existing rows start at 1).
+    #[doc(hidden)]
+    fn add_version_column(tx: &Transaction<'_, B>, table: &str, column: &str) -> Result<(), Error>
+    where
+        B: Backend;
+
+    /// Creates the version trigger of `table`'s `column`, or replaces one
+    /// that differs, inside the caller's block.
+    #[doc(hidden)]
+    fn ensure_version_trigger(
+        tx: &Transaction<'_, B>,
+        table: &str,
+        column: &str,
+    ) -> Result<(), Error>
+    where
+        B: Backend;
+
+    /// Whether the version trigger of `table`'s `column` is as created.
+    #[doc(hidden)]
+    fn version_trigger_state(
+        tm: &TransactionManager<B>,
+        table: &str,
+        column: &str,
+    ) -> Result<TriggerState, Error>
+    where
+        B: Backend;
+
+    /// Every version trigger in the database (the current schema, on
+    /// PostgreSQL), by name.
+    #[doc(hidden)]
+    fn version_triggers(tm: &TransactionManager<B>) -> Result<Vec<FoundTrigger>, Error>
+    where
+        B: Backend;
+
+    /// Drops a version trigger found by [`version_triggers`](Self::version_triggers).
+    #[doc(hidden)]
+    fn drop_version_trigger(tx: &Transaction<'_, B>, trigger: &FoundTrigger) -> Result<(), Error>
+    where
+        B: Backend;
+}
+
+/// The parameters of a [`Record::select_where`](crate::Record::select_where)
+/// clause, on backend `B`: on SQLite anything rusqlite binds
+/// (`rusqlite::Params`: arrays, tuples, `params![]`, `[]`); on PostgreSQL
+/// a `&[&(dyn ToSql + Sync)]` slice, as the `postgres` crate takes, or an
+/// array of one value type.
+///
+/// # Example
+///
+/// ```
+/// use txmanager::{ClauseParams, Sqlite};
+///
+/// fn sqlite_params<P: ClauseParams<Sqlite>>(_: P) {}
+/// sqlite_params(["al%"]);
+/// sqlite_params((1_i64, "x"));
+/// ```
+pub trait ClauseParams<B: Backend> {
+    /// Runs `sql` with these parameters and reads every row with `read`.
+    #[doc(hidden)]
+    fn query_all<T>(
+        self,
+        tm: &TransactionManager<B>,
+        sql: &str,
+        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    ) -> Result<Vec<T>, Error>
+    where
+        B: Backend;
+}

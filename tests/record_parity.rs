@@ -1,0 +1,674 @@
+//! One body of record and versioning tests for both backends: saves,
+//! inserts, updates and deletes of every version kind, stale writes,
+//! disable scopes, version triggers and bad names, each written once as a
+//! generic function over a [`Harness`] and instantiated for SQLite (always)
+//! and PostgreSQL (with the `postgres` feature; it fails without a server).
+//! The same `#[derive(Record)]` declarations serve both.
+//!
+//! Where the backends must differ, the test says so (and docs/postgresql.md
+//! explains why): only the tables' DDL differs here (`BIGSERIAL` keys and
+//! `BIGINT` versions on PostgreSQL, where an `i64` binds as BIGINT).
+
+mod common;
+
+use txmanager::{
+    Backend, ConcurrencyTarget, Error, Record, TransactionManager, VersionKind,
+    apply_concurrency_check, apply_concurrency_check_for, check_version_triggers,
+    concurrency_check, disable_concurrency, disable_version_increment, drop_version_triggers,
+    has_changed, version_triggers,
+};
+
+/// A test's own database on one backend, and a second connection to check
+/// what really committed.
+trait Harness {
+    type B: Backend;
+    /// The column type of an auto-assigned integer primary key.
+    const SERIAL_KEY: &'static str;
+    fn new() -> Self;
+    fn manager(&self) -> TransactionManager<Self::B>;
+    /// Runs SQL through a second connection (DDL, raw writes by "another
+    /// program").
+    fn raw(&self, sql: &str);
+    /// One integer (or NULL) read through a second connection.
+    fn scalar(&self, sql: &str) -> Option<i64>;
+}
+
+struct SqliteDb(common::Db);
+
+impl Harness for SqliteDb {
+    type B = txmanager::Sqlite;
+    const SERIAL_KEY: &'static str = "INTEGER PRIMARY KEY";
+    fn new() -> Self {
+        SqliteDb(common::Db::new())
+    }
+    fn manager(&self) -> TransactionManager {
+        self.0.manager()
+    }
+    fn raw(&self, sql: &str) {
+        self.0.observer().execute_batch(sql).expect(sql);
+    }
+    fn scalar(&self, sql: &str) -> Option<i64> {
+        self.0
+            .observer()
+            .query_row(sql, [], |r| r.get(0))
+            .expect(sql)
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use txmanager::Postgres;
+
+    pub(crate) struct PgHarness(pub(crate) common::pg::PgDb);
+
+    impl Harness for PgHarness {
+        type B = Postgres;
+        const SERIAL_KEY: &'static str = "BIGSERIAL PRIMARY KEY";
+        fn new() -> Self {
+            PgHarness(common::pg::PgDb::new())
+        }
+        fn manager(&self) -> TransactionManager<Postgres> {
+            self.0.manager()
+        }
+        fn raw(&self, sql: &str) {
+            self.0.observer().batch_execute(sql).expect(sql);
+        }
+        fn scalar(&self, sql: &str) -> Option<i64> {
+            self.0.observer().query_one(sql, &[]).expect(sql).get(0)
+        }
+    }
+}
+
+/// Instantiates each generic test for every backend.
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name::<super::SqliteDb>() })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $name() { super::$name::<super::pg::PgHarness>() })*
+        }
+    };
+}
+
+for_each_backend!(
+    every_version_kind_inserts_updates_and_deletes,
+    a_stale_save_of_every_kind_is_record_modified_and_writes_nothing,
+    a_stale_delete_is_record_modified_and_deletes_nothing,
+    saving_a_deleted_row_is_a_conflict_that_says_it_is_gone,
+    the_trigger_kind_bumps_on_raw_updates_but_not_when_the_update_sets_the_version,
+    conditional_versions_move_only_when_a_watched_column_changes,
+    disable_concurrency_overwrites_and_re_inserts_a_deleted_row,
+    disable_version_increment_checks_but_keeps_the_version,
+    get_find_all_reload_and_a_text_key,
+    saves_join_the_block_and_roll_back_with_it,
+    concurrency_check_and_has_changed_read_the_row,
+    apply_concurrency_check_adds_the_column_once_and_is_idempotent,
+    version_triggers_are_installed_listed_checked_and_dropped,
+    bad_names_are_refused_before_anything_runs,
+);
+
+#[derive(Debug, Clone, Default, Record)]
+struct Tag {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+}
+
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "stamp")]
+struct Stamp {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(integer))]
+    version: Option<i64>,
+    label: String,
+}
+
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "page")]
+struct Page {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(trigger))]
+    version: Option<i64>,
+    label: String,
+}
+
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "article")]
+struct Article {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(conditional(label)))]
+    version: Option<i64>,
+    label: String,
+    views: i64,
+}
+
+/// A text primary key and no version.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "code")]
+struct Code {
+    #[record(primary_key)]
+    code: Option<String>,
+    meaning: String,
+}
+
+/// What the stale-write tests need of each versioned record type.
+trait Labeled: Record<Key = i64> + Clone + Default {
+    fn label(&self) -> &str;
+    fn set_label(&mut self, label: &str);
+}
+
+macro_rules! labeled {
+    ($($ty:ty),*) => {$(
+        impl Labeled for $ty {
+            fn label(&self) -> &str {
+                &self.label
+            }
+            fn set_label(&mut self, label: &str) {
+                self.label = label.to_owned();
+            }
+        }
+    )*};
+}
+labeled!(Tag, Stamp, Page, Article);
+
+/// The test's tables, and the version trigger of `page`.
+fn setup<H: Harness>() -> (H, TransactionManager<H::B>) {
+    let db = H::new();
+    let key = H::SERIAL_KEY;
+    for table in ["tag", "stamp", "page"] {
+        db.raw(&format!(
+            "CREATE TABLE {table} (id {key}, version BIGINT NOT NULL, label TEXT NOT NULL)"
+        ));
+    }
+    db.raw(&format!(
+        "CREATE TABLE article (id {key}, version BIGINT NOT NULL, label TEXT NOT NULL, views BIGINT NOT NULL)"
+    ));
+    db.raw("CREATE TABLE code (code TEXT PRIMARY KEY, meaning TEXT NOT NULL)");
+    let mut tm = db.manager();
+    apply_concurrency_check_for::<Page, _>(&mut tm).expect("create the version trigger");
+    (db, tm)
+}
+
+fn every_version_kind_inserts_updates_and_deletes<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    fn round_trip<H: Harness, R: Labeled>(db: &H, tm: &TransactionManager<H::B>) -> Vec<i64> {
+        let table = R::meta().table();
+        let mut r = R::default();
+        r.set_label("a");
+        r.save(tm).unwrap();
+        assert_eq!(r.primary_key(), Some(&1), "{table}: the key assigned");
+        let mut versions = vec![r.version().expect("a version after insert")];
+        for label in ["b", "c"] {
+            r.set_label(label);
+            r.save(tm).unwrap();
+            versions.push(r.version().unwrap());
+            assert_eq!(
+                db.scalar(&format!("SELECT version FROM {table} WHERE id = 1")),
+                r.version(),
+                "{table}: the in-memory version is the committed one"
+            );
+        }
+        assert_eq!(R::get(tm, 1).unwrap().label(), "c");
+        r.delete(tm).unwrap();
+        assert_eq!((r.primary_key(), r.version()), (None, None));
+        assert_eq!(db.scalar(&format!("SELECT count(*) FROM {table}")), Some(0));
+        versions
+    }
+    assert_eq!(round_trip::<H, Tag>(&db, &tm), [1, 2, 3]);
+    assert_eq!(round_trip::<H, Page>(&db, &tm), [1, 2, 3]);
+    assert_eq!(round_trip::<H, Article>(&db, &tm), [1, 2, 3]);
+    let stamps = round_trip::<H, Stamp>(&db, &tm);
+    assert!(stamps[0] > 1_000_000_000_000_000, "a µs clock: {stamps:?}");
+    assert!(stamps.windows(2).all(|w| w[1] > w[0]), "{stamps:?}");
+}
+
+fn a_stale_save_of_every_kind_is_record_modified_and_writes_nothing<H: Harness>() {
+    let (_db, tm) = setup::<H>();
+    fn stale<H: Harness, R: Labeled>(tm: &TransactionManager<H::B>) {
+        let table = R::meta().table();
+        let mut first = R::default();
+        first.set_label("first");
+        first.save(tm).unwrap();
+        let mut stale = R::get(tm, 1).unwrap();
+        first.set_label("second");
+        first.save(tm).unwrap();
+        let now = first.version().unwrap();
+        let loaded_at = stale.version().unwrap();
+        stale.set_label("lost?");
+        let err = stale.save(tm).unwrap_err();
+        match &err {
+            Error::RecordModified {
+                table: t,
+                pk,
+                expected,
+                found,
+            } => {
+                assert_eq!(*t, table);
+                assert_eq!(*pk, 1);
+                assert_eq!(*expected, loaded_at);
+                assert_eq!(*found, Some(now));
+            }
+            other => panic!("{table}: {other:?}"),
+        }
+        assert!(err.to_string().contains(table), "{err}");
+        assert_eq!(stale.version(), Some(loaded_at), "the record is unchanged");
+        assert_eq!(R::get(tm, 1).unwrap().label(), "second", "{table}");
+    }
+    stale::<H, Tag>(&tm);
+    stale::<H, Stamp>(&tm);
+    stale::<H, Page>(&tm);
+    stale::<H, Article>(&tm);
+}
+
+fn a_stale_delete_is_record_modified_and_deletes_nothing<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut stale = tag.clone();
+    tag.save(&tm).unwrap();
+    let err = stale.delete(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                table: "tag",
+                expected: 1,
+                found: Some(2),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(1));
+    assert_eq!(stale.id, Some(1), "the record keeps its key");
+}
+
+fn saving_a_deleted_row_is_a_conflict_that_says_it_is_gone<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut copy = tag.clone();
+    tag.delete(&tm).unwrap();
+    let err = copy.save(&tm).unwrap_err();
+    assert!(
+        matches!(err, Error::RecordModified { found: None, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("deleted"), "{err}");
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(0));
+}
+
+fn the_trigger_kind_bumps_on_raw_updates_but_not_when_the_update_sets_the_version<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut page = Page {
+        label: "a".into(),
+        ..Default::default()
+    };
+    page.save(&tm).unwrap();
+    // Another program's raw UPDATE: the trigger bumps the version.
+    db.raw("UPDATE page SET label = 'raw' WHERE id = 1");
+    assert_eq!(db.scalar("SELECT version FROM page WHERE id = 1"), Some(2));
+    assert!(has_changed(&tm, &page).unwrap());
+    let err = page.save(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 1,
+                found: Some(2),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // An UPDATE that sets the version itself is left alone.
+    db.raw("UPDATE page SET label = 'set', version = 10 WHERE id = 1");
+    assert_eq!(db.scalar("SELECT version FROM page WHERE id = 1"), Some(10));
+    page.reload(&tm).unwrap();
+    page.label = "saved".into();
+    page.save(&tm).unwrap();
+    assert_eq!(page.version, Some(11), "the save's own bump, read back");
+    assert_eq!(db.scalar("SELECT version FROM page WHERE id = 1"), Some(11));
+}
+
+fn conditional_versions_move_only_when_a_watched_column_changes<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut a = Article {
+        label: "title".into(),
+        ..Default::default()
+    };
+    a.save(&tm).unwrap();
+    a.views = 10;
+    a.save(&tm).unwrap();
+    assert_eq!(a.version, Some(1), "views is not watched");
+    a.label = "new title".into();
+    a.save(&tm).unwrap();
+    assert_eq!(a.version, Some(2));
+    assert_eq!(db.scalar("SELECT version FROM article"), Some(2));
+    assert_eq!(db.scalar("SELECT views FROM article"), Some(10));
+    // The check always runs, even when nothing watched changed.
+    let mut stale = a.clone();
+    a.label = "newer".into();
+    a.save(&tm).unwrap();
+    stale.views = 11;
+    assert!(matches!(
+        stale.save(&tm),
+        Err(Error::RecordModified {
+            expected: 2,
+            found: Some(3),
+            ..
+        })
+    ));
+}
+
+fn disable_concurrency_overwrites_and_re_inserts_a_deleted_row<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut stale = tag.clone();
+    tag.label = "b".into();
+    tag.save(&tm).unwrap();
+    {
+        let guard = disable_concurrency(&mut tm, ConcurrencyTarget::of::<Tag>());
+        stale.label = "forced".into();
+        stale.save(&*guard).unwrap();
+    }
+    assert_eq!(stale.version, Some(3), "the version still moves on");
+    assert_eq!(db.scalar("SELECT version FROM tag"), Some(3));
+    // The check is back once the guard is gone.
+    assert!(tag.save(&tm).is_err());
+    // A deleted row comes back under its key.
+    let mut keep = stale.clone();
+    stale.delete(&tm).unwrap();
+    let target = ConcurrencyTarget::record(&keep).unwrap();
+    keep.save(&*disable_concurrency(&mut tm, target)).unwrap();
+    assert_eq!(Tag::get(&tm, 1).unwrap().label, "forced");
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(1));
+}
+
+fn disable_version_increment_checks_but_keeps_the_version<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut other = tag.clone();
+    {
+        let guard = disable_version_increment(&mut tm, ConcurrencyTarget::of::<Tag>());
+        tag.label = "b".into();
+        tag.save(&*guard).unwrap();
+        assert_eq!(tag.version, Some(1));
+        // Still checked: a stale copy fails.
+        tm_save_stale(&*guard);
+    }
+    assert_eq!(db.scalar("SELECT version FROM tag"), Some(1));
+    other.label = "c".into();
+    other.save(&tm).unwrap();
+    assert_eq!(other.version, Some(2), "bumped once the scope ends");
+
+    fn tm_save_stale<B: Backend>(tm: &TransactionManager<B>) {
+        let mut stale = Tag {
+            id: Some(1),
+            version: Some(0),
+            label: "stale".into(),
+        };
+        assert!(matches!(
+            stale.save(tm),
+            Err(Error::RecordModified { expected: 0, .. })
+        ));
+    }
+}
+
+fn get_find_all_reload_and_a_text_key<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    for label in ["x", "y"] {
+        Tag {
+            label: label.into(),
+            ..Default::default()
+        }
+        .save(&tm)
+        .unwrap();
+    }
+    let labels: Vec<String> = Tag::all(&tm)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.label)
+        .collect();
+    assert_eq!(labels, ["x", "y"]);
+    assert!(Tag::find(&tm, &3).unwrap().is_none());
+    assert!(matches!(
+        Tag::get(&tm, 3),
+        Err(Error::RecordNotFound { table: "tag", ref pk }) if *pk == 3
+    ));
+    let mut x = Tag::get(&tm, 1).unwrap();
+    db.raw("UPDATE tag SET label = 'x2', version = version + 1 WHERE id = 1");
+    x.reload(&tm).unwrap();
+    assert_eq!((x.label.as_str(), x.version), ("x2", Some(2)));
+
+    let mut code = Code {
+        code: Some("E42".into()),
+        meaning: "answer".into(),
+    };
+    code.save(&tm).unwrap();
+    code.meaning = "the answer".into();
+    code.save(&tm).unwrap();
+    assert_eq!(Code::get(&tm, "E42").unwrap().meaning, "the answer");
+    assert_eq!(db.scalar("SELECT count(*) FROM code"), Some(1));
+    // Only integer keys can be assigned by the database.
+    assert!(matches!(
+        Code::default().save(&tm),
+        Err(Error::MissingPrimaryKey { table: "code" })
+    ));
+}
+
+fn saves_join_the_block_and_roll_back_with_it<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    let result: Result<(), Error> = tm.commit_on_success(|tx| {
+        let mut tag = Tag {
+            label: "a".into(),
+            ..Default::default()
+        };
+        tag.save(tx)?;
+        tag.label = "b".into();
+        tag.save(tx)?;
+        assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(0), "not yet");
+        Err(Error::PendingCommitRollback) // any error
+    });
+    assert!(result.is_err());
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(0));
+    tm.commit_on_success(|tx| {
+        Tag {
+            label: "kept".into(),
+            ..Default::default()
+        }
+        .save(tx)
+    })
+    .unwrap();
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(1));
+}
+
+fn concurrency_check_and_has_changed_read_the_row<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    concurrency_check(&tm, &tag).unwrap();
+    assert!(!has_changed(&tm, &tag).unwrap());
+    db.raw("UPDATE tag SET version = 5");
+    assert!(has_changed(&tm, &tag).unwrap());
+    assert!(matches!(
+        concurrency_check(&tm, &tag),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(5),
+            ..
+        })
+    ));
+    assert!(matches!(
+        has_changed(&tm, &Code::default()),
+        Err(Error::NotVersioned { .. })
+    ));
+}
+
+fn apply_concurrency_check_adds_the_column_once_and_is_idempotent<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    db.raw(&format!(
+        "CREATE TABLE auth_user (id {}, username TEXT NOT NULL); INSERT INTO auth_user (username) VALUES ('ann')",
+        H::SERIAL_KEY
+    ));
+    for _ in 0..2 {
+        apply_concurrency_check(&mut tm, "auth_user", "version", VersionKind::AutoIncrement)
+            .unwrap();
+    }
+    assert_eq!(db.scalar("SELECT version FROM auth_user"), Some(1));
+    assert!(matches!(
+        apply_concurrency_check(&mut tm, "no_such_table", "version", VersionKind::Integer),
+        Err(Error::NoSuchTable { .. })
+    ));
+    // The new column is an ordinary version from now on.
+    #[derive(Debug, Clone, Default, Record)]
+    #[record(table = "auth_user")]
+    struct User {
+        #[record(primary_key)]
+        id: Option<i64>,
+        #[record(version(auto_increment))]
+        version: Option<i64>,
+        username: String,
+    }
+    let mut ann = User::get(&tm, 1).unwrap();
+    ann.username = "anne".into();
+    ann.save(&tm).unwrap();
+    assert_eq!(ann.version, Some(2));
+}
+
+fn version_triggers_are_installed_listed_checked_and_dropped<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    check_version_triggers(&tm, &[Page::meta(), Tag::meta()]).unwrap();
+    apply_concurrency_check(&mut tm, "tag", "version", VersionKind::Trigger).unwrap();
+    let found = version_triggers(&tm).unwrap();
+    let listed: Vec<(&str, &str)> = found.iter().map(|t| (t.table(), t.column())).collect();
+    // In name order; the name says the table's length.
+    assert_eq!(listed, [("tag", "version"), ("page", "version")]);
+    assert_eq!(found[1].name(), "txmanager_version_4_page_version");
+    // Applying it again changes nothing.
+    apply_concurrency_check_for::<Page, _>(&mut tm).unwrap();
+    assert_eq!(version_triggers(&tm).unwrap().len(), 2);
+
+    let dropped = drop_version_triggers(&mut tm).unwrap();
+    assert_eq!(dropped.len(), 2);
+    assert!(version_triggers(&tm).unwrap().is_empty());
+    let err = check_version_triggers(&tm, &[Page::meta()]).unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingVersionTrigger { table, column, differs: false } if table == "page" && column == "version"),
+        "{err:?}"
+    );
+    // Without the trigger, raw updates go unnoticed.
+    db.raw("INSERT INTO page (label, version) VALUES ('a', 1); UPDATE page SET label = 'b'");
+    assert_eq!(db.scalar("SELECT version FROM page"), Some(1));
+    apply_concurrency_check_for::<Page, _>(&mut tm).unwrap();
+    check_version_triggers(&tm, &[Page::meta()]).unwrap();
+    db.raw("UPDATE page SET label = 'c'");
+    assert_eq!(db.scalar("SELECT version FROM page"), Some(2));
+}
+
+fn bad_names_are_refused_before_anything_runs<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    let err = apply_concurrency_check(
+        &mut tm,
+        "tag; DROP TABLE tag",
+        "version",
+        VersionKind::Integer,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidIdentifier { what: "table", .. }),
+        "{err:?}"
+    );
+    let err = apply_concurrency_check(&mut tm, "tag", "v\"x", VersionKind::Trigger).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidIdentifier {
+                what: "version column",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM tag"),
+        Some(0),
+        "tag is there"
+    );
+    assert!(version_triggers(&tm).unwrap().len() == 1, "only page's");
+
+    // The derive refuses such a name at compile time; a hand-written
+    // description is checked on first use.
+    #[derive(Debug, Default)]
+    struct Bad {
+        id: Option<i64>,
+        version: Option<i64>,
+    }
+    impl Record for Bad {
+        type Key = i64;
+        fn meta() -> &'static txmanager::RecordMeta {
+            static META: txmanager::RecordMeta = txmanager::RecordMeta::new(
+                "tag",
+                "id",
+                &[],
+                Some(txmanager::VersionField::auto_increment().column("1version")),
+            );
+            &META
+        }
+        fn primary_key(&self) -> Option<&i64> {
+            self.id.as_ref()
+        }
+        fn set_primary_key(&mut self, pk: Option<i64>) {
+            self.id = pk;
+        }
+        fn version(&self) -> Option<i64> {
+            self.version
+        }
+        fn set_version(&mut self, version: Option<i64>) {
+            self.version = version;
+        }
+        fn bind_columns(
+            &self,
+            _: &mut txmanager::Binder<'_, '_>,
+        ) -> Result<(), txmanager::ValueError> {
+            Ok(())
+        }
+        fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+            Ok(Bad {
+                id: row.read()?,
+                version: row.read()?,
+            })
+        }
+    }
+    let err = Bad::default().save(&tm).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidIdentifier { what: "version column", ref name, .. } if name == "1version"),
+        "{err:?}"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(0));
+}
