@@ -37,8 +37,10 @@ pub enum VersionKind {
     /// `old + 1` on every save, starting at 1. django-concurrency's
     /// `AutoIncVersionField`.
     AutoIncrement,
-    /// An SQLite trigger adds 1 on every `UPDATE` of the row, so raw SQL
-    /// writes, even from other programs, bump it too. Create the trigger with
+    /// A database trigger adds 1 on every `UPDATE` of the row that leaves
+    /// the version as it was, so raw SQL writes, even from other programs,
+    /// bump it too (an SQLite `AFTER UPDATE` trigger, or on PostgreSQL a
+    /// PL/pgSQL `BEFORE UPDATE` trigger). Create the trigger with
     /// [`apply_concurrency_check`] (it is idempotent). django-concurrency's
     /// `TriggerVersionField`.
     Trigger,
@@ -738,7 +740,8 @@ pub fn has_changed<B: Backend, S: Scope<B>, R: Record>(
 }
 
 /// Adds versioning to an existing table: adds `column` (an `INTEGER NOT NULL
-/// DEFAULT 1`, so existing rows start at version 1) unless it is already
+/// DEFAULT 1` on SQLite, `BIGINT` on PostgreSQL, so existing rows start at
+/// version 1) unless it is already
 /// there, and for [`VersionKind::Trigger`] creates the bumping trigger. Safe to
 /// call again: it is idempotent. Runs as one `commit_on_success` block (nested,
 /// if `scope` is a handle), so on any error nothing has changed.
@@ -879,7 +882,8 @@ impl VersionTrigger {
 ///
 /// # Errors
 ///
-/// SQL errors reading `sqlite_schema`.
+/// SQL errors reading `sqlite_schema` (SQLite) or the catalog (PostgreSQL,
+/// where the triggers of the current schema's tables are listed).
 ///
 /// # Example
 ///
