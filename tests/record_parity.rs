@@ -108,6 +108,8 @@ for_each_backend!(
     apply_concurrency_check_adds_the_column_once_and_is_idempotent,
     version_triggers_are_installed_listed_checked_and_dropped,
     bad_names_are_refused_before_anything_runs,
+    save_fields_writes_only_the_named_columns_and_checks_the_version,
+    get_version_loads_only_that_version_and_save_and_reload_reads_back,
 );
 
 #[derive(Debug, Clone, Default, Record)]
@@ -671,4 +673,69 @@ fn bad_names_are_refused_before_anything_runs<H: Harness>() {
         "{err:?}"
     );
     assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(0));
+}
+
+fn save_fields_writes_only_the_named_columns_and_checks_the_version<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut a = Article {
+        label: "title".into(),
+        views: 1,
+        ..Default::default()
+    };
+    a.save(&tm).unwrap();
+    // Someone else changes the label by hand (the version stays).
+    db.raw("UPDATE article SET label = 'theirs' WHERE id = 1");
+    a.views = 2;
+    a.label = "mine, not saved".into();
+    a.save_fields(&tm, &["views"]).unwrap();
+    assert_eq!(db.scalar("SELECT views FROM article"), Some(2));
+    assert_eq!(
+        Article::get(&tm, 1).unwrap().label,
+        "theirs",
+        "label not written"
+    );
+    assert_eq!(a.version, Some(1), "views is not watched");
+
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut stale = tag.clone();
+    tag.label = "b".into();
+    tag.save_fields(&tm, &["label"]).unwrap();
+    assert_eq!(tag.version, Some(2));
+    stale.label = "c".into();
+    assert!(matches!(
+        stale.save_fields(&tm, &["label"]),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(2),
+            ..
+        })
+    ));
+    assert_eq!(Tag::get(&tm, 1).unwrap().label, "b");
+}
+
+fn get_version_loads_only_that_version_and_save_and_reload_reads_back<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    let mut page = Page {
+        label: "a".into(),
+        ..Default::default()
+    };
+    page.save(&tm).unwrap();
+    assert_eq!(Page::get_version(&tm, 1, 1).unwrap().label, "a");
+    db.raw("UPDATE page SET label = 'raw' WHERE id = 1"); // the trigger bumps
+    assert!(matches!(
+        Page::get_version(&tm, 1, 1),
+        Err(Error::RecordModified {
+            expected: 1,
+            found: Some(2),
+            ..
+        })
+    ));
+    page.reload(&tm).unwrap();
+    page.label = "b".into();
+    page.save_and_reload(&tm).unwrap();
+    assert_eq!((page.label.as_str(), page.version), ("b", Some(3)));
 }
