@@ -1007,6 +1007,7 @@ impl TransactionManager<Sqlite> {
     /// if the statement then failed, or its row mapper did) or a statement
     /// that is not read-only completed, and checks afterwards that the
     /// statement did not open or close a transaction behind our back.
+    #[inline(always)]
     pub(crate) fn run_statement<R>(
         &self,
         sql: &str,
@@ -1020,7 +1021,9 @@ impl TransactionManager<Sqlite> {
         let count = self.top_is_clean();
         let changes = if count { total_changes(&self.conn) } else { 0 };
         let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
-            let readonly = stmt.readonly();
+            // Nothing to learn without a clean block: treated as a write,
+            // which marks nothing new.
+            let readonly = count && stmt.readonly();
             op(&mut stmt).map(|value| (value, readonly))
         });
         // A statement that is not read-only and succeeded marks the block

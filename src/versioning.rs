@@ -70,6 +70,8 @@ impl VersionKind {
     }
 
     /// The version after `current` when the application computes it.
+    /// Inlined: every versioned save calls it, from the user's crate.
+    #[inline]
     pub(crate) fn next(self, current: i64) -> i64 {
         let floor = current.saturating_add(1);
         match self {
