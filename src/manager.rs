@@ -233,7 +233,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn new(conn: Connection) -> Self {
-        Self::with_begin_mode(conn, BeginMode::default())
+        Self::with_begin_mode(conn, BeginMode::default(), sqlite::APP_STATEMENTS)
     }
 
     /// Wraps a connection you opened yourself (with your own flags, a URI,
@@ -264,7 +264,34 @@ impl TransactionManager {
     pub fn new_with(conn: Connection, settings: &Settings) -> Result<Self, Error> {
         let is_file = conn.path().is_some_and(|p| !p.is_empty());
         sqlite::configure(&conn, settings, is_file)?;
-        Ok(Self::with_begin_mode(conn, settings.begin_mode()))
+        Ok(Self::with_begin_mode(
+            conn,
+            settings.begin_mode(),
+            settings.statement_cache_capacity(),
+        ))
+    }
+
+    /// Sets how many of your prepared statements the connection's statement
+    /// cache keeps, as [`Settings::with_statement_cache_capacity`] does at
+    /// open: txmanager adds room for its own control statements on top, and
+    /// only ever grows that room as blocks nest deeper, so it never lowers
+    /// what you set here. rusqlite cannot say what capacity a cache has, so
+    /// use this, not `set_prepared_statement_cache_capacity` on the
+    /// connection (which txmanager would not see, and could lower when
+    /// nesting deepens). A manager from [`new`](Self::new) assumes
+    /// rusqlite's default of 16 until told.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// tm.set_statement_cache_capacity(200);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_statement_cache_capacity(&self, statements: usize) {
+        self.conn.set_app_statements(statements);
     }
 
     /// The underlying connection, for what txmanager does not wrap: user
@@ -366,8 +393,8 @@ impl TransactionManager {
         self.conn.into_inner()
     }
 
-    fn with_begin_mode(conn: Connection, mode: BeginMode) -> Self {
-        let (conn, failed) = SqliteConnection::new(conn);
+    fn with_begin_mode(conn: Connection, mode: BeginMode, app_statements: usize) -> Self {
+        let (conn, failed) = SqliteConnection::new(conn, app_statements);
         let tm = Self::from_connection(conn, mode);
         // `new` cannot fail, so a gate that cannot be installed breaks the
         // manager instead: it must not run blocks it cannot protect.

@@ -74,6 +74,7 @@ pub enum Synchronous {
 /// | `PRAGMA journal_mode` | `WAL` | files only (`:memory:` cannot use WAL) |
 /// | `PRAGMA synchronous` | `NORMAL` | files only |
 /// | begin mode | [`BeginMode::Immediate`] | every outermost block |
+/// | statement cache | 16 of your statements, plus room for txmanager's own | every connection |
 ///
 /// [`TransactionManager::open`]: crate::TransactionManager::open
 /// [`TransactionManager::open_with`]: crate::TransactionManager::open_with
@@ -101,6 +102,7 @@ pub struct Settings {
     wal: bool,
     synchronous: Synchronous,
     begin_mode: BeginMode,
+    statement_cache: usize,
 }
 
 impl Default for Settings {
@@ -111,6 +113,7 @@ impl Default for Settings {
             wal: true,
             synchronous: Synchronous::Normal,
             begin_mode: BeginMode::Immediate,
+            statement_cache: crate::sqlite::APP_STATEMENTS,
         }
     }
 }
@@ -231,5 +234,37 @@ impl Settings {
     #[must_use]
     pub fn begin_mode(&self) -> BeginMode {
         self.begin_mode
+    }
+
+    /// How many of your prepared statements (`prepare_cached`, and the
+    /// statements txmanager runs for you) the connection's statement cache
+    /// keeps. txmanager adds room for its own control statements on top,
+    /// and only ever grows that room as blocks nest deeper: it never
+    /// lowers what you asked for. Default: 16, rusqlite's default.
+    ///
+    /// rusqlite cannot say what capacity a connection's cache has, so set
+    /// it here (or with
+    /// [`TransactionManager::set_statement_cache_capacity`](crate::TransactionManager::set_statement_cache_capacity)),
+    /// not with `set_prepared_statement_cache_capacity` on the connection:
+    /// txmanager would not see that one.
+    ///
+    /// ```
+    /// let s = txmanager::Settings::default().with_statement_cache_capacity(200);
+    /// assert_eq!(s.statement_cache_capacity(), 200);
+    /// ```
+    #[must_use]
+    pub fn with_statement_cache_capacity(mut self, statements: usize) -> Self {
+        self.statement_cache = statements;
+        self
+    }
+
+    /// How many of your prepared statements the statement cache keeps.
+    ///
+    /// ```
+    /// assert_eq!(txmanager::Settings::default().statement_cache_capacity(), 16);
+    /// ```
+    #[must_use]
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statement_cache
     }
 }

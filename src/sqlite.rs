@@ -3,6 +3,7 @@
 //! quoting. Other modules ask this one for SQL text instead of writing their
 //! own, so that a second backend has one module to mirror.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -110,10 +111,16 @@ impl crate::backend::sealed::Sealed for Sqlite {
     /// would otherwise evict its own statements in a cycle and prepare each
     /// of them again on every use (measured: nesting 16 deep ran at 0.67×
     /// the speed of rusqlite's `Savepoint`, which parses every time).
+    ///
+    /// Only ever grows it: the room for the application's statements stays
+    /// what it was set to ([`Settings::with_statement_cache_capacity`],
+    /// `TransactionManager::set_statement_cache_capacity`).
     fn savepoint_depth_reached(conn: &SqliteConnection, depth: usize) {
-        conn.set_prepared_statement_cache_capacity(
-            STATEMENT_CACHE_CAPACITY.max(16 + 3 + 3 * (depth + 1)),
-        );
+        let own = OWN_STATEMENTS.max(3 + 3 * (depth + 1));
+        if own > conn.own_statements.get() {
+            conn.own_statements.set(own);
+            conn.apply_cache_capacity();
+        }
     }
 
     #[inline]
@@ -133,15 +140,46 @@ impl crate::backend::sealed::Sealed for Sqlite {
 pub struct SqliteConnection {
     conn: Connection,
     pub(crate) gate: ControlGate,
+    /// Room in rusqlite's statement cache for the application's statements,
+    /// as set through txmanager (rusqlite cannot say what it is).
+    app_statements: Cell<usize>,
+    /// Room for txmanager's own control statements, grown as blocks nest
+    /// deeper, never shrunk.
+    own_statements: Cell<usize>,
 }
 
 impl SqliteConnection {
     /// Installs a gate on `conn`. A gate that cannot be installed is
     /// returned as the error beside the connection, which is kept.
-    pub(crate) fn new(mut conn: Connection) -> (Self, Option<rusqlite::Error>) {
+    pub(crate) fn new(
+        mut conn: Connection,
+        app_statements: usize,
+    ) -> (Self, Option<rusqlite::Error>) {
         let gate = ControlGate::new();
         let failed = gate.install(&mut conn).err();
-        (SqliteConnection { conn, gate }, failed)
+        let conn = SqliteConnection {
+            conn,
+            gate,
+            app_statements: Cell::new(app_statements),
+            own_statements: Cell::new(OWN_STATEMENTS),
+        };
+        (conn, failed)
+    }
+
+    /// Sets the room for the application's statements; txmanager's own
+    /// room stays as it is.
+    pub(crate) fn set_app_statements(&self, statements: usize) {
+        self.app_statements.set(statements);
+        self.apply_cache_capacity();
+    }
+
+    /// Gives rusqlite's statement cache room for both.
+    fn apply_cache_capacity(&self) {
+        self.conn.set_prepared_statement_cache_capacity(
+            self.app_statements
+                .get()
+                .saturating_add(self.own_statements.get()),
+        );
     }
 
     /// Installs the gate again (after `reset`).
@@ -172,11 +210,18 @@ impl std::ops::Deref for SqliteConnection {
     }
 }
 
-/// Room in the prepared statement cache of a connection txmanager opens:
-/// rusqlite's default of 16 for the application's statements, plus room for
-/// txmanager's own (`BEGIN`, `COMMIT`, `ROLLBACK`, and three per savepoint
-/// depth), so caching them does not push the application's statements out.
-pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 16 + 16;
+/// The prepared statement cache of a connection txmanager opens holds the
+/// application's statements (rusqlite's default of 16, or
+/// [`Settings::with_statement_cache_capacity`]) plus room for txmanager's
+/// own, so caching them does not push the application's statements out.
+/// rusqlite's default statement cache capacity: the room txmanager assumes
+/// for the application's statements unless told otherwise.
+pub(crate) const APP_STATEMENTS: usize = 16;
+
+/// The least room txmanager keeps for its own control statements (`BEGIN`,
+/// `COMMIT`, `ROLLBACK`, and three per savepoint depth), grown as nesting
+/// deepens ([`Backend::savepoint_depth_reached`]).
+const OWN_STATEMENTS: usize = 16;
 
 /// Runs one of txmanager's transaction-control statements (`BEGIN`,
 /// `COMMIT`, `ROLLBACK`, a savepoint statement) as a cached prepared
@@ -465,7 +510,11 @@ pub(crate) fn configure(
     let failed = |setting: &'static str| move |source| Error::Configure { setting, source };
     conn.busy_timeout(settings.busy_timeout())
         .map_err(failed("busy_timeout"))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    conn.set_prepared_statement_cache_capacity(
+        settings
+            .statement_cache_capacity()
+            .saturating_add(OWN_STATEMENTS),
+    );
     conn.pragma_update(
         None,
         "foreign_keys",
