@@ -155,6 +155,9 @@ for_each_backend!(
     a_swallowed_statement_error,
     a_statement_error_returned_from_a_nested_block_leaves_the_outer_work,
     the_retry_helper_runs_a_block_once_when_it_succeeds,
+    a_retried_block_runs_again_from_scratch_and_only_the_last_run_is_committed,
+    a_block_that_keeps_conflicting_gives_up_at_the_attempt_limit_and_says_so,
+    an_error_a_retry_cannot_cure_is_not_retried,
     a_block_marked_to_roll_back_returns_ok_keeps_nothing_and_runs_no_hooks,
     a_nested_block_marked_to_roll_back_undoes_only_its_savepoint,
     clearing_the_rollback_mark_lets_the_block_commit,
@@ -504,6 +507,96 @@ where
         .unwrap();
     assert_eq!((done.value, done.attempts), (1, 1));
     assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+/// A version conflict, the error these retry tests let a retry cure.
+fn conflict() -> Error {
+    Error::RecordModified {
+        table: "reporter",
+        pk: 1.into(),
+        expected: 1,
+        found: Some(2),
+    }
+}
+
+/// Retries conflicts too, quickly.
+fn quick() -> RetryPolicy {
+    RetryPolicy::new(5)
+        .with_backoff(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(2),
+        )
+        .with_conflict_retries(true)
+}
+
+fn a_retried_block_runs_again_from_scratch_and_only_the_last_run_is_committed<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let mut runs = 0;
+    let done = tm
+        .commit_on_success_with_retry(&quick(), |tx| {
+            runs += 1;
+            tx.insert("Run", &runs.to_string())?;
+            if runs < 3 { Err(conflict()) } else { Ok(runs) }
+        })
+        .unwrap();
+    assert_eq!((done.value, done.attempts), (3, 3));
+    assert_eq!(
+        db.committed(),
+        ["Run 3"],
+        "failed attempts were rolled back"
+    );
+    assert!(db.outside_transaction(&tm));
+}
+
+fn a_block_that_keeps_conflicting_gives_up_at_the_attempt_limit_and_says_so<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let err = tm
+        .commit_on_success_with_retry(&quick(), |tx| {
+            tx.insert("Never", "Committed")?;
+            Err::<(), _>(conflict())
+        })
+        .unwrap_err();
+    assert_eq!(err.attempts(), 5);
+    assert_eq!(err.gave_up(), txmanager::GaveUp::AttemptLimit);
+    let message = err.to_string();
+    assert!(
+        message.contains("after 5 attempts") && message.contains("rolled back"),
+        "{message}"
+    );
+    assert!(matches!(err.into_inner(), Error::RecordModified { .. }));
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+}
+
+fn an_error_a_retry_cannot_cure_is_not_retried<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&quick(), |tx| {
+            runs += 1;
+            tx.failing()
+        })
+        .unwrap_err();
+    assert_eq!(
+        (runs, err.attempts(), err.gave_up()),
+        (1, 1, txmanager::GaveUp::NotRetryable)
+    );
+    assert!(db.outside_transaction(&tm));
 }
 
 /// A hook that records `what` in `log` when it runs.

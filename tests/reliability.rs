@@ -190,6 +190,7 @@ fn the_behavior_is_chosen_per_manager_and_per_block() {
 }
 
 // ---------- retries ----------
+// (The retry tests that apply to both backends are in tests/parity.rs.)
 
 fn conflict() -> Error {
     Error::RecordModified {
@@ -275,66 +276,6 @@ fn a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds
         .query_row("SELECT body FROM page WHERE id = 1", [], |r| r.get(0))
         .unwrap();
     assert_eq!(body, "third");
-}
-
-#[test]
-fn a_retried_block_runs_again_from_scratch_and_only_the_last_run_is_committed() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let mut runs = 0;
-    let done = tm
-        .commit_on_success_with_retry(&quick(), |tx| {
-            runs += 1;
-            tx.execute(INSERT, ("Run", runs.to_string()))?;
-            if runs < 3 { Err(conflict()) } else { Ok(runs) }
-        })
-        .unwrap();
-    assert_eq!((done.value, done.attempts), (3, 3));
-    assert_eq!(
-        db.committed(),
-        ["Run 3"],
-        "failed attempts were rolled back"
-    );
-}
-
-#[test]
-fn a_block_that_keeps_conflicting_gives_up_at_the_attempt_limit_and_says_so() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success_with_retry(&quick(), |tx| {
-            tx.execute(INSERT, ("Never", "Committed"))?;
-            Err::<(), _>(conflict())
-        })
-        .unwrap_err();
-    assert_eq!(err.attempts(), 5);
-    assert_eq!(err.gave_up(), GaveUp::AttemptLimit);
-    let message = err.to_string();
-    assert!(
-        message.contains("after 5 attempts") && message.contains("rolled back"),
-        "{message}"
-    );
-    assert!(matches!(err.into_inner(), Error::RecordModified { .. }));
-    assert!(db.committed().is_empty());
-    assert!(tm.is_autocommit());
-}
-
-#[test]
-fn an_error_a_retry_cannot_cure_is_not_retried() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let mut runs = 0;
-    let err = tm
-        .commit_on_success_with_retry(&quick(), |tx| {
-            runs += 1;
-            tx.execute("INSERT INTO no_such_table VALUES (1)", [])
-                .map(drop)
-        })
-        .unwrap_err();
-    assert_eq!(
-        (runs, err.attempts(), err.gave_up()),
-        (1, 1, GaveUp::NotRetryable)
-    );
 }
 
 #[test]
