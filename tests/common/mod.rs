@@ -2,6 +2,7 @@
 //! independent connection to see what was really committed.
 #![allow(dead_code)]
 
+pub mod backends;
 #[cfg(feature = "postgres")]
 pub mod pg;
 
