@@ -227,6 +227,18 @@ in_three_settings!(nested_rollback_rollback:
     nested_blocks_that_both_fail_inside_a_transaction_keep_nothing,
     nested_blocks_that_both_fail_in_a_manual_block_keep_nothing);
 
+/// Code to run in a block, for the `test_reuse_*` tests: Django reuses one
+/// `atomic` object around different code.
+type Body<'b, B> = dyn Fn(&mut Transaction<'_, B>) -> Result<(), AppError> + 'b;
+
+/// The function the `test_reuse_*` tests wrap once and call at two levels.
+fn run_body<B: txmanager::Backend>(
+    tx: &mut Transaction<'_, B>,
+    body: &Body<'_, B>,
+) -> Result<(), AppError> {
+    body(tx)
+}
+
 /// AtomicTests.test_reuse_commit_commit: one `atomic` object entered at two
 /// levels. Here one wrapped function (`txmanager::commit_on_success`) is
 /// called on the scope and again, inside it, on the handle.
@@ -235,10 +247,7 @@ where
     S: Scope<H::B> + Statements,
     for<'a> Transaction<'a, H::B>: Statements,
 {
-    let atomic = txmanager::commit_on_success(
-        |tx: &mut Transaction<'_, H::B>,
-         body: &dyn Fn(&mut Transaction<'_, H::B>) -> Result<(), AppError>| { body(tx) },
-    );
+    let atomic = txmanager::commit_on_success(run_body::<H::B>);
     atomic
         .call(s, &|tx: &mut Transaction<'_, H::B>| {
             tx.insert("Tintin", "")?;
@@ -262,10 +271,7 @@ where
     S: Scope<H::B> + Statements,
     for<'a> Transaction<'a, H::B>: Statements,
 {
-    let atomic = txmanager::commit_on_success(
-        |tx: &mut Transaction<'_, H::B>,
-         body: &dyn Fn(&mut Transaction<'_, H::B>) -> Result<(), AppError>| { body(tx) },
-    );
+    let atomic = txmanager::commit_on_success(run_body::<H::B>);
     atomic
         .call(s, &|tx: &mut Transaction<'_, H::B>| {
             tx.insert("Tintin", "")?;
@@ -305,18 +311,13 @@ where
     S: Scope<H::B> + Statements,
     for<'a> Transaction<'a, H::B>: Statements,
 {
-    // Declared before `atomic`: a body passed to it must outlive it.
-    let inner_body = |inner: &mut Transaction<'_, H::B>| {
-        inner.insert("", "Haddock")?;
-        if inner_fails { oops() } else { Ok(()) }
-    };
-    let atomic = txmanager::commit_on_success(
-        |tx: &mut Transaction<'_, H::B>,
-         body: &dyn Fn(&mut Transaction<'_, H::B>) -> Result<(), AppError>| { body(tx) },
-    );
+    let atomic = txmanager::commit_on_success(run_body::<H::B>);
     assert_oops(atomic.call(s, &|tx: &mut Transaction<'_, H::B>| {
         tx.insert("", "Tintin")?;
-        let inner = atomic.call(tx, &inner_body);
+        let inner = atomic.call(tx, &|inner: &mut Transaction<'_, H::B>| {
+            inner.insert("", "Haddock")?;
+            if inner_fails { oops() } else { Ok(()) }
+        });
         if inner_fails {
             assert_oops(inner);
         } else {
