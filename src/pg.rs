@@ -634,6 +634,11 @@ impl TransactionManager<Postgres> {
     /// Connects to the server at `params` (a URL such as
     /// `postgresql://user@host:5432/db`, or `host=… user=…`) without TLS.
     /// Outermost blocks begin with a plain `BEGIN` (the server's defaults).
+    /// The client's notice callback is txmanager's: a block whose `BEGIN`
+    /// the server answers with "there is already a transaction in progress"
+    /// rolls that transaction back and fails with
+    /// [`Error::TransactionOpenedUnderneath`]; other notices go to tracing
+    /// (feature `tracing`).
     ///
     /// # Errors
     ///
