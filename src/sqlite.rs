@@ -1069,12 +1069,21 @@ impl TransactionManager<Sqlite> {
         // outside blocks, not in a block that is dirty already.
         let count = self.top_is_clean();
         let changes = if count { total_changes(&self.conn) } else { 0 };
-        let result = self.conn.prepare_cached(sql).and_then(|mut stmt| {
-            // Nothing to learn without a clean block: treated as a write,
-            // which marks nothing new.
-            let readonly = count && stmt.readonly();
-            op(&mut stmt).map(|value| (value, readonly))
-        });
+        // A `match`, not `and_then`: the statement's put-back into
+        // rusqlite's cache then inlines here, and its dead half (finalizing
+        // placeholder statements) compiles away: 120 instructions per
+        // statement (statements per block, docs/PERFORMANCE.md).
+        let result = match self.conn.prepare_cached(sql) {
+            Ok(mut stmt) => {
+                // Nothing to learn without a clean block: treated as a
+                // write, which marks nothing new.
+                let readonly = count && stmt.readonly();
+                let result = op(&mut stmt).map(|value| (value, readonly));
+                drop(stmt);
+                result
+            }
+            Err(err) => Err(err),
+        };
         // A statement that is not read-only and succeeded marks the block
         // dirty whatever it changed: no need to count (a hot-path saving).
         let wrote =
