@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 use txmanager::{
-    Error, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, Retryable, TransactionManager,
+    Error, PgBlockOptions, PgIsolation, Postgres, Record, RetryPolicy, Retryable,
+    TransactionManager,
 };
 
 const W2_ROWS: i64 = 1_000;
@@ -107,8 +108,22 @@ fn w2_table() -> String {
          INSERT INTO w2 SELECT g, 1, 0 FROM generate_series(1, {W2_ROWS}) g"
     )
 }
-const W2_GET: &str = "SELECT version, value FROM w2 WHERE id = $1";
-const W2_SAVE: &str = "UPDATE w2 SET version = $1, value = $2 WHERE id = $3 AND version = $4";
+/// W2's row, as a record: txmanager's side loads it with `get` and writes it
+/// with a checked `save`.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "w2")]
+struct W2Row {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    value: i64,
+}
+
+// The hand-written sides run the SQL the record runs (its `get` and its
+// checked `save` of an auto-increment version), with the same parameters.
+const W2_GET: &str = "SELECT \"id\", \"version\", \"value\" FROM \"w2\" WHERE \"id\" = $1";
+const W2_SAVE: &str = "UPDATE \"w2\" SET \"value\" = $1, \"version\" = $2::int8 WHERE \"id\" = $3 AND \"version\" = $4::int8";
 
 fn w2() -> Case {
     Case {
@@ -122,11 +137,9 @@ fn w2() -> Case {
                     for i in 0..n {
                         let id = i % W2_ROWS + 1;
                         tm.commit_on_success(|tx| {
-                            let row = tx.query_one(W2_GET, &[&id])?;
-                            let (v, x): (i64, i64) = (row.get(0), row.get(1));
-                            let changed = tx.execute(W2_SAVE, &[&(v + 1), &(x + 1), &id, &v])?;
-                            assert_eq!(changed, 1);
-                            Ok::<_, Error>(())
+                            let mut row = W2Row::get(tx, id)?;
+                            row.value += 1;
+                            row.save(tx)
                         })
                         .expect("block");
                     }
@@ -140,9 +153,9 @@ fn w2() -> Case {
                         let id = i % W2_ROWS + 1;
                         let mut tx = c.transaction().expect("begin");
                         let row = tx.query_one(W2_GET, &[&id]).expect("get");
-                        let (v, x): (i64, i64) = (row.get(0), row.get(1));
+                        let (v, x): (i64, i64) = (row.get(1), row.get(2));
                         let changed = tx
-                            .execute(W2_SAVE, &[&(v + 1), &(x + 1), &id, &v])
+                            .execute(W2_SAVE, &[&(x + 1), &(v + 1), &id, &v])
                             .expect("save");
                         assert_eq!(changed, 1);
                         tx.commit().expect("commit");
@@ -161,9 +174,9 @@ fn w2() -> Case {
                         let id = i % W2_ROWS + 1;
                         let mut tx = c.transaction().expect("begin");
                         let row = tx.query_one(&get, &[&id]).expect("get");
-                        let (v, x): (i64, i64) = (row.get(0), row.get(1));
+                        let (v, x): (i64, i64) = (row.get(1), row.get(2));
                         let changed = tx
-                            .execute(&save, &[&(v + 1), &(x + 1), &id, &v])
+                            .execute(&save, &[&(x + 1), &(v + 1), &id, &v])
                             .expect("save");
                         assert_eq!(changed, 1);
                         tx.commit().expect("commit");

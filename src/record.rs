@@ -821,6 +821,11 @@ pub trait Record: Sized {
     /// Loads the records matching a raw SQL `WHERE` clause, with bound
     /// parameters. Only the clause is yours; the columns and table come from
     /// the declaration. Never format values into the clause: bind them.
+    /// The clause is in the backend's dialect, and so are its parameters
+    /// ([`ClauseParams`](crate::ClauseParams)): `?1` and anything rusqlite
+    /// binds on SQLite; `$1` and `&[&(dyn ToSql + Sync)]` (or an array of one
+    /// type) on PostgreSQL, as in
+    /// `Tag::select_where(&tm, "label LIKE $1", ["al%"])`.
     ///
     /// # Errors
     ///
