@@ -1078,7 +1078,19 @@ impl TransactionManager<Sqlite> {
                 // Nothing to learn without a clean block: treated as a
                 // write, which marks nothing new.
                 let readonly = count && stmt.readonly();
+                // A row mapper that panics skips the accounting below, yet
+                // the statement may have written (`UPDATE … RETURNING`
+                // writes before its first row), and the caller may catch
+                // the panic and carry on: account for it while unwinding.
+                // Defused on every return.
+                let unwinding = scopeguard::guard_on_unwind((), |()| {
+                    if count && (!readonly || total_changes(&self.conn) != changes) {
+                        self.mark_dirty();
+                    }
+                    self.expect_unwatched_sql();
+                });
                 let result = op(&mut stmt).map(|value| (value, readonly));
+                scopeguard::ScopeGuard::into_inner(unwinding);
                 drop(stmt);
                 result
             }

@@ -181,3 +181,67 @@ fn a_batch_that_wrote_can_still_be_committed_by_hand() {
         assert_eq!(place.committed(&tm), ["Zed Old", "Alice Smith"]);
     }
 }
+
+/// A row mapper that panics after a writing statement ran, the caller
+/// catching the panic: SQLite has already written (`RETURNING` writes
+/// before its first row), so the block is dirty, on the handle and on a
+/// prepared statement alike, and nothing of it is committed.
+#[test]
+fn a_write_whose_row_mapper_panicked_leaves_the_manual_block_dirty() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    const WRITES: &[&str] = &[
+        "UPDATE reporter SET email = 'x' WHERE id = 1 RETURNING id",
+        "INSERT INTO reporter (first_name, last_name) VALUES ('Carol', 'Doe') RETURNING id",
+        "DELETE FROM reporter WHERE id = 1 RETURNING id",
+    ];
+    for place in Place::both() {
+        for sql in WRITES {
+            let mut tm = setup(&place);
+            let before = snapshot(&place, &tm);
+            let err = tm
+                .commit_manually(|tx| {
+                    let caught = catch_unwind(AssertUnwindSafe(|| {
+                        tx.query_row(sql, [], |_| -> rusqlite::Result<i64> {
+                            panic!("the row mapper panics after the write")
+                        })
+                    }));
+                    assert!(caught.is_err(), "{sql}: the mapper ran and panicked");
+                    assert!(tx.is_dirty(), "{sql}: SQLite wrote before the first row");
+                    // The handle still works, and sees its own write.
+                    tx.query_row("SELECT count(*) FROM reporter", [], |r| r.get::<_, i64>(0))?;
+                    Ok::<_, Error>(())
+                })
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::PendingCommitRollback),
+                "{} {sql}: {err:?}",
+                place.name()
+            );
+            assert_eq!(snapshot(&place, &tm), before, "{} {sql}", place.name());
+            assert!(tm.is_autocommit());
+        }
+    }
+}
+
+/// The same panic in a read leaves a manual block clean.
+#[test]
+fn a_read_whose_row_mapper_panicked_leaves_the_manual_block_clean() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    for place in Place::both() {
+        let mut tm = setup(&place);
+        tm.commit_manually(|tx| {
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                tx.query_row(
+                    "SELECT id FROM reporter",
+                    [],
+                    |_| -> rusqlite::Result<i64> { panic!("the row mapper panics") },
+                )
+            }));
+            assert!(caught.is_err());
+            assert!(!tx.is_dirty(), "a read changed nothing");
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        assert_eq!(place.committed(&tm), ["Zed Old"]);
+    }
+}
