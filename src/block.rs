@@ -566,7 +566,7 @@ impl<B: Backend> TransactionManager<B> {
             });
         }
         self.check_usable()?;
-        if frame.open.get() && !self.state_checked.get() && !self.transaction_open() {
+        if frame.open.get() && !self.state_trusted() && !self.transaction_open() {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -744,7 +744,7 @@ impl<B: Backend> TransactionManager<B> {
         if !root.open.get() {
             self.begin()?;
             root.open.set(true);
-        } else if !self.state_checked.get() && B::in_transaction(&self.conn) == Some(false) {
+        } else if !self.state_trusted() && B::in_transaction(&self.conn) == Some(false) {
             self.transaction_lost.set(true);
             return Err(Error::TransactionClosedUnderneath { statement: None });
         }
@@ -779,6 +779,23 @@ impl<B: Backend> TransactionManager<B> {
                 })
             }
         }
+    }
+
+    /// Whether the answer of the last check (`check_transaction_state`) can
+    /// stand in for asking the database now. Debug builds ask anyway and
+    /// assert that the two agree, so every test checks the invariant the
+    /// shortcut rests on: no SQL ran unwatched since that check.
+    #[inline(always)]
+    fn state_trusted(&self) -> bool {
+        let trusted = self.state_checked.get();
+        debug_assert!(
+            !trusted
+                || B::in_transaction(&self.conn)
+                    .is_none_or(|open| open == self.expects_open_transaction()),
+            "txmanager bug: the transaction state trusted since the last check is not the database's"
+        );
+        debug_assert!(!(trusted && self.unwatched_sql.get()));
+        trusted
     }
 
     #[inline]
@@ -832,8 +849,7 @@ impl<B: Backend> TransactionManager<B> {
     /// back through a statement txmanager did not run itself.
     #[inline]
     fn notice_lost_transaction(&self) {
-        if !self.state_checked.get() && self.expects_open_transaction() && !self.transaction_open()
-        {
+        if !self.state_trusted() && self.expects_open_transaction() && !self.transaction_open() {
             self.transaction_lost.set(true);
         }
     }
@@ -847,7 +863,7 @@ impl<B: Backend> TransactionManager<B> {
     fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
         // Called only where the frames expect no transaction: a checked
         // state is that.
-        if self.state_checked.get() || !self.transaction_open() {
+        if self.state_trusted() || !self.transaction_open() {
             return Ok(());
         }
         self.roll_back_stray_transaction_now()

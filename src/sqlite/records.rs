@@ -95,9 +95,9 @@ impl RecordStore<Sqlite> for SqliteRecords {
     }
 
     fn table_columns(tm: &TransactionManager<Sqlite>, table: &str) -> Result<Vec<String>, Error> {
-        let mut stmt = tm.prepare_statement(TABLE_COLUMNS)?;
-        let names = stmt.query_map([table], |r| r.get(0))?;
-        Ok(names.collect::<Result<_, _>>()?)
+        tm.run_statement(TABLE_COLUMNS, |stmt| {
+            stmt.query_map([table], |r| r.get(0))?.collect()
+        })
     }
 
     fn add_version_column(
@@ -150,11 +150,12 @@ impl RecordStore<Sqlite> for SqliteRecords {
     }
 
     fn version_triggers(tm: &TransactionManager<Sqlite>) -> Result<Vec<FoundTrigger>, Error> {
-        let mut stmt = tm.prepare_statement(VERSION_TRIGGERS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows: Vec<(String, String)> = tm.run_statement(VERSION_TRIGGERS, |stmt| {
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
         let mut found = Vec::new();
-        for row in rows {
-            let (name, table) = row?;
+        for (name, table) in rows {
             if let Some(column) = version_trigger_column(&name, &table) {
                 let column = column.to_owned();
                 found.push(FoundTrigger {
@@ -181,11 +182,9 @@ fn wanted_version_trigger(
     table: &str,
     column: &str,
 ) -> Result<String, Error> {
-    let key: Vec<String> = {
-        let mut stmt = tm.prepare_statement(WITHOUT_ROWID_KEY)?;
-        let names = stmt.query_map([table], |r| r.get(0))?;
-        names.collect::<Result<_, _>>()?
-    };
+    let key: Vec<String> = tm.run_statement(WITHOUT_ROWID_KEY, |stmt| {
+        stmt.query_map([table], |r| r.get(0))?.collect()
+    })?;
     Ok(version_trigger(table, column, &key))
 }
 
