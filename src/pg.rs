@@ -267,18 +267,31 @@ impl StatementCache {
     /// Forgets what a failed statement says is stale: every statement after
     /// 26000 (the server knows no such prepared statement: `DISCARD ALL` or
     /// `DEALLOCATE ALL` ran, so none of them exists any more), this one
-    /// after 0A000 (its cached plan must not change result type: DDL
-    /// changed a table it reads). Returns whether it forgot anything.
+    /// after "cached plan must not change result type" (DDL changed a table
+    /// it reads). Returns whether it forgot anything.
     fn forget_stale(&mut self, sql: &str, error: &postgres::Error) -> bool {
         match error.code().map(postgres::error::SqlState::code) {
             Some("26000") => {
                 self.by_sql.clear();
                 true
             }
-            Some("0A000") => self.by_sql.remove(sql).is_some(),
+            Some("0A000") if is_stale_plan(error) => self.by_sql.remove(sql).is_some(),
             _ => false,
         }
     }
+}
+
+/// Whether a 0A000 (`feature_not_supported`) error is the server refusing a
+/// prepared statement whose plan DDL made stale, raised by
+/// `RevalidateCachedQuery` ("cached plan must not change result type").
+/// Every other 0A000 (an unsupported feature, a subquery where none is
+/// allowed) is an ordinary error of the statement: running it again would
+/// repeat its side effects (`nextval`, a function's `NOTIFY`).
+fn is_stale_plan(error: &postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.routine() == Some("RevalidateCachedQuery")
+            || db.message() == "cached plan must not change result type"
+    })
 }
 
 /// A PostgreSQL client with txmanager's prepared-statement cache: what a
@@ -295,7 +308,11 @@ pub struct PgConnection {
 impl fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConnection")
-            .field("cached_statements", &self.statements.borrow().by_sql.len())
+            // `try_borrow`: `Debug` may be called while a statement runs.
+            .field(
+                "cached_statements",
+                &self.statements.try_borrow().map(|cache| cache.by_sql.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -844,8 +861,10 @@ impl TransactionManager<Postgres> {
     /// were found when it was prepared. A text not yet cached is scanned
     /// once, refused if it controls the transaction, and prepared.
     ///
-    /// A cached statement the server no longer accepts (0A000: DDL changed
-    /// the result type of its plan; 26000: `DISCARD ALL` deallocated it) is
+    /// A cached statement the server no longer accepts (0A000 "cached plan
+    /// must not change result type": DDL changed the result type of its
+    /// plan; 26000: `DISCARD ALL` deallocated it; any other 0A000 is the
+    /// statement's own error, returned as it is) is
     /// forgotten. Outside a transaction it is then prepared again and run
     /// once more, transparently: the failed run was a transaction of its
     /// own that changed nothing. Inside one, the failure has aborted the
@@ -858,14 +877,31 @@ impl TransactionManager<Postgres> {
         sql: &str,
         op: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
     ) -> Result<R, Error> {
-        let mut cache = self.conn.statements.borrow_mut();
-        let cache = &mut *cache;
-        cache.clock += 1;
-        let clock = cache.clock;
-        let mut cached = cache.by_sql.get_mut(sql);
-        let read_only = match &cached {
-            Some(entry) => entry.read_only,
-            None => SqlFacts::of(sql).refuse_control(sql)?.read_only,
+        self.pg_statement_encoded(sql, |_| (), |client, stmt, ()| op(client, stmt))
+    }
+
+    /// [`pg_statement`](Self::pg_statement), with the parameters encoded by
+    /// `encode` from the prepared statement (its parameter types) while
+    /// nothing of the connection is borrowed: `encode` may run user code (a
+    /// record's `bind_columns`), which may call the manager again.
+    pub(crate) fn pg_statement_encoded<P, R>(
+        &self,
+        sql: &str,
+        encode: impl Fn(&Statement) -> P,
+        op: impl Fn(&mut Client, &Statement, P) -> Result<R, postgres::Error>,
+    ) -> Result<R, Error> {
+        let (cached, read_only) = {
+            let mut cache = self.conn.statements.borrow_mut();
+            cache.clock += 1;
+            let clock = cache.clock;
+            match cache.by_sql.get_mut(sql) {
+                Some(entry) => {
+                    entry.last_used = clock;
+                    // A `Statement` is an `Arc`: the clone is cheap.
+                    (Some(entry.statement.clone()), entry.read_only)
+                }
+                None => (None, SqlFacts::of(sql).refuse_control(sql)?.read_only),
+            }
         };
         self.before_statement()?;
         if !read_only {
@@ -873,23 +909,30 @@ impl TransactionManager<Postgres> {
             // written before it failed.
             self.mark_dirty();
         }
-        let mut client = self.conn.client.borrow_mut();
-        let result = match cached.as_mut() {
-            Some(entry) => {
-                entry.last_used = clock;
-                op(&mut client, &entry.statement)
-            }
-            None => client
-                .prepare(sql)
-                .and_then(|statement| op(&mut client, cache.insert(sql, statement, read_only))),
+        let run = |cached: Option<Statement>| {
+            let statement = match cached {
+                Some(statement) => statement,
+                None => {
+                    let statement = self.conn.client.borrow_mut().prepare(sql)?;
+                    self.conn
+                        .statements
+                        .borrow_mut()
+                        .insert(sql, statement, read_only)
+                        .clone()
+                }
+            };
+            let params = encode(&statement);
+            op(&mut self.conn.client.borrow_mut(), &statement, params)
         };
-        let result = match result {
-            Err(e) if cache.forget_stale(sql, &e) && !self.expects_open_transaction() => client
-                .prepare(sql)
-                .and_then(|statement| op(&mut client, cache.insert(sql, statement, read_only))),
+        let result = match run(cached) {
+            Err(e)
+                if self.conn.statements.borrow_mut().forget_stale(sql, &e)
+                    && !self.expects_open_transaction() =>
+            {
+                run(None)
+            }
             result => result,
         };
-        drop(client);
         result.map_err(|source| self.statement_failed(sql, source))
     }
 }
@@ -903,7 +946,7 @@ impl TransactionManager<Postgres> {
 fn in_transaction_block(client: &mut Client) -> Result<bool, postgres::Error> {
     match client.simple_query("SELECT now() <> statement_timestamp()") {
         Ok(messages) => Ok(messages.iter().any(
-            |m| matches!(m, postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t")),
+            |m| matches!(m, postgres::SimpleQueryMessage::Row(row) if row.try_get(0).ok().flatten() == Some("t")),
         )),
         Err(e) if e.as_db_error().is_some() => Ok(true),
         Err(e) => Err(e),
@@ -1136,6 +1179,32 @@ mod tests {
         tm.execute_batch("DISCARD ALL").unwrap();
         assert_eq!(tm.query(&select, &[]).unwrap().len(), 1);
         assert_eq!(committed(&table), [1]);
+    }
+
+    #[test]
+    fn another_feature_not_supported_error_is_returned_and_never_run_again() {
+        let name = format!("unit_not_supported_{}", std::process::id());
+        client()
+            .batch_execute(&format!(
+                "DROP SEQUENCE IF EXISTS {name}; CREATE SEQUENCE {name}; \
+                 CREATE OR REPLACE FUNCTION {name}() RETURNS int8 LANGUAGE plpgsql AS $$ BEGIN \
+                 PERFORM nextval('{name}'); \
+                 RAISE EXCEPTION 'not supported here' USING ERRCODE = 'feature_not_supported'; \
+                 END $$"
+            ))
+            .unwrap();
+        let tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let err = tm.query(&format!("SELECT {name}()"), &[]).unwrap_err();
+        assert_eq!(err.sqlstate(), Some("0A000"), "{err}");
+        assert!(err.to_string().contains("not supported here"), "{err}");
+        let last: i64 = client()
+            .query_one(&format!("SELECT last_value FROM {name}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            last, 1,
+            "the statement ran once: its side effect is not repeated"
+        );
     }
 
     #[test]

@@ -130,10 +130,6 @@ pub struct RecordSql {
     /// Checked updates end in `RETURNING <version>` (trigger and conditional
     /// kinds). Unchecked updates of a versioned record always do.
     pub(crate) checked_update_returns_version: bool,
-    /// The version `RETURNING` shows after an update of the trigger kind is
-    /// not final, so it is read again (SQLite: the trigger runs `AFTER` the
-    /// update; PostgreSQL's `BEFORE` trigger shows in `RETURNING`).
-    pub(crate) reread_trigger_version: bool,
 }
 
 /// A name refused by an identifier check: cheap to clone, so a record

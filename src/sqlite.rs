@@ -662,7 +662,6 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
         current_version,
         version_param: updates.version_param,
         checked_update_returns_version: updates.checked_returns,
-        reread_trigger_version: true,
     })
 }
 

@@ -1279,14 +1279,11 @@ fn run_update<B: Backend, R: Record>(
         (Store::<B>::execute(tm, text, bind)? > 0).then_some(plan.version_value)
     };
     match new_version {
-        // SQLite's RETURNING shows the row before AFTER triggers ran: the
-        // version trigger's bump, and any bumps caused by the table's own
-        // triggers (an `updated_at` trigger's UPDATE fires the version
-        // trigger again), come later. Read what they produced.
-        // PostgreSQL's BEFORE trigger is already in RETURNING.
-        Some(_) if field.kind() == VersionKind::Trigger && sql.reread_trigger_version => {
-            current_version(tm, sql, pk)
-        }
+        // RETURNING shows the row before AFTER triggers ran: a table's own
+        // AFTER trigger that updates the row (an `updated_at` trigger) fires
+        // the version trigger again, on both backends, and SQLite's version
+        // trigger itself runs AFTER the update. Read what they produced.
+        Some(_) if field.kind() == VersionKind::Trigger => current_version(tm, sql, pk),
         other => Ok(other),
     }
 }

@@ -24,6 +24,13 @@ trait Harness {
     type B: Backend;
     /// The column type of an auto-assigned integer primary key.
     const SERIAL_KEY: &'static str;
+    /// Whether an `INTEGER` column holds any `i64` (SQLite's does;
+    /// PostgreSQL's is 32 bits).
+    const INTEGER_HOLDS_I64: bool;
+    /// DDL: an `AFTER UPDATE OF label` trigger on `page` that updates the
+    /// row it fired for (`touched = touched + 1`), as an `updated_at`
+    /// trigger does.
+    const TOUCH_PAGE_TRIGGER: &'static str;
     fn new() -> Self;
     fn manager(&self) -> TransactionManager<Self::B>;
     /// Runs SQL through a second connection (DDL, raw writes by "another
@@ -38,6 +45,9 @@ struct SqliteDb(common::Db);
 impl Harness for SqliteDb {
     type B = txmanager::Sqlite;
     const SERIAL_KEY: &'static str = "INTEGER PRIMARY KEY";
+    const INTEGER_HOLDS_I64: bool = true;
+    const TOUCH_PAGE_TRIGGER: &'static str = "CREATE TRIGGER page_touch AFTER UPDATE OF label ON page \
+         BEGIN UPDATE page SET touched = touched + 1 WHERE id = NEW.id; END";
     fn new() -> Self {
         SqliteDb(common::Db::new())
     }
@@ -65,6 +75,12 @@ mod pg {
     impl Harness for PgHarness {
         type B = Postgres;
         const SERIAL_KEY: &'static str = "BIGSERIAL PRIMARY KEY";
+        const INTEGER_HOLDS_I64: bool = false;
+        const TOUCH_PAGE_TRIGGER: &'static str = "CREATE FUNCTION page_touch() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN \
+             UPDATE page SET touched = touched + 1 WHERE id = NEW.id; RETURN NULL; END $$; \
+             CREATE TRIGGER page_touch AFTER UPDATE OF label ON page \
+             FOR EACH ROW EXECUTE FUNCTION page_touch()";
         fn new() -> Self {
             PgHarness(common::pg::PgDb::new())
         }
@@ -110,6 +126,9 @@ for_each_backend!(
     bad_names_are_refused_before_anything_runs,
     save_fields_writes_only_the_named_columns_and_checks_the_version,
     get_version_loads_only_that_version_and_save_and_reload_reads_back,
+    every_version_kind_works_on_an_integer_version_column,
+    a_tables_own_after_trigger_that_updates_the_row_causes_no_false_conflict,
+    a_records_own_binding_code_may_use_the_manager,
 );
 
 #[derive(Debug, Clone, Default, Record)]
@@ -183,15 +202,20 @@ labeled!(Tag, Stamp, Page, Article);
 
 /// The test's tables, and the version trigger of `page`.
 fn setup<H: Harness>() -> (H, TransactionManager<H::B>) {
+    setup_with_versions::<H>("BIGINT")
+}
+
+/// [`setup`], with version columns of type `version_type`.
+fn setup_with_versions<H: Harness>(version_type: &str) -> (H, TransactionManager<H::B>) {
     let db = H::new();
     let key = H::SERIAL_KEY;
     for table in ["tag", "stamp", "page"] {
         db.raw(&format!(
-            "CREATE TABLE {table} (id {key}, version BIGINT NOT NULL, label TEXT NOT NULL)"
+            "CREATE TABLE {table} (id {key}, version {version_type} NOT NULL, label TEXT NOT NULL)"
         ));
     }
     db.raw(&format!(
-        "CREATE TABLE article (id {key}, version BIGINT NOT NULL, label TEXT NOT NULL, views BIGINT NOT NULL)"
+        "CREATE TABLE article (id {key}, version {version_type} NOT NULL, label TEXT NOT NULL, views BIGINT NOT NULL)"
     ));
     db.raw("CREATE TABLE code (code TEXT PRIMARY KEY, meaning TEXT NOT NULL)");
     let mut tm = db.manager();
@@ -738,4 +762,185 @@ fn get_version_loads_only_that_version_and_save_and_reload_reads_back<H: Harness
     page.label = "b".into();
     page.save_and_reload(&tm).unwrap();
     assert_eq!((page.label.as_str(), page.version), ("b", Some(3)));
+}
+
+/// A table migrated from Django keeps its `IntegerField` version column:
+/// every kind reads its versions back (they are read as `int8`), through
+/// the insert, the checked and the unchecked update, `get`, `reload`,
+/// `concurrency_check` and a stale save's conflict. The `integer` kind's
+/// microsecond versions do not fit PostgreSQL's 32-bit `INTEGER`: there its
+/// save fails and writes nothing.
+fn every_version_kind_works_on_an_integer_version_column<H: Harness>() {
+    let (db, mut tm) = setup_with_versions::<H>("INTEGER");
+    fn kind<H: Harness, R: Labeled>(db: &H, tm: &mut TransactionManager<H::B>) {
+        let table = R::meta().table();
+        let mut r = R::default();
+        r.set_label("a");
+        r.save(&*tm)
+            .unwrap_or_else(|e| panic!("{table}: insert: {e}"));
+        assert_eq!(r.version(), Some(1), "{table}");
+        r.set_label("b");
+        r.save(&*tm)
+            .unwrap_or_else(|e| panic!("{table}: update: {e}"));
+        assert_eq!(r.version(), Some(2), "{table}");
+        let mut loaded = R::get(&*tm, 1).unwrap();
+        assert_eq!(
+            (loaded.version(), loaded.label()),
+            (Some(2), "b"),
+            "{table}"
+        );
+        concurrency_check(&*tm, &r).unwrap_or_else(|e| panic!("{table}: check: {e}"));
+        r.set_label("c");
+        r.save(&*tm).unwrap();
+        loaded.set_label("stale");
+        let err = loaded.save(&*tm).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::RecordModified {
+                    expected: 2,
+                    found: Some(3),
+                    ..
+                }
+            ),
+            "{table}: {err:?}"
+        );
+        loaded.reload(&*tm).unwrap();
+        assert_eq!(loaded.version(), Some(3), "{table}");
+        {
+            let guard = disable_concurrency(&mut *tm, ConcurrencyTarget::of::<R>());
+            r.set_label("forced");
+            r.save(&*guard)
+                .unwrap_or_else(|e| panic!("{table}: unchecked update: {e}"));
+        }
+        assert_eq!(r.version(), Some(4), "{table}");
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT CAST(version AS BIGINT) FROM {table} WHERE id = 1"
+            )),
+            Some(4),
+            "{table}"
+        );
+        r.delete(&*tm).unwrap();
+        assert_eq!(db.scalar(&format!("SELECT count(*) FROM {table}")), Some(0));
+    }
+    kind::<H, Tag>(&db, &mut tm);
+    kind::<H, Page>(&db, &mut tm);
+    kind::<H, Article>(&db, &mut tm);
+    let mut stamp = Stamp {
+        label: "a".into(),
+        ..Default::default()
+    };
+    if H::INTEGER_HOLDS_I64 {
+        stamp.save(&tm).unwrap();
+        let first = stamp.version.unwrap();
+        stamp.label = "b".into();
+        stamp.save(&tm).unwrap();
+        assert!(stamp.version.unwrap() > first);
+        assert_eq!(Stamp::get(&tm, 1).unwrap().version, stamp.version);
+    } else {
+        // PostgreSQL differs: a microsecond version is out of INTEGER's range.
+        let err = stamp.save(&tm).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        assert_eq!(stamp.version, None, "the record is unchanged");
+        assert_eq!(db.scalar("SELECT count(*) FROM stamp"), Some(0));
+    }
+}
+
+/// A table's own `AFTER UPDATE` trigger that updates the row fires the
+/// version trigger a second time, after `RETURNING` was computed: the save
+/// reads the version back, so the record holds what the row holds and its
+/// next save is not a conflict with itself.
+fn a_tables_own_after_trigger_that_updates_the_row_causes_no_false_conflict<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    db.raw("ALTER TABLE page ADD COLUMN touched BIGINT NOT NULL DEFAULT 0");
+    db.raw(H::TOUCH_PAGE_TRIGGER);
+    let mut page = Page {
+        label: "a".into(),
+        ..Default::default()
+    };
+    page.save(&tm).unwrap();
+    assert_eq!(page.version, Some(1));
+    page.label = "b".into();
+    page.save(&tm).unwrap();
+    let committed = db.scalar("SELECT version FROM page WHERE id = 1");
+    // PostgreSQL: 3 (the nested UPDATE fires the BEFORE version trigger
+    // again, after RETURNING showed 2); SQLite: 2.
+    assert!(committed >= Some(2), "{committed:?}");
+    assert_eq!(
+        page.version, committed,
+        "the record holds the row's version"
+    );
+    page.label = "c".into();
+    page.save(&tm)
+        .unwrap_or_else(|e| panic!("the next save is no conflict: {e}"));
+    let committed = db.scalar("SELECT version FROM page WHERE id = 1");
+    assert_eq!(page.version, committed);
+    assert_eq!(db.scalar("SELECT touched FROM page WHERE id = 1"), Some(2));
+    assert_eq!(Page::get(&tm, 1).unwrap().version, committed);
+}
+
+/// A hand-written record's `bind_columns` is user code: it may format the
+/// manager and run statements through it while its own statement is being
+/// prepared. Nothing of the connection is borrowed while it runs.
+fn a_records_own_binding_code_may_use_the_manager<H: Harness>() {
+    use std::rc::Rc;
+    let (db, tm) = setup::<H>();
+    let tm = Rc::new(tm);
+    #[derive(Debug)]
+    struct Audited<B: Backend> {
+        id: Option<i64>,
+        version: Option<i64>,
+        label: String,
+        tm: Rc<TransactionManager<B>>,
+    }
+    impl<B: Backend> Record for Audited<B> {
+        type Key = i64;
+        fn meta() -> &'static txmanager::RecordMeta {
+            static META: txmanager::RecordMeta = txmanager::RecordMeta::new(
+                "tag",
+                "id",
+                &["label"],
+                Some(txmanager::VersionField::auto_increment()),
+            );
+            &META
+        }
+        fn primary_key(&self) -> Option<&i64> {
+            self.id.as_ref()
+        }
+        fn set_primary_key(&mut self, pk: Option<i64>) {
+            self.id = pk;
+        }
+        fn version(&self) -> Option<i64> {
+            self.version
+        }
+        fn set_version(&mut self, version: Option<i64>) {
+            self.version = version;
+        }
+        fn bind_columns(
+            &self,
+            values: &mut txmanager::Binder<'_, '_>,
+        ) -> Result<(), txmanager::ValueError> {
+            // Re-entering the manager: `Debug`, then a statement of its own.
+            let shown = format!("{:?}", self.tm);
+            assert!(!shown.is_empty());
+            let tags = Tag::all(&*self.tm).expect("a statement from bind_columns");
+            let label = format!("{} after {} tags", self.label, tags.len());
+            values.bind(&label)
+        }
+        fn from_row(_: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+            unreachable!("only saved in this test")
+        }
+    }
+    let mut audited = Audited {
+        id: None,
+        version: None,
+        label: "audited".into(),
+        tm: Rc::clone(&tm),
+    };
+    audited.save(&*tm).unwrap();
+    audited.save(&*tm).unwrap();
+    assert_eq!(audited.version, Some(2));
+    assert_eq!(Tag::get(&*tm, 1).unwrap().label, "audited after 1 tags");
+    assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(1));
 }

@@ -8,7 +8,10 @@
 //! quoted, so they are case-sensitive, as Django writes them. Values are
 //! always parameters (`$1`, `$2`, …); every version parameter is cast to
 //! `int8`, so an `i64` binds whatever the surrounding expression would
-//! otherwise make PostgreSQL infer.
+//! otherwise make PostgreSQL infer, and every version that is read
+//! (`SELECT`, `RETURNING`) is cast to `int8` too, so a version column of
+//! any integer type (an `INTEGER` one from a migrated Django table) reads
+//! as an `i64`.
 
 use postgres::types::ToSql;
 
@@ -57,7 +60,7 @@ pub(crate) fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName> {
     let version_column = version.map(|v| quote(v.column_name()));
 
     let mut selected = vec![pk.clone()];
-    selected.extend(version_column.clone());
+    selected.extend(version_column.as_ref().map(|v| format!("{v}::int8")));
     selected.extend(columns.iter().cloned());
     selected.extend(shape.read_only_columns().iter().map(|c| quote(c)));
     let select = format!("SELECT {} FROM {table}", selected.join(", "));
@@ -92,7 +95,7 @@ pub(crate) fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName> {
         Some(v) => (
             updates.checked,
             format!("DELETE FROM {table} WHERE {pk} = $1 AND {v} = $2::int8"),
-            format!("SELECT {v} FROM {table} WHERE {pk} = $1"),
+            format!("SELECT {v}::int8 FROM {table} WHERE {pk} = $1"),
         ),
         None => (update_unchecked.clone(), String::new(), String::new()),
     };
@@ -110,8 +113,6 @@ pub(crate) fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName> {
         current_version,
         version_param: updates.version_param,
         checked_update_returns_version: updates.checked_returns,
-        // A BEFORE trigger's bump is already in RETURNING.
-        reread_trigger_version: false,
     })
 }
 
@@ -201,7 +202,7 @@ pub(crate) fn update_sql(shape: &TableShape, written: ColumnSet<'_>) -> UpdateSq
         }
     };
     let returning = |wanted: bool| match (&version_column, wanted) {
-        (Some(v), true) => format!(" RETURNING {v}"),
+        (Some(v), true) => format!(" RETURNING {v}::int8"),
         _ => String::new(),
     };
     let unchecked = format!(
@@ -320,8 +321,8 @@ const VERSION_TRIGGERS: &str = "SELECT t.tgname::text, c.relname::text, \
 const BEFORE_UPDATE_ROW: i32 = 1 | 2 | 16;
 
 /// Runs one record statement through PostgreSQL's statement path: `bind`
-/// encodes the parameters for the prepared statement's types, then `op`
-/// runs it.
+/// encodes the parameters for the prepared statement's types (before the
+/// client is borrowed), then `op` runs it.
 fn run<R>(
     tm: &TransactionManager<Postgres>,
     sql: &str,
@@ -332,17 +333,25 @@ fn run<R>(
         &[&(dyn ToSql + Sync)],
     ) -> Result<R, postgres::Error>,
 ) -> Result<R, Error> {
-    tm.pg_statement(sql, |client, stmt| {
-        let mut values = Vec::with_capacity(stmt.params().len());
-        if let Err(e) = bind(&mut Binder::postgres(stmt.params(), &mut values)) {
-            return Ok(Err(e));
-        }
-        let params: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|v: &Encoded| v as &(dyn ToSql + Sync))
-            .collect();
-        op(client, stmt, &params).map(Ok)
-    })?
+    tm.pg_statement_encoded(
+        sql,
+        // Runs with nothing of the connection borrowed: `bind` is a
+        // record's `bind_columns`, which may be user code.
+        |stmt| {
+            let mut values = Vec::with_capacity(stmt.params().len());
+            bind(&mut Binder::postgres(stmt.params(), &mut values)).map(|()| values)
+        },
+        |client, stmt, values| match values {
+            Ok(values) => {
+                let params: Vec<&(dyn ToSql + Sync)> = values
+                    .iter()
+                    .map(|v: &Encoded| v as &(dyn ToSql + Sync))
+                    .collect();
+                op(client, stmt, &params).map(Ok)
+            }
+            Err(e) => Ok(Err(e)),
+        },
+    )?
     .map_err(Error::from)
 }
 
@@ -423,7 +432,10 @@ impl RecordStore<Postgres> for PgRecords {
 
     fn table_columns(tm: &TransactionManager<Postgres>, table: &str) -> Result<Vec<String>, Error> {
         let rows = tm.query(TABLE_COLUMNS, &[&quote(table)])?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::statement(TABLE_COLUMNS, e))
     }
 
     fn add_version_column(
@@ -456,8 +468,17 @@ impl RecordStore<Postgres> for PgRecords {
         let Some(row) = tm.query_opt(TRIGGER_FACTS, &[&quote(table), &name])? else {
             return Ok(TriggerState::Missing);
         };
-        let (function, body, kind, enabled, args): (String, String, i32, String, String) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let read = || -> Result<(String, String, i32, String, String), postgres::Error> {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+            ))
+        };
+        let (function, body, kind, enabled, args) =
+            read().map_err(|e| Error::statement(TRIGGER_FACTS, e))?;
         let as_created = function == name
             && body == version_function_body(column)
             && kind == BEFORE_UPDATE_ROW
@@ -472,15 +493,21 @@ impl RecordStore<Postgres> for PgRecords {
 
     fn version_triggers(tm: &TransactionManager<Postgres>) -> Result<Vec<FoundTrigger>, Error> {
         let rows = tm.query(VERSION_TRIGGERS, &[])?;
-        Ok(rows
-            .iter()
-            .map(|r| FoundTrigger {
-                name: r.get(0),
-                table: r.get(1),
-                column: r.get(2),
-            })
-            .filter(|t| version_trigger_name(&t.table, &t.column) == t.name)
-            .collect())
+        let mut found = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let trigger = (|| {
+                Ok::<_, postgres::Error>(FoundTrigger {
+                    name: r.try_get(0)?,
+                    table: r.try_get(1)?,
+                    column: r.try_get(2)?,
+                })
+            })()
+            .map_err(|e| Error::statement(VERSION_TRIGGERS, e))?;
+            if version_trigger_name(&trigger.table, &trigger.column) == trigger.name {
+                found.push(trigger);
+            }
+        }
+        Ok(found)
     }
 
     fn drop_version_trigger(
