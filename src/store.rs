@@ -14,6 +14,10 @@ use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
 use crate::{Error, Transaction, TransactionManager};
 
 /// A version trigger as a backend finds it in the database.
+///
+/// `pub` in this private module, as [`RecordStore`] is, because that
+/// trait's methods name it (a `pub(crate)` type there is a private type in
+/// a public interface); it cannot be named from outside the crate.
 #[derive(Debug)]
 pub struct FoundTrigger {
     pub(crate) name: String,
@@ -22,7 +26,8 @@ pub struct FoundTrigger {
 }
 
 /// Whether the version trigger of a table's column is there as
-/// `apply_concurrency_check` creates it.
+/// `apply_concurrency_check` creates it. `pub` for the same reason as
+/// [`FoundTrigger`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TriggerState {
     Missing,
@@ -152,6 +157,14 @@ pub trait RecordStore<B: ?Sized> {
         B: Backend;
 }
 
+pub(crate) mod sealed {
+    /// Seals [`ClauseParams`](super::ClauseParams): each backend's records
+    /// module implements it for the parameter types that backend binds.
+    /// Generic over the backend, so SQLite's blanket impl over
+    /// `rusqlite::Params` and PostgreSQL's arrays do not overlap.
+    pub trait Params<B> {}
+}
+
 /// The parameters of a [`Record::select_where`](crate::Record::select_where)
 /// clause, on backend `B`: on SQLite anything rusqlite binds
 /// (`rusqlite::Params`: arrays, tuples, `params![]`, `[]`); on PostgreSQL
@@ -167,7 +180,26 @@ pub trait RecordStore<B: ?Sized> {
 /// sqlite_params(["al%"]);
 /// sqlite_params((1_i64, "x"));
 /// ```
-pub trait ClauseParams<B: Backend> {
+///
+/// The trait is sealed: its method is txmanager's to change, so only the
+/// parameter types above implement it.
+///
+/// ```compile_fail
+/// use txmanager::{ClauseParams, Error, RowReader, Sqlite, TransactionManager, ValueError};
+///
+/// struct Mine;
+/// impl ClauseParams<Sqlite> for Mine {
+///     fn query_all<T>(
+///         self,
+///         _: &TransactionManager<Sqlite>,
+///         _: &str,
+///         _: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+///     ) -> Result<Vec<T>, Error> {
+///         Ok(Vec::new())
+///     }
+/// }
+/// ```
+pub trait ClauseParams<B: Backend>: sealed::Params<B> {
     /// Runs `sql` with these parameters and reads every row with `read`.
     #[doc(hidden)]
     fn query_all<T>(

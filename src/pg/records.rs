@@ -519,6 +519,8 @@ impl RecordStore<Postgres> for PgRecords {
 }
 
 /// A `select_where` clause's parameters as the `postgres` crate takes them.
+impl crate::store::sealed::Params<Postgres> for &[&(dyn ToSql + Sync)] {}
+
 impl ClauseParams<Postgres> for &[&(dyn ToSql + Sync)] {
     fn query_all<T>(
         self,
@@ -532,6 +534,8 @@ impl ClauseParams<Postgres> for &[&(dyn ToSql + Sync)] {
 }
 
 /// An array of parameters of one type: `["al%"]`, `[1_i64, 2]`.
+impl<V: ToSql + Sync, const N: usize> crate::store::sealed::Params<Postgres> for [V; N] {}
+
 impl<V: ToSql + Sync, const N: usize> ClauseParams<Postgres> for [V; N] {
     fn query_all<T>(
         self,

@@ -197,6 +197,8 @@ fn trigger_sql(tm: &TransactionManager<Sqlite>, name: &str) -> Result<Option<Str
     })
 }
 
+impl<P: Params> crate::store::sealed::Params<Sqlite> for P {}
+
 impl<P: Params> ClauseParams<Sqlite> for P {
     fn query_all<T>(
         self,
