@@ -518,6 +518,15 @@ pub trait Record: Sized {
     /// unchanged); [`Error::Statement`] for SQL errors;
     /// [`Error::InvalidIdentifier`] for a bad declaration.
     ///
+    /// A save of a trigger-versioned record is two statements: the write,
+    /// then a read of the version the trigger set. Inside a block they
+    /// commit or roll back together. Called on the manager in autocommit
+    /// mode, the write commits on its own, so if the read then fails (a
+    /// lost connection, `SQLITE_BUSY`) the write is committed, the error is
+    /// returned, and the record does not learn its new key or version:
+    /// reload it before saving again. Save such records in a block
+    /// (`commit_on_success`) to make the save all-or-nothing.
+    ///
     /// # Example
     ///
     /// ```
