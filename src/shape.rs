@@ -3,8 +3,9 @@
 //! record type's description; each backend module turns it into SQL. This
 //! module is a leaf, so backends know nothing of records or versioning. It
 //! also holds what every backend's record SQL shares: [`RecordSql`] and
-//! [`UpdateSql`] (the statements, whatever their dialect), [`BadName`] and
-//! the identifier rule.
+//! [`UpdateSql`] (the statements, whatever their dialect), [`update_sql`]
+//! (the one builder of a type's `UPDATE`s, in a backend's [`Dialect`]),
+//! [`BadName`] and the identifier rule.
 
 /// One record type's table, as the SQL builders see it.
 #[derive(Debug, Clone, Copy)]
@@ -226,4 +227,151 @@ pub struct UpdateSql {
     pub(crate) version_param: Option<usize>,
     /// As [`RecordSql::checked_update_returns_version`].
     pub(crate) checked_returns: bool,
+}
+
+/// The spellings in which backends' `UPDATE`s differ, so that
+/// [`update_sql`] is written once. A backend module supplies its own.
+pub(crate) struct Dialect {
+    /// A table or column name as it goes into SQL.
+    pub(crate) quote: fn(&str) -> String,
+    /// Parameter `n` (1-based) bound to a data column or the key.
+    pub(crate) param: fn(usize) -> String,
+    /// Parameter `n` bound to a version (typed where the database must
+    /// know its type).
+    pub(crate) version_param: fn(usize) -> String,
+    /// The assignment of a data column the `UPDATE` does not write, if the
+    /// backend must still name its parameter `n` (or `None`: leave it out).
+    pub(crate) unwritten: Option<fn(&str, usize) -> String>,
+    /// The larger of two values: `max` or `GREATEST`.
+    pub(crate) greatest: &'static str,
+    /// "Differs, counting NULL as a value": `IS NOT` or `IS DISTINCT FROM`.
+    pub(crate) differs: &'static str,
+    /// A condition that never holds.
+    pub(crate) never: &'static str,
+    /// Appended to the version column where it is read back.
+    pub(crate) read_version: &'static str,
+}
+
+/// Builds the `UPDATE`s of a record type that write the data columns in
+/// `written`, in `dialect`. The parameters are laid out as in
+/// [`RecordSql`] whatever is written: data column `i` is parameter `i+1`
+/// (one `bind_columns` serves every subset), then the version, the key and
+/// the expected version.
+///
+/// How each kind of update sets the version: a checked update of the
+/// integer and auto-increment kinds binds the new version, computed by the
+/// application from the version it checked (no read-back needed). An
+/// unchecked update computes it from the row itself, so a forced write
+/// still moves the version past every copy held in memory, and reads it
+/// back with `RETURNING`. The bound parameter is the new version (checked),
+/// or the increment / the clock, where 0 means "do not bump" (unchecked).
+pub(crate) fn update_sql(
+    dialect: &Dialect,
+    shape: &TableShape,
+    written: ColumnSet<'_>,
+) -> UpdateSql {
+    let Dialect {
+        quote,
+        param,
+        version_param,
+        ..
+    } = *dialect;
+    let table = quote(shape.table());
+    let pk = quote(shape.primary_key());
+    let n = shape.columns().len();
+    let version = shape.version();
+    let version_column = version.map(|v| quote(v.column_name()));
+    let data_assignments: Vec<String> = shape
+        .columns()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let c = quote(c);
+            if written.contains(i) {
+                Some(format!("{c} = {}", param(i + 1)))
+            } else {
+                dialect.unwritten.map(|keep| keep(&c, i + 1))
+            }
+        })
+        .collect();
+    let p = n + 1;
+    let vp = version_param(p);
+    let (checked_set, unchecked_set, version_param_index, checked_returns) =
+        match (version, &version_column) {
+            (Some(field), Some(v)) => match field.kind() {
+                VersionRule::Integer => (
+                    Some(format!("{v} = {vp}")),
+                    Some(format!(
+                        "{v} = CASE WHEN {vp} = 0 THEN {v} ELSE {}({vp}, {v} + 1) END",
+                        dialect.greatest
+                    )),
+                    Some(p),
+                    false,
+                ),
+                VersionRule::AutoIncrement => (
+                    Some(format!("{v} = {vp}")),
+                    Some(format!("{v} = {v} + {vp}")),
+                    Some(p),
+                    false,
+                ),
+                VersionRule::Conditional(fields) => {
+                    let changed: Vec<String> = fields
+                        .iter()
+                        .filter_map(|f| {
+                            let i = shape.columns().iter().position(|c| c == f)?;
+                            written.contains(i).then(|| {
+                                format!("{} {} {}", quote(f), dialect.differs, param(i + 1))
+                            })
+                        })
+                        .collect();
+                    let changed = if changed.is_empty() {
+                        dialect.never.to_owned()
+                    } else {
+                        changed.join(" OR ")
+                    };
+                    let set = format!("{v} = CASE WHEN {changed} THEN {v} + {vp} ELSE {v} END");
+                    (Some(set.clone()), Some(set), Some(p), true)
+                }
+                // The trigger bumps the version; updates leave it alone.
+                VersionRule::Trigger => (None, None, None, true),
+            },
+            _ => (None, None, None, false),
+        };
+    let pk_param = version_param_index.map_or(n + 1, |v| v + 1);
+    let set = |version_set: Option<String>| {
+        let mut assignments = data_assignments.clone();
+        assignments.extend(version_set);
+        if assignments.is_empty() {
+            // A record with no data columns still needs a SET clause.
+            format!("{pk} = {pk}")
+        } else {
+            assignments.join(", ")
+        }
+    };
+    let returning = |wanted: bool| match (&version_column, wanted) {
+        (Some(v), true) => format!(" RETURNING {v}{}", dialect.read_version),
+        _ => String::new(),
+    };
+    let unchecked = format!(
+        "UPDATE {table} SET {} WHERE {pk} = {}{}",
+        set(unchecked_set),
+        param(pk_param),
+        returning(true)
+    );
+    let checked = match &version_column {
+        Some(v) => format!(
+            "UPDATE {table} SET {} WHERE {pk} = {} AND {v} = {}{}",
+            set(checked_set),
+            param(pk_param),
+            version_param(pk_param + 1),
+            returning(checked_returns)
+        ),
+        None => unchecked.clone(),
+    };
+    UpdateSql {
+        checked,
+        unchecked,
+        version_param: version_param_index,
+        checked_returns,
+    }
 }

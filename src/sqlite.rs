@@ -16,7 +16,7 @@ use rusqlite::{Batch, CachedStatement, Connection, ErrorCode};
 use crate::backend::Backend;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
-use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule};
+use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::{Error, TransactionManager};
 
 mod records;
@@ -665,107 +665,23 @@ pub(crate) fn record_sql(meta: &TableShape) -> Result<RecordSql, BadName> {
     })
 }
 
+/// SQLite's spellings of a record type's `UPDATE`s: names bare unless
+/// they are keywords, `?n` parameters, an unwritten column left out.
+const DIALECT: shape::Dialect = shape::Dialect {
+    quote: record_identifier,
+    param: |n| format!("?{n}"),
+    version_param: |n| format!("?{n}"),
+    unwritten: None,
+    greatest: "max",
+    differs: "IS NOT",
+    never: "0",
+    read_version: "",
+};
+
 /// Builds the `UPDATE`s of a record type that write the data columns in
-/// `written`. The parameters are laid out as in [`RecordSql`] whatever is
-/// written: data column `i` is `?i+1` (a column not written leaves its
-/// parameter unused, so one `bind_columns` serves every subset), then the
-/// version, the key and the expected version.
+/// `written` (see [`shape::update_sql`]).
 pub(crate) fn update_sql(meta: &TableShape, written: ColumnSet<'_>) -> UpdateSql {
-    let table = record_identifier(meta.table());
-    let pk = record_identifier(meta.primary_key());
-    let n = meta.columns().len();
-    let version = meta.version();
-    let version_column = version.map(|v| record_identifier(v.column_name()));
-    let data_assignments: Vec<String> = meta
-        .columns()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| written.contains(*i))
-        .map(|(i, c)| format!("{} = ?{}", record_identifier(c), i + 1))
-        .collect();
-    // How each kind of update sets the version. A checked update of the
-    // integer and auto-increment kinds binds the new version, computed by the
-    // application from the version it checked (no read-back needed). An
-    // unchecked update computes it from the row itself, so a forced write
-    // still moves the version past every copy held in memory, and reads it
-    // back with RETURNING. The bound parameter is the new version (checked),
-    // or the increment / the clock, where 0 means "do not bump" (unchecked).
-    let p = n + 1;
-    let (checked_set, unchecked_set, version_param, checked_returns) =
-        match (version, &version_column) {
-            (Some(field), Some(v)) => match field.kind() {
-                VersionRule::Integer => (
-                    Some(format!("{v} = ?{p}")),
-                    Some(format!(
-                        "{v} = CASE WHEN ?{p} = 0 THEN {v} ELSE max(?{p}, {v} + 1) END"
-                    )),
-                    Some(p),
-                    false,
-                ),
-                VersionRule::AutoIncrement => (
-                    Some(format!("{v} = ?{p}")),
-                    Some(format!("{v} = {v} + ?{p}")),
-                    Some(p),
-                    false,
-                ),
-                VersionRule::Conditional(fields) => {
-                    let changed: Vec<String> = fields
-                        .iter()
-                        .filter_map(|f| {
-                            let i = meta.columns().iter().position(|c| c == f)?;
-                            written
-                                .contains(i)
-                                .then(|| format!("{} IS NOT ?{}", record_identifier(f), i + 1))
-                        })
-                        .collect();
-                    let changed = if changed.is_empty() {
-                        "0".to_owned()
-                    } else {
-                        changed.join(" OR ")
-                    };
-                    let set = format!("{v} = CASE WHEN {changed} THEN {v} + ?{p} ELSE {v} END");
-                    (Some(set.clone()), Some(set), Some(p), true)
-                }
-                // The trigger bumps the version; updates leave it alone.
-                VersionRule::Trigger => (None, None, None, true),
-            },
-            _ => (None, None, None, false),
-        };
-    let pk_param = version_param.map_or(n + 1, |v| v + 1);
-    let expected_param = pk_param + 1;
-    let set = |version_set: Option<String>| {
-        let mut assignments = data_assignments.clone();
-        assignments.extend(version_set);
-        if assignments.is_empty() {
-            // A record with no data columns still needs a SET clause.
-            format!("{pk} = {pk}")
-        } else {
-            assignments.join(", ")
-        }
-    };
-    let returning = |wanted: bool| match (&version_column, wanted) {
-        (Some(v), true) => format!(" RETURNING {v}"),
-        _ => String::new(),
-    };
-    let unchecked = format!(
-        "UPDATE {table} SET {} WHERE {pk} = ?{pk_param}{}",
-        set(unchecked_set),
-        returning(true)
-    );
-    let checked = match &version_column {
-        Some(v) => format!(
-            "UPDATE {table} SET {} WHERE {pk} = ?{pk_param} AND {v} = ?{expected_param}{}",
-            set(checked_set),
-            returning(checked_returns)
-        ),
-        None => unchecked.clone(),
-    };
-    UpdateSql {
-        checked,
-        unchecked,
-        version_param,
-        checked_returns,
-    }
+    shape::update_sql(&DIALECT, meta, written)
 }
 
 /// The names of a table's columns; empty if the table does not exist.

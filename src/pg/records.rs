@@ -16,7 +16,7 @@
 use postgres::types::ToSql;
 
 use super::Postgres;
-use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule};
+use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
 use crate::value::{Binder, Encoded, FromSqlValue, RowReader, ValueError};
 use crate::{Error, Transaction, TransactionManager};
@@ -116,114 +116,29 @@ pub(crate) fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName> {
     })
 }
 
+/// PostgreSQL's spellings of a record type's `UPDATE`s: names always
+/// quoted, `$n` parameters, versions typed `int8` (read back as `int8` too,
+/// so an `INTEGER` version column works). PostgreSQL must know every
+/// parameter's type, so a column that is not written still names its
+/// parameter, in an assignment that keeps the column's value (`"c" = CASE
+/// WHEN false THEN $i ELSE "c" END`, which also gives the parameter the
+/// column's type); one `bind_columns` serves every subset.
+const DIALECT: shape::Dialect = shape::Dialect {
+    quote,
+    param: |n| format!("${n}"),
+    version_param: |n| format!("${n}::int8"),
+    unwritten: Some(|c, n| format!("{c} = CASE WHEN false THEN ${n} ELSE {c} END")),
+    greatest: "GREATEST",
+    differs: "IS DISTINCT FROM",
+    never: "false",
+    read_version: "::int8",
+};
+
 /// Builds the `UPDATE`s of a record type that write the data columns in
-/// `written`, with [`record_sql`]'s parameter layout: data column `i` is
-/// `$i+1` whatever is written, then the version, the key and the expected
-/// version. PostgreSQL must know every parameter's type, so a column that
-/// is not written still names its parameter, in an assignment that keeps
-/// the column's value (`"c" = CASE WHEN false THEN $i ELSE "c" END`, which
-/// also gives the parameter the column's type); one `bind_columns` serves
-/// every subset.
+/// `written`, with [`record_sql`]'s parameter layout (see
+/// [`shape::update_sql`]).
 pub(crate) fn update_sql(shape: &TableShape, written: ColumnSet<'_>) -> UpdateSql {
-    let table = quote(shape.table());
-    let pk = quote(shape.primary_key());
-    let n = shape.columns().len();
-    let version = shape.version();
-    let version_column = version.map(|v| quote(v.column_name()));
-    let data_assignments: Vec<String> = shape
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let c = quote(c);
-            if written.contains(i) {
-                format!("{c} = ${}", i + 1)
-            } else {
-                format!("{c} = CASE WHEN false THEN ${} ELSE {c} END", i + 1)
-            }
-        })
-        .collect();
-    // How each kind of update sets the version: as SQLite's (see
-    // `sqlite::update_sql`), where 0 in the version parameter of an
-    // unchecked update means "do not bump".
-    let p = n + 1;
-    let (checked_set, unchecked_set, version_param, checked_returns) = match (
-        version,
-        &version_column,
-    ) {
-        (Some(field), Some(v)) => match field.kind() {
-            VersionRule::Integer => (
-                Some(format!("{v} = ${p}::int8")),
-                Some(format!(
-                    "{v} = CASE WHEN ${p}::int8 = 0 THEN {v} ELSE GREATEST(${p}::int8, {v} + 1) END"
-                )),
-                Some(p),
-                false,
-            ),
-            VersionRule::AutoIncrement => (
-                Some(format!("{v} = ${p}::int8")),
-                Some(format!("{v} = {v} + ${p}::int8")),
-                Some(p),
-                false,
-            ),
-            VersionRule::Conditional(fields) => {
-                let changed: Vec<String> = fields
-                    .iter()
-                    .filter_map(|f| {
-                        let i = shape.columns().iter().position(|c| c == f)?;
-                        written
-                            .contains(i)
-                            .then(|| format!("{} IS DISTINCT FROM ${}", quote(f), i + 1))
-                    })
-                    .collect();
-                let changed = if changed.is_empty() {
-                    "false".to_owned()
-                } else {
-                    changed.join(" OR ")
-                };
-                let set = format!("{v} = CASE WHEN {changed} THEN {v} + ${p}::int8 ELSE {v} END");
-                (Some(set.clone()), Some(set), Some(p), true)
-            }
-            // The trigger bumps the version; updates leave it alone.
-            VersionRule::Trigger => (None, None, None, true),
-        },
-        _ => (None, None, None, false),
-    };
-    let pk_param = version_param.map_or(n + 1, |v| v + 1);
-    let expected_param = pk_param + 1;
-    let set = |version_set: Option<String>| {
-        let mut assignments = data_assignments.clone();
-        assignments.extend(version_set);
-        if assignments.is_empty() {
-            // A record with no data columns still needs a SET clause.
-            format!("{pk} = {pk}")
-        } else {
-            assignments.join(", ")
-        }
-    };
-    let returning = |wanted: bool| match (&version_column, wanted) {
-        (Some(v), true) => format!(" RETURNING {v}::int8"),
-        _ => String::new(),
-    };
-    let unchecked = format!(
-        "UPDATE {table} SET {} WHERE {pk} = ${pk_param}{}",
-        set(unchecked_set),
-        returning(true)
-    );
-    let checked = match &version_column {
-        Some(v) => format!(
-            "UPDATE {table} SET {} WHERE {pk} = ${pk_param} AND {v} = ${expected_param}::int8{}",
-            set(checked_set),
-            returning(checked_returns)
-        ),
-        None => unchecked.clone(),
-    };
-    UpdateSql {
-        checked,
-        unchecked,
-        version_param,
-        checked_returns,
-    }
+    shape::update_sql(&DIALECT, shape, written)
 }
 
 /// Adds a version column to an existing table; existing rows start at 1.
