@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::block::{Frame, Hook, SavepointCache};
 use crate::conflict::ConflictHandler;
 use crate::error::{Breakage, DatabaseError};
-use crate::settings::{BeginMode, Settings};
+use crate::settings::{self, BeginMode, Settings};
 use crate::sqlite::{self, Sqlite, SqliteConnection};
 use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
@@ -233,7 +233,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn new(conn: Connection) -> Self {
-        Self::with_begin_mode(conn, BeginMode::default(), sqlite::APP_STATEMENTS)
+        Self::with_begin_mode(conn, BeginMode::default(), settings::APP_STATEMENTS)
     }
 
     /// Wraps a connection you opened yourself (with your own flags, a URI,

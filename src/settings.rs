@@ -3,6 +3,14 @@
 
 use std::time::Duration;
 
+/// The prepared statement cache of a connection txmanager opens holds the
+/// application's statements (rusqlite's default of 16, or
+/// [`Settings::with_statement_cache_capacity`]) plus room for txmanager's
+/// own, so caching them does not push the application's statements out.
+/// rusqlite's default statement cache capacity: the room txmanager assumes
+/// for the application's statements unless told otherwise.
+pub(crate) const APP_STATEMENTS: usize = 16;
+
 /// How an outermost block begins its transaction.
 ///
 /// The default is [`BeginMode::Immediate`]: the block takes the
@@ -113,7 +121,7 @@ impl Default for Settings {
             wal: true,
             synchronous: Synchronous::Normal,
             begin_mode: BeginMode::Immediate,
-            statement_cache: crate::sqlite::APP_STATEMENTS,
+            statement_cache: APP_STATEMENTS,
         }
     }
 }

@@ -210,14 +210,6 @@ impl std::ops::Deref for SqliteConnection {
     }
 }
 
-/// The prepared statement cache of a connection txmanager opens holds the
-/// application's statements (rusqlite's default of 16, or
-/// [`Settings::with_statement_cache_capacity`]) plus room for txmanager's
-/// own, so caching them does not push the application's statements out.
-/// rusqlite's default statement cache capacity: the room txmanager assumes
-/// for the application's statements unless told otherwise.
-pub(crate) const APP_STATEMENTS: usize = 16;
-
 /// The least room txmanager keeps for its own control statements (`BEGIN`,
 /// `COMMIT`, `ROLLBACK`, and three per savepoint depth), grown as nesting
 /// deepens ([`Backend::savepoint_depth_reached`]).

@@ -30,7 +30,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("mode", "retry"),
     ("mode", "sqlite"),
     ("mode", "transaction"),
-    ("settings", "sqlite"),
     ("sqlite", "manager"),
     ("sqlite", "transaction"),
     ("store", "manager"),
