@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::value::{ValueError, ValueErrorKind};
 use crate::{KeyValue, Mode};
 
 /// A transaction-control step that txmanager runs on your behalf.
@@ -732,6 +733,27 @@ impl Error {
         Error::Statement {
             sql: sql.to_owned(),
             source: source.into(),
+        }
+    }
+}
+
+impl From<ValueError> for Error {
+    fn from(e: ValueError) -> Self {
+        match e.0 {
+            ValueErrorKind::Sqlite(e) => Error::Sqlite(e),
+            #[cfg(feature = "postgres")]
+            ValueErrorKind::Postgres(e) => Error::Postgres(e),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl ValueError {
+    /// The statement error for a value of `sql` that could not be read.
+    pub(crate) fn into_statement_error(self, sql: &str) -> Error {
+        match self.0 {
+            ValueErrorKind::Sqlite(e) => Error::statement(sql, e),
+            ValueErrorKind::Postgres(e) => Error::statement(sql, e),
         }
     }
 }

@@ -20,8 +20,6 @@ use std::fmt;
 
 use rusqlite::types::{FromSql, ToSql, ToSqlOutput, ValueRef};
 
-use crate::Error;
-
 /// A value that can be bound as an SQL parameter: a record's column or its
 /// primary key. Implemented for every type that rusqlite can bind (`i64`,
 /// `String`, `Option<T>`, `Vec<u8>`, …, and your own types that implement
@@ -101,7 +99,7 @@ pub trait FromSqlValue: FromSql + postgres::types::FromSqlOwned {}
 impl<T: FromSql + postgres::types::FromSqlOwned> FromSqlValue for T {}
 
 /// Why a value could not be bound or read: the database's own error. Only
-/// `?` needs to see it; it becomes an [`Error::Statement`] naming the SQL.
+/// `?` needs to see it; it becomes an [`Error::Statement`](crate::Error::Statement) naming the SQL.
 ///
 /// # Example
 ///
@@ -111,10 +109,10 @@ impl<T: FromSql + postgres::types::FromSqlOwned> FromSqlValue for T {}
 /// assert!(matches!(Error::from(err), Error::Sqlite(_)));
 /// ```
 #[derive(Debug)]
-pub struct ValueError(ValueErrorKind);
+pub struct ValueError(pub(crate) ValueErrorKind);
 
 #[derive(Debug)]
-enum ValueErrorKind {
+pub(crate) enum ValueErrorKind {
     Sqlite(rusqlite::Error),
     #[cfg(feature = "postgres")]
     Postgres(postgres::Error),
@@ -163,27 +161,6 @@ impl From<ValueError> for rusqlite::Error {
             // Only a record type mixing backends by hand gets here.
             #[cfg(feature = "postgres")]
             ValueErrorKind::Postgres(e) => rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        }
-    }
-}
-
-impl From<ValueError> for Error {
-    fn from(e: ValueError) -> Self {
-        match e.0 {
-            ValueErrorKind::Sqlite(e) => Error::Sqlite(e),
-            #[cfg(feature = "postgres")]
-            ValueErrorKind::Postgres(e) => Error::Postgres(e),
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl ValueError {
-    /// The statement error for a value of `sql` that could not be read.
-    pub(crate) fn into_statement_error(self, sql: &str) -> Error {
-        match self.0 {
-            ValueErrorKind::Sqlite(e) => Error::statement(sql, e),
-            ValueErrorKind::Postgres(e) => Error::statement(sql, e),
         }
     }
 }
@@ -244,7 +221,7 @@ impl<'s, 'c> Binder<'s, 'c> {
     ///
     /// The database's error if the value cannot be bound. (On PostgreSQL a
     /// value that does not convert to its parameter's type is reported when
-    /// the statement runs, as an [`Error::Statement`] naming the SQL and the
+    /// the statement runs, as an [`Error::Statement`](crate::Error::Statement) naming the SQL and the
     /// parameter.)
     #[inline]
     pub fn bind<V: SqlValue + ?Sized>(&mut self, value: &V) -> Result<(), ValueError> {

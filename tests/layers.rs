@@ -22,7 +22,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("block", "manager"),
     ("block", "transaction"),
     ("conflict", "manager"),
-    ("error", "value"),
     ("manager", "versioning"),
     ("mode", "backend"),
     ("mode", "error"),
