@@ -362,6 +362,7 @@ mod pg;
 mod pool;
 mod record;
 mod retry;
+mod scope;
 mod settings;
 mod shape;
 mod sqlite;
@@ -378,13 +379,14 @@ pub use backend::Backend;
 pub use conflict::Conflict;
 pub use error::{DatabaseError, Error, Step};
 pub use manager::TransactionManager;
-#[doc(hidden)]
-pub use mode::macro_support as __private;
-pub use mode::{InMode, Mode, Scope, autocommit, commit_manually, commit_on_success};
+pub use mode::Mode;
 pub use opener::Opener;
 pub use optional::OptionalExtension;
 pub use record::{Record, RecordMeta};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
+#[doc(hidden)]
+pub use scope::macro_support as __private;
+pub use scope::{InMode, Scope, autocommit, commit_manually, commit_on_success};
 pub use settings::{BeginMode, Settings, Synchronous};
 pub use sqlite::Sqlite;
 pub use store::ClauseParams;

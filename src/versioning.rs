@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
-use crate::mode::sealed::Sealed;
+use crate::scope::sealed::Sealed;
 use crate::shape::RecordSql;
 use crate::sqlite::Sqlite;
 use crate::store::{FoundTrigger, RecordStore, TriggerState};
