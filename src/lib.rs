@@ -356,6 +356,7 @@ mod manager;
 mod mode;
 mod opener;
 mod optional;
+mod overrides;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(feature = "r2d2")]

@@ -11,9 +11,9 @@ use crate::backend::Backend;
 use crate::block::{Frame, Hook, SavepointCache};
 use crate::conflict::{Conflict, ConflictHandler};
 use crate::error::{Breakage, DatabaseError};
+use crate::overrides::Override;
 use crate::settings::{self, BeginMode, Settings};
 use crate::sqlite::{self, Sqlite, SqliteConnection};
-use crate::versioning::Override;
 use crate::{Error, Mode, Transaction};
 
 /// Owns a SQLite connection and runs closures on it in Django's three

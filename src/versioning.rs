@@ -8,6 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
+use crate::overrides::{Override, RecordType, Target};
 use crate::scope::sealed::Sealed;
 use crate::shape::RecordSql;
 use crate::sqlite::Sqlite;
@@ -260,51 +261,6 @@ impl VersionField {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConcurrencyTarget(Target);
 
-#[derive(Clone)]
-enum Target {
-    All,
-    /// A record type, by its `RecordMeta`: a `static` per type, with
-    /// interior mutability, so its address is the type's identity.
-    Type(&'static RecordMeta),
-    Row(&'static RecordMeta, KeyValue),
-}
-
-impl Target {
-    fn parts(&self) -> (Option<*const RecordMeta>, Option<&KeyValue>) {
-        match self {
-            Target::All => (None, None),
-            Target::Type(meta) => (Some(std::ptr::from_ref(*meta)), None),
-            Target::Row(meta, pk) => (Some(std::ptr::from_ref(*meta)), Some(pk)),
-        }
-    }
-}
-
-impl PartialEq for Target {
-    fn eq(&self, other: &Self) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-            && self.parts() == other.parts()
-    }
-}
-
-impl Eq for Target {}
-
-impl std::hash::Hash for Target {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::mem::discriminant(self).hash(state);
-        self.parts().hash(state);
-    }
-}
-
-impl fmt::Debug for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::All => f.write_str("All"),
-            Target::Type(meta) => f.debug_tuple("Type").field(&meta.table()).finish(),
-            Target::Row(meta, pk) => f.debug_tuple("Row").field(&meta.table()).field(pk).finish(),
-        }
-    }
-}
-
 impl ConcurrencyTarget {
     /// Every record type.
     ///
@@ -327,7 +283,7 @@ impl ConcurrencyTarget {
     /// ```
     #[must_use]
     pub fn of<R: Record>() -> Self {
-        ConcurrencyTarget(Target::Type(R::meta()))
+        ConcurrencyTarget(Target::Type(record_type(R::meta())))
     }
 
     /// This one record: its type and primary key.
@@ -354,26 +310,18 @@ impl ConcurrencyTarget {
         let pk = record.primary_key().ok_or(Error::RecordNotSaved {
             table: meta.table(),
         })?;
-        Ok(ConcurrencyTarget(Target::Row(meta, KeyValue::of(pk))))
-    }
-
-    #[inline]
-    fn covers<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> bool {
-        match &self.0 {
-            Target::All => true,
-            Target::Type(m) => std::ptr::eq(*m, meta),
-            Target::Row(m, row) => std::ptr::eq(*m, meta) && *row == KeyValue::of(pk),
-        }
+        Ok(ConcurrencyTarget(Target::Row(
+            record_type(meta),
+            KeyValue::of(pk),
+        )))
     }
 }
 
-/// One active `disable_*` scope, kept on the manager's stack.
-#[derive(Debug, Clone)]
-pub(crate) struct Override {
-    target: ConcurrencyTarget,
-    /// `true`: no check (and the version still moves on);
-    /// `false`: check, but leave the version as it is.
-    skip_check: bool,
+/// A record type as a scope's target names it: its `RecordMeta`, a
+/// `static` per type, so its address is the type's identity.
+#[inline]
+fn record_type(meta: &RecordMeta) -> RecordType {
+    RecordType::of(meta, meta.table())
 }
 
 /// What a save or delete of one row does, after the active scopes.
@@ -392,7 +340,7 @@ impl<B: Backend> TransactionManager<B> {
             bump: meta.is_incremented(),
         };
         for o in &self.concurrency_overrides {
-            if o.target.covers(meta, pk) {
+            if o.target.covers(record_type(meta), pk) {
                 if o.skip_check {
                     policy.check = false;
                 } else {
@@ -493,10 +441,10 @@ fn push_override<B: Backend, S: Scope<B>>(
     target: ConcurrencyTarget,
     skip_check: bool,
 ) -> ConcurrencyGuard<'_, S, B> {
-    scope
-        .manager_mut()
-        .concurrency_overrides
-        .push(Override { target, skip_check });
+    scope.manager_mut().concurrency_overrides.push(Override {
+        target: target.0,
+        skip_check,
+    });
     ConcurrencyGuard {
         scope,
         backend: PhantomData,

@@ -21,7 +21,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("backend", "store"),
     ("block", "manager"),
     ("block", "transaction"),
-    ("manager", "versioning"),
     ("sqlite", "manager"),
     ("sqlite", "transaction"),
     ("store", "manager"),
