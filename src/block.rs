@@ -462,6 +462,62 @@ impl<B: Backend> TransactionManager<B> {
             .map_err(|source| self.break_on(Step::Rollback, source))
     }
 
+    /// Runs `f`, a record operation of several statements that writes and
+    /// then reads (a trigger-kind save: the write, then the version the
+    /// trigger set; `save_and_reload`), so that it commits whole or not at
+    /// all. Inside a block's transaction `f` just runs there. Outside one
+    /// (on the manager, or in an autocommit block) it runs in a transaction
+    /// of its own: `BEGIN` with the manager's block options, `COMMIT` when
+    /// `f` returns `Ok`; a rollback when it returns `Err` or panics (its
+    /// error wins), and when the `COMMIT` fails (as a block's). Operations
+    /// of one statement never come here: they keep their cost.
+    pub(crate) fn all_or_nothing<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.txn_root.is_some() || self.internal_transaction.get() {
+            return f();
+        }
+        self.check_usable()?;
+        self.roll_back_stray_transaction()?;
+        self.begin_with(self.block_options)?;
+        self.internal_transaction.set(true);
+        // Rolls back on every exit that does not defuse it, a panic in `f`
+        // (a record's binding code, a conflict handler) included.
+        let guard = scopeguard::guard(self, |tm| {
+            let _ = tm.end_internal_transaction();
+        });
+        let result = f();
+        let tm = ScopeGuard::into_inner(guard);
+        match result {
+            Ok(value) => {
+                if let Err(err) = tm.check_usable() {
+                    let _ = tm.end_internal_transaction();
+                    return Err(err);
+                }
+                tm.internal_transaction.set(false);
+                match tm.run_commit() {
+                    Ok(()) => Ok(value),
+                    Err(source) => Err(tm.commit_failed(source)),
+                }
+            }
+            Err(err) => {
+                // The operation's error wins; a failed rollback marks the
+                // manager broken.
+                let _ = tm.end_internal_transaction();
+                Err(err)
+            }
+        }
+    }
+
+    /// Rolls back the transaction of `all_or_nothing`, if it is still
+    /// open, and forgets it.
+    fn end_internal_transaction(&self) -> Result<(), Error> {
+        self.internal_transaction.set(false);
+        self.transaction_lost.set(false);
+        self.roll_back_if_open()
+    }
+
     /// `commit()` of a manual block.
     pub(crate) fn manual_commit(&mut self) -> Result<(), Error> {
         let ManualFrame {
@@ -672,7 +728,7 @@ impl<B: Backend> TransactionManager<B> {
     fn poison_top_frame(&self, source: &DatabaseError) {
         if B::ERROR_ABORTS_TRANSACTION
             && source.is_from_server()
-            && self.expects_open_transaction()
+            && self.block_transaction_open()
             && let Some(top) = self.frames.last()
         {
             top.failed.set(true);
@@ -752,11 +808,11 @@ impl<B: Backend> TransactionManager<B> {
     }
 
     fn begin(&self) -> Result<(), Error> {
-        match run_control::<B>(
-            &self.conn,
-            &self.state_checked,
-            B::begin_sql(self.active_options),
-        ) {
+        self.begin_with(self.active_options)
+    }
+
+    fn begin_with(&self, options: B::BlockOptions) -> Result<(), Error> {
+        match run_control::<B>(&self.conn, &self.state_checked, B::begin_sql(options)) {
             Ok(()) => {
                 self.tracked_open.set(true);
                 if B::begin_found_transaction_open(&self.conn) {
@@ -800,6 +856,13 @@ impl<B: Backend> TransactionManager<B> {
 
     #[inline]
     pub(crate) fn expects_open_transaction(&self) -> bool {
+        self.block_transaction_open() || self.internal_transaction.get()
+    }
+
+    /// Whether a block's transaction is open (not the internal one of
+    /// `all_or_nothing`).
+    #[inline]
+    fn block_transaction_open(&self) -> bool {
         self.txn_root
             .and_then(|i| self.frames.get(i))
             .is_some_and(|root| root.open.get())
@@ -860,7 +923,7 @@ impl<B: Backend> TransactionManager<B> {
     /// rolled back and reported, so the next block starts clean. If that
     /// rollback fails, the manager is broken until `reset()`.
     #[inline]
-    fn roll_back_stray_transaction(&mut self) -> Result<(), Error> {
+    fn roll_back_stray_transaction(&self) -> Result<(), Error> {
         // Called only where the frames expect no transaction: a checked
         // state is that.
         if self.state_trusted() || !self.transaction_open() {
@@ -873,7 +936,7 @@ impl<B: Backend> TransactionManager<B> {
     /// the common check inlines into every block's entry.
     #[cold]
     #[inline(never)]
-    fn roll_back_stray_transaction_now(&mut self) -> Result<(), Error> {
+    fn roll_back_stray_transaction_now(&self) -> Result<(), Error> {
         self.roll_back_if_open()?;
         Err(Error::TransactionOpenedUnderneath { statement: None })
     }

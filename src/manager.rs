@@ -102,6 +102,10 @@ pub struct TransactionManager<B: Backend = Sqlite> {
     /// a statement was prepared for the caller, or the raw connection
     /// lent. While set, every check asks the database.
     pub(crate) unwatched_sql: Cell<bool>,
+    /// Set while a record operation of several statements runs in a
+    /// transaction the engine opened for it alone, outside any block's
+    /// (`all_or_nothing` in `block.rs`).
+    pub(crate) internal_transaction: Cell<bool>,
 }
 
 impl<B: Backend> fmt::Debug for TransactionManager<B> {
@@ -432,6 +436,7 @@ impl<B: Backend> TransactionManager<B> {
             conflict_handler: None,
             state_checked: Cell::new(false),
             unwatched_sql: Cell::new(false),
+            internal_transaction: Cell::new(false),
         }
     }
 

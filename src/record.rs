@@ -518,14 +518,16 @@ pub trait Record: Sized {
     /// unchanged); [`Error::Statement`] for SQL errors;
     /// [`Error::InvalidIdentifier`] for a bad declaration.
     ///
-    /// A save of a trigger-versioned record is two statements: the write,
-    /// then a read of the version the trigger set. Inside a block they
-    /// commit or roll back together. Called on the manager in autocommit
-    /// mode, the write commits on its own, so if the read then fails (a
-    /// lost connection, `SQLITE_BUSY`) the write is committed, the error is
-    /// returned, and the record does not learn its new key or version:
-    /// reload it before saving again. Save such records in a block
-    /// (`commit_on_success`) to make the save all-or-nothing.
+    /// A save is all-or-nothing, and the record changes only when it
+    /// succeeded. A save of a trigger-versioned record is two statements:
+    /// the write, then a read of the version the trigger set. Inside a
+    /// block they commit or roll back with it; outside one (on the manager,
+    /// or in an autocommit block) they run in a transaction of their own
+    /// (one `BEGIN` and `COMMIT`), so if the read fails (a lost connection,
+    /// `SQLITE_BUSY`, a version that does not read as an integer) nothing
+    /// is committed and the record keeps its key and version. A save of
+    /// any other kind writes in one statement and needs no transaction of
+    /// its own.
     ///
     /// # Example
     ///
@@ -614,15 +616,16 @@ pub trait Record: Sized {
 
     /// Saves, then reloads the row, so the record holds what the database
     /// made of it: column defaults, read-only columns filled by triggers or
-    /// generated columns, and the version. Run it inside a block to read back
-    /// exactly what this save wrote; in autocommit mode the save and the
-    /// read are two statements, and a write in between is read back too.
+    /// generated columns, and the version. The save and the read run in
+    /// one transaction: the block's, or outside a block one of their own
+    /// (one `BEGIN` and `COMMIT`), so the read sees exactly what this save
+    /// wrote, and a failed read leaves nothing committed.
     ///
     /// # Errors
     ///
-    /// As [`save`](Record::save) (nothing was written, the record is
-    /// unchanged), then as [`reload`](Record::reload) (the save was
-    /// written; in autocommit mode it is committed).
+    /// As [`save`](Record::save), then as [`reload`](Record::reload). On
+    /// any error the record is unchanged, and outside a block nothing was
+    /// committed (inside one, the block decides).
     ///
     /// # Example
     ///
@@ -647,8 +650,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        self.save(scope)?;
-        self.reload(scope)
+        versioning::save_and_reload(scope.manager(), self)
     }
 
     /// Deletes the record's row. A versioned delete checks the version first.

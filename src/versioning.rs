@@ -1024,11 +1024,53 @@ pub(crate) fn save<B: Backend, R: Record>(
 ) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
-    let written = write(tm, meta, sql, record)?;
+    let written = if reads_back_the_version(meta) {
+        tm.all_or_nothing(|| write(tm, meta, sql, record))?
+    } else {
+        write(tm, meta, sql, record)?
+    };
     if let Some(key) = written.new_key {
         record.set_primary_key(Some(key));
     }
     record.set_version(written.version);
+    Ok(())
+}
+
+/// Whether a save of the type is two statements, the write and then a
+/// read of the version the database set (the trigger kind): outside a
+/// block the two run in one internal transaction, so that a failed read
+/// cannot leave the write committed behind an `Err` (an insert's key
+/// unknown, so that a retry inserts the row twice). Every other save is
+/// one statement where it writes: an unchecked update that matched no row
+/// wrote nothing before its insert, and a conflict's read follows an
+/// `UPDATE` or `DELETE` that matched nothing.
+#[inline(always)]
+fn reads_back_the_version(meta: &RecordMeta) -> bool {
+    meta.version()
+        .is_some_and(|field| field.kind() == VersionKind::Trigger)
+}
+
+/// `save_and_reload`: the save and the read of the row it wrote, in one
+/// transaction (see [`TransactionManager::all_or_nothing`]). The record is
+/// changed only when both succeeded (and, outside a block, committed).
+pub(crate) fn save_and_reload<B: Backend, R: Record>(
+    tm: &TransactionManager<B>,
+    record: &mut R,
+) -> Result<(), Error> {
+    let meta = R::meta();
+    let sql = meta.sql::<B>()?;
+    let reloaded =
+        tm.all_or_nothing(|| {
+            let written = write(tm, meta, sql, record)?;
+            let pk = written.new_key.as_ref().or(record.primary_key()).ok_or(
+                Error::MissingPrimaryKey {
+                    table: meta.table(),
+                },
+            )?;
+            Store::<B>::query_first(tm, &sql.get, |values| values.bind(pk), R::from_row)?
+                .ok_or_else(|| not_found(meta, pk))
+        })?;
+    *record = reloaded;
     Ok(())
 }
 
@@ -1295,7 +1337,13 @@ pub(crate) fn save_fields<B: Backend, R: Record>(
     } else {
         &updates.unchecked
     };
-    let version = match run_update(tm, sql, text, field, plan, record, pk)? {
+    let update = || run_update(tm, sql, text, field, plan, record, pk);
+    let updated = if reads_back_the_version(meta) {
+        tm.all_or_nothing(update)?
+    } else {
+        update()?
+    };
+    let version = match updated {
         Some(version) => version,
         None => {
             return Err(match plan.checked {

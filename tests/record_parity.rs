@@ -31,6 +31,10 @@ trait Harness {
     /// row it fired for (`touched = touched + 1`), as an `updated_at`
     /// trigger does.
     const TOUCH_PAGE_TRIGGER: &'static str;
+    /// DDL: a trigger on `ledger` that, when a row's label is written as
+    /// 'spoil', sets its version and label to NULL (which no `i64` or
+    /// `String` reads), after the write that fired it.
+    const SPOIL_LEDGER_TRIGGER: &'static str;
     fn new() -> Self;
     fn manager(&self) -> TransactionManager<Self::B>;
     /// Runs SQL through a second connection (DDL, raw writes by "another
@@ -38,6 +42,9 @@ trait Harness {
     fn raw(&self, sql: &str);
     /// One integer (or NULL) read through a second connection.
     fn scalar(&self, sql: &str) -> Option<i64>;
+    /// Whether the manager's connection is outside any transaction, asked
+    /// of the database.
+    fn outside_transaction(&self, tm: &TransactionManager<Self::B>) -> bool;
 }
 
 struct SqliteDb(common::Db);
@@ -48,6 +55,12 @@ impl Harness for SqliteDb {
     const INTEGER_HOLDS_I64: bool = true;
     const TOUCH_PAGE_TRIGGER: &'static str = "CREATE TRIGGER page_touch AFTER UPDATE OF label ON page \
          BEGIN UPDATE page SET touched = touched + 1 WHERE id = NEW.id; END";
+    const SPOIL_LEDGER_TRIGGER: &'static str = "CREATE TRIGGER ledger_spoil_insert AFTER INSERT ON ledger \
+         WHEN NEW.label = 'spoil' \
+         BEGIN UPDATE ledger SET version = NULL, label = NULL WHERE id = NEW.id; END; \
+         CREATE TRIGGER ledger_spoil_update AFTER UPDATE OF label ON ledger \
+         WHEN NEW.label = 'spoil' \
+         BEGIN UPDATE ledger SET version = NULL, label = NULL WHERE id = NEW.id; END";
     fn new() -> Self {
         SqliteDb(common::Db::new())
     }
@@ -62,6 +75,9 @@ impl Harness for SqliteDb {
             .observer()
             .query_row(sql, [], |r| r.get(0))
             .expect(sql)
+    }
+    fn outside_transaction(&self, tm: &TransactionManager) -> bool {
+        tm.is_autocommit()
     }
 }
 
@@ -81,6 +97,11 @@ mod pg {
              UPDATE page SET touched = touched + 1 WHERE id = NEW.id; RETURN NULL; END $$; \
              CREATE TRIGGER page_touch AFTER UPDATE OF label ON page \
              FOR EACH ROW EXECUTE FUNCTION page_touch()";
+        const SPOIL_LEDGER_TRIGGER: &'static str = "CREATE FUNCTION ledger_spoil() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN \
+             UPDATE ledger SET version = NULL, label = NULL WHERE id = NEW.id; RETURN NULL; END $$; \
+             CREATE TRIGGER ledger_spoil AFTER INSERT OR UPDATE OF label ON ledger \
+             FOR EACH ROW WHEN (NEW.label = 'spoil') EXECUTE FUNCTION ledger_spoil()";
         fn new() -> Self {
             PgHarness(common::pg::PgDb::new())
         }
@@ -92,6 +113,9 @@ mod pg {
         }
         fn scalar(&self, sql: &str) -> Option<i64> {
             self.0.observer().query_one(sql, &[]).expect(sql).get(0)
+        }
+        fn outside_transaction(&self, tm: &TransactionManager<Postgres>) -> bool {
+            self.0.outside_transaction(tm)
         }
     }
 }
@@ -129,6 +153,7 @@ for_each_backend!(
     every_version_kind_works_on_an_integer_version_column,
     a_tables_own_after_trigger_that_updates_the_row_causes_no_false_conflict,
     a_records_own_binding_code_may_use_the_manager,
+    a_save_whose_read_back_fails_outside_a_block_commits_nothing,
 );
 
 #[derive(Debug, Clone, Default, Record)]
@@ -943,4 +968,119 @@ fn a_records_own_binding_code_may_use_the_manager<H: Harness>() {
     assert_eq!(audited.version, Some(2));
     assert_eq!(Tag::get(&*tm, 1).unwrap().label, "audited after 1 tags");
     assert_eq!(db.scalar("SELECT count(*) FROM tag"), Some(1));
+}
+
+/// A trigger-versioned record of `ledger`: its save is the write, then the
+/// read of the version.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "ledger")]
+struct Ledger {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(trigger))]
+    version: Option<i64>,
+    label: String,
+}
+
+/// The same table, versioned in the row: its save is one statement, and
+/// `save_and_reload` adds the read of the row.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "ledger")]
+struct LedgerEntry {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+}
+
+/// Outside a block, a save that reads back after its write (the trigger
+/// kind's version, `save_and_reload`'s row) runs in a transaction of its
+/// own: when the read fails after the write succeeded, nothing is
+/// committed and the record keeps its key and version, so a retry neither
+/// inserts a second row nor meets a conflict with its own write.
+fn a_save_whose_read_back_fails_outside_a_block_commits_nothing<H: Harness>() {
+    let db = H::new();
+    db.raw(&format!(
+        "CREATE TABLE ledger (id {}, version BIGINT, label TEXT)",
+        H::SERIAL_KEY
+    ));
+    // Created first, so that on SQLite it fires after the version trigger.
+    db.raw(H::SPOIL_LEDGER_TRIGGER);
+    let mut tm = db.manager();
+    apply_concurrency_check_for::<Ledger, _>(&mut tm).expect("create the version trigger");
+    let rows = || db.scalar("SELECT count(*) FROM ledger");
+    let refused = |tm: &TransactionManager<H::B>, err: Error, what: &str| {
+        assert!(
+            matches!(err, Error::Statement { .. }),
+            "{what}: the read-back's error, not {err:?}"
+        );
+        assert!(db.outside_transaction(tm), "{what}: left in a transaction");
+    };
+
+    // An insert: the key the database assigned is not lost.
+    let mut spoilt = Ledger {
+        label: "spoil".into(),
+        ..Default::default()
+    };
+    refused(&tm, spoilt.save(&tm).unwrap_err(), "insert on the manager");
+    assert_eq!((spoilt.id, spoilt.version), (None, None));
+    assert_eq!(rows(), Some(0), "the insert was rolled back");
+    let err = tm.autocommit(|tx| spoilt.save(tx)).unwrap_err();
+    refused(&tm, err, "insert in an autocommit block");
+    assert_eq!((spoilt.id, spoilt.version, rows()), (None, None, Some(0)));
+
+    // An update, and a `save_fields`: the version is not moved past.
+    let mut ledger = Ledger {
+        label: "kept".into(),
+        ..Default::default()
+    };
+    ledger.save(&tm).unwrap();
+    let id = ledger.id.expect("a key");
+    assert_eq!(ledger.version, Some(1));
+    ledger.label = "spoil".into();
+    refused(&tm, ledger.save(&tm).unwrap_err(), "update");
+    refused(
+        &tm,
+        ledger.save_fields(&tm, &["label"]).unwrap_err(),
+        "save_fields",
+    );
+    assert_eq!(ledger.version, Some(1), "the record keeps its version");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM ledger WHERE id = {id} AND version = 1 AND label = 'kept'"
+        )),
+        Some(1),
+        "the row is as it was"
+    );
+    ledger.label = "next".into();
+    ledger
+        .save(&tm)
+        .unwrap_or_else(|e| panic!("the next save is no conflict with a rolled-back one: {e}"));
+    assert_eq!(ledger.version, Some(2));
+
+    // `save_and_reload` of a type whose save is one statement: the reload
+    // reads a NULL label.
+    let mut entry = LedgerEntry {
+        label: "spoil".into(),
+        ..Default::default()
+    };
+    refused(
+        &tm,
+        entry.save_and_reload(&tm).unwrap_err(),
+        "save_and_reload",
+    );
+    assert_eq!(
+        (entry.id, entry.version, entry.label.as_str()),
+        (None, None, "spoil")
+    );
+    assert_eq!(rows(), Some(1), "only the ledger saved above");
+    // Inside a block the block decides: here, it commits both.
+    let mut entry = LedgerEntry {
+        label: "fine".into(),
+        ..Default::default()
+    };
+    tm.commit_on_success(|tx| entry.save_and_reload(tx))
+        .unwrap();
+    assert_eq!((entry.version, rows()), (Some(1), Some(2)));
 }
