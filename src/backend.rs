@@ -52,7 +52,8 @@ pub(crate) mod sealed {
 
         /// Whether the open transaction wrote something that dirty tracking
         /// may have missed (PostgreSQL: a `SELECT` calling a writing function).
-        /// Asked only when a manual block ends without known writes.
+        /// Asked only when an outermost manual block ends without known
+        /// writes, after a known read in the work it still holds.
         #[inline]
         fn transaction_wrote(_conn: &Self::Connection) -> bool {
             false

@@ -44,6 +44,13 @@ pub(crate) struct Frame {
     /// borrows the handle, so it cannot outlive a commit, a rollback or a
     /// nested block: marking at prepare time misses nothing.
     dirty: Cell<bool>,
+    /// A known read ran since the block began or last committed or rolled
+    /// back, here or in a nested block released into this one. On
+    /// PostgreSQL a read may write (a `SELECT` of a writing function), so a
+    /// manual block that ends without known writes asks the server only
+    /// then: a write in a nested block that was rolled back is gone, yet
+    /// it gave the transaction the id the server would report.
+    read: Cell<bool>,
     /// Index in `hooks` where this frame's uncommitted hooks start.
     hooks_mark: usize,
     /// Whether the frame's transaction is open. Only an outermost manual
@@ -120,6 +127,7 @@ struct ManualFrame {
     depth: usize,
     scope: FrameScope,
     dirty: bool,
+    read: bool,
     hooks_mark: usize,
     open: bool,
     failed: bool,
@@ -256,6 +264,7 @@ impl<B: Backend> TransactionManager<B> {
             mode,
             scope,
             dirty: Cell::new(false),
+            read: Cell::new(false),
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
             failed: Cell::new(false),
@@ -290,6 +299,7 @@ impl<B: Backend> TransactionManager<B> {
             && (frame.dirty.get()
                 || frame.scope == FrameScope::Transaction
                     && frame.open.get()
+                    && frame.read.get()
                     && B::transaction_wrote(&self.conn))
         {
             self.finish(Outcome::Discard)?;
@@ -355,6 +365,7 @@ impl<B: Backend> TransactionManager<B> {
                     trace::savepoint("released", depth);
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
+                        parent.read.set(parent.read.get() || frame.read.get());
                     }
                     return Ok(());
                 }
@@ -524,6 +535,7 @@ impl<B: Backend> TransactionManager<B> {
             depth,
             scope,
             dirty,
+            read,
             hooks_mark,
             open,
             failed,
@@ -567,6 +579,7 @@ impl<B: Backend> TransactionManager<B> {
                     .map_err(|(step, source)| self.break_on(step, source))?;
                 if let Some(parent) = depth.checked_sub(1).and_then(|i| self.frames.get(i)) {
                     parent.dirty.set(parent.dirty.get() || dirty);
+                    parent.read.set(parent.read.get() || read);
                 }
                 self.reset_top_frame(true);
                 if let Some(top) = self.frames.last_mut() {
@@ -630,6 +643,7 @@ impl<B: Backend> TransactionManager<B> {
             depth: self.frames.len() - 1,
             scope: frame.scope,
             dirty: frame.dirty.get(),
+            read: frame.read.get(),
             hooks_mark: frame.hooks_mark,
             open: frame.open.get(),
             failed: frame.failed.get(),
@@ -641,6 +655,7 @@ impl<B: Backend> TransactionManager<B> {
     fn reset_top_frame(&self, open: bool) {
         if let Some(top) = self.frames.last() {
             top.dirty.set(false);
+            top.read.set(false);
             top.open.set(open);
             top.failed.set(false);
         }
@@ -739,6 +754,16 @@ impl<B: Backend> TransactionManager<B> {
     pub(crate) fn mark_dirty(&self) {
         if let Some(top) = self.frames.last() {
             top.dirty.set(true);
+        }
+    }
+
+    /// A known read ran in the top block (see `Frame::read`). Only
+    /// PostgreSQL needs it: SQLite's dirty tracking is exact.
+    #[cfg(feature = "postgres")]
+    #[inline]
+    pub(crate) fn mark_read(&self) {
+        if let Some(top) = self.frames.last() {
+            top.read.set(true);
         }
     }
 

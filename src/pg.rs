@@ -404,7 +404,8 @@ impl sealed::Sealed for Postgres {
     /// Whether the server assigned the open transaction an id, which it does
     /// at its first write (a `SELECT` calling a function that writes,
     /// `SELECT … INTO`, …): one round trip, asked only when a manual block
-    /// ends without known writes. If it cannot be asked, the answer is yes.
+    /// ends without known writes after a known read. If it cannot be
+    /// asked, the answer is yes.
     fn transaction_wrote(conn: &PgConnection) -> bool {
         conn.client
             .borrow_mut()
@@ -847,7 +848,9 @@ impl TransactionManager<Postgres> {
         let result = self.conn.client.borrow_mut().batch_execute(sql);
         // A batch cannot be inspected statement by statement as it runs:
         // it counts as a write, even when it fails part way.
-        if !facts.read_only {
+        if facts.read_only {
+            self.mark_read();
+        } else {
             self.mark_dirty();
         }
         result.map_err(|source| self.statement_failed(sql, source))
@@ -904,7 +907,9 @@ impl TransactionManager<Postgres> {
             }
         };
         self.before_statement()?;
-        if !read_only {
+        if read_only {
+            self.mark_read();
+        } else {
             // Even when it then fails: a statement that was sent may have
             // written before it failed.
             self.mark_dirty();

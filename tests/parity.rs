@@ -18,6 +18,7 @@ for_each_backend!(
     commit_on_success_commits_on_ok_and_rolls_back_on_err,
     autocommit_keeps_the_writes_made_before_a_failure,
     a_manual_block_that_forgets_to_commit_is_rolled_back_and_says_so,
+    a_manual_block_whose_writes_nested_blocks_rolled_back_ends_ok,
     manual_commit_and_rollback_act_on_the_work_since_the_last_one,
     a_failed_nested_block_rolls_back_to_its_savepoint_only,
     a_nested_block_whose_outer_block_fails_is_rolled_back_with_it,
@@ -100,6 +101,44 @@ where
     // A manual block that only read ends fine.
     let n = tm.commit_manually(|tx| tx.count()).unwrap();
     assert_eq!(n, 0);
+}
+
+/// On PostgreSQL a write in a savepoint gives the transaction an id even when
+/// the savepoint is then rolled back, so asking the server whether the
+/// transaction wrote would answer yes: the block must not ask when nothing
+/// it kept could have written.
+fn a_manual_block_whose_writes_nested_blocks_rolled_back_ends_ok<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    tm.commit_manually(|tx| {
+        let err = tx
+            .commit_on_success(|inner| {
+                inner.insert("Nobody", "Here")?;
+                Err::<(), _>(common::AppError::MeantToDoThat)
+            })
+            .unwrap_err();
+        assert!(matches!(err, common::AppError::MeantToDoThat));
+        // A nested block that swallowed a statement error (PostgreSQL:
+        // BlockAborted; SQLite: released, so its write is the outer block's).
+        let swallowed = nested_block_swallowing_a_statement_error(tx);
+        if H::ERROR_ABORTS {
+            assert!(
+                matches!(swallowed, Err(Error::BlockAborted)),
+                "{swallowed:?}"
+            );
+        } else {
+            swallowed.unwrap();
+            tx.rollback()?;
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
 }
 
 fn manual_commit_and_rollback_act_on_the_work_since_the_last_one<H: Harness>()
@@ -342,11 +381,7 @@ where
         assert!(matches!(err, Error::Statement { .. }), "{err:?}");
         // Also when the nested block swallowed it: the savepoint is rolled
         // back and the outer block goes on (PostgreSQL: BlockAborted).
-        let swallowed = tx.commit_on_success(|inner| {
-            inner.insert("Nobody", "Either")?;
-            let _ = inner.failing();
-            Ok::<_, Error>(())
-        });
+        let swallowed = nested_block_swallowing_a_statement_error(tx);
         if H::ERROR_ABORTS {
             assert!(
                 matches!(swallowed, Err(Error::BlockAborted)),
@@ -749,4 +784,18 @@ where
     tm.commit_on_success(|tx| tx.insert("Eve", "Stone"))
         .unwrap();
     assert_eq!(db.committed(), ["Eve Stone"]);
+}
+
+/// A nested block that writes, swallows a statement error and returns `Ok`.
+fn nested_block_swallowing_a_statement_error<B: txmanager::Backend>(
+    tx: &mut Transaction<'_, B>,
+) -> Result<(), Error>
+where
+    for<'a> Transaction<'a, B>: Statements,
+{
+    tx.commit_on_success(|inner| {
+        inner.insert("Nobody", "Either")?;
+        let _ = inner.failing();
+        Ok::<_, Error>(())
+    })
 }

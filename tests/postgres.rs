@@ -425,6 +425,25 @@ fn a_manual_block_whose_only_writes_are_selects_of_writing_functions_does_not_en
         assert_eq!(db.committed(), Vec::<String>::new(), "{sql}");
         assert!(db.outside_transaction(&tm), "{sql}");
     }
+    // Also when the writing read ran in a nested block that was released
+    // into the manual block; not when that nested block rolled back.
+    let result = tm.commit_manually(|tx| {
+        tx.commit_on_success(|inner| inner.query("SELECT add_reporter()", &[]).map(|_| ()))
+    });
+    assert!(
+        matches!(result, Err(Error::PendingCommitRollback)),
+        "{result:?}"
+    );
+    tm.commit_manually(|tx| {
+        let rolled_back = tx.commit_on_success(|inner| {
+            inner.query("SELECT add_reporter()", &[])?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(rolled_back.is_err());
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), Vec::<String>::new());
     // A manual block that only read still ends Ok.
     tm.commit_manually(|tx| tx.query("SELECT * FROM reporter", &[]).map(|_| ()))
         .unwrap();
