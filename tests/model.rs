@@ -2,19 +2,28 @@
 //! writes, commits, rollbacks, hooks, returned errors and panics, raw
 //! transaction-control statements (alone or inside a batch after a write)
 //! and multi-statement batches that write and then fail, run against a real
-//! database (a file, or `:memory:`) and, in lockstep, against a simple
-//! reference model of what must be committed. After every program the
-//! database (a file read through a second connection) must equal the model,
-//! the hooks that ran must be the model's, and the connection must be
+//! database and, in lockstep, against a simple reference model of what must
+//! be committed. After every program the database (read through a second
+//! connection, or through the manager for SQLite's `:memory:`) must equal the
+//! model, the hooks that ran must be the model's, and the connection must be
 //! outside any transaction.
+//!
+//! One body of code runs on both backends (`for_each_backend!`): SQLite
+//! always, PostgreSQL with the `postgres` feature (it fails without a
+//! server). Where PostgreSQL's rules differ, [`Rules`] names the rule, the
+//! model code says which backend does what and why, and docs/postgresql.md
+//! lists the difference.
 
 mod common;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Once};
 
+use common::backends::{Harness, SqliteDb, Statements, for_each_backend};
 use proptest::prelude::*;
-use txmanager::{Error, Mode, Scope, Transaction, TransactionManager};
+use txmanager::{Backend, Error, Mode, Scope, Step, Transaction, TransactionManager};
+
+for_each_backend!(every_program_commits_exactly_what_the_model_says);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum End {
@@ -67,7 +76,8 @@ fn op() -> impl Strategy<Value = Op> {
     })
 }
 
-/// Raw transaction control: every one is refused before it runs.
+/// Raw transaction control: every one is refused before it runs, on both
+/// backends.
 const RAW_CONTROL: &[&str] = &[
     "COMMIT",
     "END",
@@ -82,27 +92,138 @@ const RAW_CONTROL: &[&str] = &[
     "ROLLBACK; BEGIN",
 ];
 
-/// How a statement reaches the connection: a handle or the manager.
-trait Runs {
-    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error>;
-    fn batch(&self, sql: &str) -> Result<(), Error>;
+/// The model's rows are reporters whose id is the model's value, so the
+/// committed listing ("First Last", in id order) reads back as values.
+const FIRST_NAME: &str = "model";
+
+fn insert_sql(v: i64) -> String {
+    format!("INSERT INTO reporter (id, first_name, last_name) VALUES ({v}, '{FIRST_NAME}', '{v}')")
 }
 
-impl Runs for Transaction<'_> {
-    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error> {
-        self.execute(sql, [v])
+/// The rules where the backends differ, as the model encodes them: each is
+/// `false` on SQLite and `true` on PostgreSQL (docs/postgresql.md, "What
+/// PostgreSQL does differently").
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    /// A statement that fails inside a transaction aborts it: PostgreSQL
+    /// rejects every later statement (25P02) and the innermost block can only
+    /// roll back. SQLite's transaction stays usable after a failed statement.
+    error_aborts_transaction: bool,
+    /// A multi-statement batch sent outside any transaction runs as one
+    /// implicit transaction, so a failing statement rolls back the ones
+    /// before it (PostgreSQL's simple-query protocol). SQLite runs a batch
+    /// statement by statement, each committing at once, and stops at the
+    /// first error with the earlier ones kept.
+    failed_batch_outside_transaction_keeps_nothing: bool,
+    /// A batch holding transaction control is refused before any of it runs
+    /// (PostgreSQL: txmanager scans the whole text first). SQLite's
+    /// authorizer refuses the control statement when it is prepared, after
+    /// the statements before it in the batch ran.
+    control_refused_before_batch_runs: bool,
+}
+
+/// What the model needs of a backend beyond the shared harness.
+trait ModelBackend: Harness {
+    const RULES: Rules;
+    /// Cases per run; `PROPTEST_CASES` overrides it.
+    const CASES: u32;
+    /// What every program of a run shares.
+    type Shared;
+    /// One program's database.
+    type Db;
+    fn shared() -> Self::Shared;
+    /// A database with an empty `reporter` table, and a manager on it;
+    /// `variant` picks `:memory:` over a file on SQLite (PostgreSQL has one
+    /// kind of database).
+    fn open(shared: &Self::Shared, variant: bool) -> (Self::Db, TransactionManager<Self::B>);
+    /// The reporters committed, "First Last", in id order.
+    fn committed_in(
+        shared: &Self::Shared,
+        db: &Self::Db,
+        tm: &TransactionManager<Self::B>,
+    ) -> Vec<String>;
+    /// Whether the manager's connection is outside any transaction, asked of
+    /// the database.
+    fn outside_any_transaction(
+        shared: &Self::Shared,
+        db: &Self::Db,
+        tm: &TransactionManager<Self::B>,
+    ) -> bool;
+}
+
+impl ModelBackend for SqliteDb {
+    const RULES: Rules = Rules {
+        error_aborts_transaction: false,
+        failed_batch_outside_transaction_keeps_nothing: false,
+        control_refused_before_batch_runs: false,
+    };
+    const CASES: u32 = 1000;
+    type Shared = ();
+    /// A fresh file or `:memory:` database for each program.
+    type Db = common::Place;
+    fn shared() {}
+    fn open(_: &(), variant: bool) -> (common::Place, TransactionManager) {
+        let place = if variant {
+            common::Place::Memory
+        } else {
+            common::Place::File(common::Db::new())
+        };
+        let tm = place.manager();
+        (place, tm)
     }
-    fn batch(&self, sql: &str) -> Result<(), Error> {
-        self.execute_batch(sql)
+    fn committed_in(_: &(), db: &common::Place, tm: &TransactionManager) -> Vec<String> {
+        db.committed(tm)
+    }
+    fn outside_any_transaction(_: &(), _: &common::Place, tm: &TransactionManager) -> bool {
+        tm.is_autocommit()
     }
 }
 
-impl Runs for TransactionManager {
-    fn execute_one(&self, sql: &str, v: i64) -> Result<usize, Error> {
-        self.execute(sql, [v])
+/// A PostgreSQL run's schema and an observer connection, kept for all its
+/// programs: connecting is most of what a program costs.
+#[cfg(feature = "postgres")]
+struct PgShared {
+    harness: common::backends::pg::PgHarness,
+    observer: std::cell::RefCell<txmanager::postgres::Client>,
+}
+
+#[cfg(feature = "postgres")]
+impl ModelBackend for common::backends::pg::PgHarness {
+    const RULES: Rules = Rules {
+        error_aborts_transaction: true,
+        failed_batch_outside_transaction_keeps_nothing: true,
+        control_refused_before_batch_runs: true,
+    };
+    const CASES: u32 = 500;
+    type Shared = PgShared;
+    /// Each program empties the run's table and connects a new manager.
+    type Db = ();
+    fn shared() -> PgShared {
+        let harness = Self::new();
+        let observer = std::cell::RefCell::new(harness.0.observer());
+        PgShared { harness, observer }
     }
-    fn batch(&self, sql: &str) -> Result<(), Error> {
-        self.execute_batch(sql)
+    fn open(shared: &PgShared, _: bool) -> ((), TransactionManager<txmanager::Postgres>) {
+        shared
+            .observer
+            .borrow_mut()
+            .batch_execute("TRUNCATE reporter")
+            .expect("empty the table for the next program");
+        ((), shared.harness.manager())
+    }
+    fn committed_in(
+        shared: &PgShared,
+        (): &(),
+        _: &TransactionManager<txmanager::Postgres>,
+    ) -> Vec<String> {
+        common::pg::committed_seen_by(&mut shared.observer.borrow_mut())
+    }
+    fn outside_any_transaction(
+        shared: &PgShared,
+        (): &(),
+        tm: &TransactionManager<txmanager::Postgres>,
+    ) -> bool {
+        common::pg::outside_transaction_seen_by(&mut shared.observer.borrow_mut(), tm)
     }
 }
 
@@ -116,10 +237,14 @@ struct ModelFrame {
     dirty: bool,
     /// Hooks queued in this block since its start or last commit.
     hooks: Vec<i64>,
+    /// A statement failed in this block since its start or last commit or
+    /// rollback, and the database aborted the transaction
+    /// (`Rules::error_aborts_transaction`).
+    aborted: bool,
 }
 
-#[derive(Default)]
 struct Model {
+    rules: Rules,
     committed: Vec<i64>,
     /// What the manager's own connection sees.
     current: Vec<i64>,
@@ -134,9 +259,23 @@ enum Outcome {
     Deliberate,
     Pending,
     Panicked,
+    /// The closure returned `Ok` after the database aborted the block
+    /// (PostgreSQL): `Error::BlockAborted`, and the block rolled back.
+    Aborted,
 }
 
 impl Model {
+    fn new(rules: Rules) -> Model {
+        Model {
+            rules,
+            committed: Vec::new(),
+            current: Vec::new(),
+            frames: Vec::new(),
+            fired: Vec::new(),
+            next: 0,
+        }
+    }
+
     fn in_transaction(&self) -> bool {
         self.frames.iter().any(|f| f.transactional)
     }
@@ -152,6 +291,33 @@ impl Model {
             Some(top) if top.transactional => top.dirty = true,
             _ => self.committed.push(v),
         }
+    }
+
+    /// A batch inserted `v`, then a statement of it failed.
+    fn failed_batch(&mut self, v: i64) {
+        if self.in_transaction() {
+            if self.rules.error_aborts_transaction {
+                // PostgreSQL: the failure aborted the transaction; the insert
+                // is in it, but the block can only roll back.
+                if let Some(top) = self.frames.last_mut() {
+                    top.aborted = true;
+                }
+            } else {
+                // SQLite: the insert before the failure stays in the block.
+                self.insert(v);
+            }
+        } else if !self.rules.failed_batch_outside_transaction_keeps_nothing {
+            // SQLite: the insert committed before the failing statement ran.
+            self.insert(v);
+        }
+        // PostgreSQL outside a transaction: the batch was one implicit
+        // transaction, and its failure rolled the insert back.
+    }
+
+    /// Whether the innermost block was aborted by the database
+    /// (PostgreSQL): its statements fail with 25P02 until it rolls back.
+    fn top_aborted(&self) -> bool {
+        self.frames.last().is_some_and(|f| f.aborted)
     }
 
     fn hook(&mut self, v: i64) {
@@ -196,6 +362,7 @@ impl Model {
             self.current = top.snapshot.clone();
             top.dirty = false;
             top.hooks.clear();
+            top.aborted = false;
         }
     }
 
@@ -206,6 +373,7 @@ impl Model {
             snapshot: self.current.clone(),
             dirty: false,
             hooks: Vec::new(),
+            aborted: false,
         });
     }
 
@@ -222,6 +390,13 @@ impl Model {
             return outcome;
         }
         match (frame.mode, end) {
+            // PostgreSQL: a block the database aborted rolls back, and a
+            // closure that swallowed the error and returned `Ok` gets
+            // `BlockAborted` (before any `PendingCommitRollback`), never `Ok`.
+            (_, End::Ok) if frame.aborted => {
+                self.current = frame.snapshot;
+                Outcome::Aborted
+            }
             (Mode::CommitOnSuccess, End::Ok) => {
                 self.keep(frame.dirty, frame.hooks);
                 Outcome::Ok
@@ -255,6 +430,15 @@ impl From<Error> for TestError {
 
 const DELIBERATE: &str = "deliberate panic";
 
+/// Asserts that a statement failed because the database had aborted the
+/// block (PostgreSQL's 25P02, in_failed_sql_transaction).
+fn assert_refused_as_aborted(result: &Result<impl std::fmt::Debug, Error>) {
+    assert!(
+        matches!(result, Err(e @ Error::Statement { .. }) if e.sqlstate() == Some("25P02")),
+        "a statement in an aborted block: {result:?}"
+    );
+}
+
 struct Run<'a> {
     model: &'a mut Model,
     log: Arc<Mutex<Vec<i64>>>,
@@ -263,13 +447,17 @@ struct Run<'a> {
 impl Run<'_> {
     /// Runs a statement-level op through a handle or the manager; false if
     /// `op` is not one.
-    fn statement(&mut self, runs: &impl Runs, op: &Op) -> bool {
+    fn statement(&mut self, runs: &impl Statements, op: &Op) -> bool {
         match op {
             Op::Insert => {
                 let v = self.model.value();
-                runs.execute_one("INSERT INTO t (v) VALUES (?1)", v)
-                    .expect("insert");
-                self.model.insert(v);
+                let result = runs.insert_with_id(v, FIRST_NAME, &v.to_string());
+                if self.model.top_aborted() {
+                    assert_refused_as_aborted(&result);
+                } else {
+                    result.expect("insert");
+                    self.model.insert(v);
+                }
             }
             Op::RawControl {
                 statement,
@@ -279,14 +467,16 @@ impl Run<'_> {
                 let result = if *after_write {
                     let v = self.model.value();
                     let never = self.model.value();
-                    let batch = format!(
-                        "INSERT INTO t (v) VALUES ({v}); {statement}; INSERT INTO t (v) VALUES ({never})"
-                    );
-                    let result = runs.batch(&batch);
-                    self.model.insert(v);
+                    let batch = format!("{}; {statement}; {}", insert_sql(v), insert_sql(never));
+                    let result = runs.raw(&batch);
+                    // SQLite ran the insert before the refused statement;
+                    // PostgreSQL refused the whole batch before running it.
+                    if !self.model.rules.control_refused_before_batch_runs {
+                        self.model.insert(v);
+                    }
                     result
                 } else {
-                    runs.batch(statement)
+                    runs.raw(statement)
                 };
                 assert!(
                     matches!(result, Err(Error::TransactionControlRefused { .. })),
@@ -295,18 +485,26 @@ impl Run<'_> {
             }
             Op::FailingBatch => {
                 let v = self.model.value();
-                let result = runs.batch(&format!(
-                    "INSERT INTO t (v) VALUES ({v}); INSERT INTO missing VALUES (1)"
+                let result = runs.raw(&format!(
+                    "{}; INSERT INTO missing VALUES (1)",
+                    insert_sql(v)
                 ));
-                assert!(matches!(result, Err(Error::Statement { .. })), "{result:?}");
-                self.model.insert(v);
+                if self.model.top_aborted() {
+                    assert_refused_as_aborted(&result);
+                } else {
+                    assert!(matches!(result, Err(Error::Statement { .. })), "{result:?}");
+                    self.model.failed_batch(v);
+                }
             }
             _ => return false,
         }
         true
     }
 
-    fn body(&mut self, tx: &mut Transaction<'_>, ops: &[Op]) {
+    fn body<B: Backend>(&mut self, tx: &mut Transaction<'_, B>, ops: &[Op])
+    where
+        for<'a> Transaction<'a, B>: Statements,
+    {
         for op in ops {
             if self.statement(tx, op) {
                 continue;
@@ -321,23 +519,24 @@ impl Run<'_> {
                 }
                 Op::Commit | Op::Rollback => {
                     let manual = self.model.top_is_manual();
-                    let result = if matches!(op, Op::Commit) {
-                        tx.commit()
-                    } else {
-                        tx.rollback()
-                    };
-                    if manual {
-                        result.expect("manual commit/rollback");
-                        if matches!(op, Op::Commit) {
-                            self.model.commit();
-                        } else {
-                            self.model.rollback();
-                        }
-                    } else {
+                    let commit = matches!(op, Op::Commit);
+                    let result = if commit { tx.commit() } else { tx.rollback() };
+                    if !manual {
                         assert!(
                             matches!(result, Err(Error::NotInManualMode { .. })),
                             "{result:?}"
                         );
+                    } else if commit && self.model.top_aborted() {
+                        // PostgreSQL: commit() of work the database aborted
+                        // rolls it back and says so.
+                        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+                        self.model.rollback();
+                    } else if commit {
+                        result.expect("manual commit");
+                        self.model.commit();
+                    } else {
+                        result.expect("manual rollback");
+                        self.model.rollback();
                     }
                 }
                 Op::Block { mode, end, body } => self.block(tx, *mode, *end, body),
@@ -345,13 +544,34 @@ impl Run<'_> {
         }
     }
 
-    fn block<S: Scope>(&mut self, scope: &mut S, mode: Mode, end: End, body: &[Op]) {
+    fn block<B: Backend, S: Scope<B>>(&mut self, scope: &mut S, mode: Mode, end: End, body: &[Op])
+    where
+        for<'a> Transaction<'a, B>: Statements,
+    {
         if mode == Mode::Autocommit && self.model.in_transaction() {
             let refused = scope.run(mode, |_| -> Result<(), Error> {
                 panic!("a refused block ran")
             });
             assert!(
                 matches!(refused, Err(Error::AutocommitInTransaction { .. })),
+                "{refused:?}"
+            );
+            return;
+        }
+        if self.model.top_aborted() {
+            // PostgreSQL: a nested block's SAVEPOINT fails in an aborted
+            // transaction (25P02), so the block does not run.
+            let refused = scope.run(mode, |_| -> Result<(), Error> {
+                panic!("a block ran inside an aborted transaction")
+            });
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::StepFailed {
+                        step: Step::Savepoint,
+                        ..
+                    })
+                ),
                 "{refused:?}"
             );
             return;
@@ -371,6 +591,7 @@ impl Run<'_> {
             Ok(Ok(())) => Outcome::Ok,
             Ok(Err(TestError::Deliberate)) => Outcome::Deliberate,
             Ok(Err(TestError::Db(Error::PendingCommitRollback))) => Outcome::Pending,
+            Ok(Err(TestError::Db(Error::BlockAborted))) => Outcome::Aborted,
             Ok(Err(TestError::Db(other))) => panic!("unexpected error: {other:?}"),
             Err(payload) if payload.downcast_ref::<&str>() == Some(&DELIBERATE) => {
                 Outcome::Panicked
@@ -381,7 +602,11 @@ impl Run<'_> {
         assert_eq!(actual, expected, "block {mode} ending {end:?}");
     }
 
-    fn top(&mut self, tm: &mut TransactionManager, ops: &[Op]) {
+    fn top<B: Backend>(&mut self, tm: &mut TransactionManager<B>, ops: &[Op])
+    where
+        TransactionManager<B>: Statements,
+        for<'a> Transaction<'a, B>: Statements,
+    {
         for op in ops {
             if self.statement(tm, op) {
                 continue;
@@ -408,57 +633,41 @@ fn quiet_deliberate_panics() {
     });
 }
 
-/// What is committed: read through a second connection for a file, or
-/// through the manager (outside any transaction) for `:memory:`.
-fn committed(path: Option<&std::path::Path>, tm: &TransactionManager) -> Vec<i64> {
-    const LIST: &str = "SELECT v FROM t ORDER BY v";
-    match path {
-        Some(path) => {
-            let conn = txmanager::rusqlite::Connection::open(path).unwrap();
-            let mut stmt = conn.prepare(LIST).unwrap();
-            stmt.query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        }
-        None => {
-            assert!(tm.is_autocommit());
-            let mut stmt = tm.prepare(LIST).unwrap();
-            stmt.query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        }
-    }
+/// The values in a committed listing of the model's reporters.
+fn values(names: Vec<String>) -> Vec<i64> {
+    names
+        .iter()
+        .map(|name| {
+            name.strip_prefix(FIRST_NAME)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("not a model row: {name:?}"))
+        })
+        .collect()
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
-
-    #[test]
-    fn every_program_commits_exactly_what_the_model_says(
-        program in prop::collection::vec(op(), 0..6),
-        in_memory in any::<bool>(),
-    ) {
-        quiet_deliberate_panics();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("model.db");
-        let path = (!in_memory).then_some(file.as_path());
-        let mut tm = match path {
-            Some(path) => TransactionManager::open(path).unwrap(),
-            None => TransactionManager::open_in_memory().unwrap(),
-        };
-        tm.execute("CREATE TABLE t (v INTEGER NOT NULL)", []).unwrap();
-        let mut model = Model::default();
+fn every_program_commits_exactly_what_the_model_says<H: ModelBackend>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    quiet_deliberate_panics();
+    let config = ProptestConfig {
+        cases: H::CASES,
+        ..ProptestConfig::default()
+    };
+    let shared = H::shared();
+    proptest!(config, |(program in prop::collection::vec(op(), 0..6), variant in any::<bool>())| {
+        let (db, mut tm) = H::open(&shared, variant);
+        let mut model = Model::new(H::RULES);
         let log = Arc::new(Mutex::new(Vec::new()));
         Run { model: &mut model, log: Arc::clone(&log) }.top(&mut tm, &program);
 
         let mut expected = model.committed.clone();
         expected.sort_unstable();
-        prop_assert!(tm.is_autocommit(), "left inside a transaction");
-        prop_assert_eq!(committed(path, &tm), expected);
+        prop_assert!(H::outside_any_transaction(&shared, &db, &tm), "left inside a transaction");
+        prop_assert_eq!(values(H::committed_in(&shared, &db, &tm)), expected);
         prop_assert_eq!(&*log.lock().unwrap(), &model.fired);
-        prop_assert!(tm.is_autocommit(), "left inside a transaction");
+        prop_assert!(H::outside_any_transaction(&shared, &db, &tm), "left inside a transaction");
         prop_assert!(!tm.is_broken());
-    }
+    });
 }

@@ -79,16 +79,7 @@ impl PgDb {
     /// Whether the manager's session is outside any transaction, as the
     /// server reports it to another session (`pg_stat_activity`).
     pub fn outside_transaction(&self, tm: &TransactionManager<Postgres>) -> bool {
-        let Ok(row) = tm.query_one("SELECT pg_backend_pid()", &[]) else {
-            return false; // an aborted transaction refuses even this
-        };
-        let pid: i32 = row.get(0);
-        let state: Option<String> = self
-            .observer()
-            .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid])
-            .expect("read the session's state")
-            .get(0);
-        state.as_deref() == Some("idle")
+        outside_transaction_seen_by(&mut self.observer(), tm)
     }
 
     /// A fresh, independent connection: what every other client sees.
@@ -98,14 +89,36 @@ impl PgDb {
 
     /// The reporters committed, "First Last", in id order.
     pub fn committed(&self) -> Vec<String> {
-        self.observer()
-            .query(
-                "SELECT first_name || ' ' || last_name FROM reporter ORDER BY id",
-                &[],
-            )
-            .expect("list reporters")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+        committed_seen_by(&mut self.observer())
     }
+}
+
+/// [`PgDb::outside_transaction`], asked through an observer connection the
+/// caller keeps (a test that asks often saves a connection each time).
+pub fn outside_transaction_seen_by(
+    observer: &mut Client,
+    tm: &TransactionManager<Postgres>,
+) -> bool {
+    let Ok(row) = tm.query_one("SELECT pg_backend_pid()", &[]) else {
+        return false; // an aborted transaction refuses even this
+    };
+    let pid: i32 = row.get(0);
+    let state: Option<String> = observer
+        .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        .expect("read the session's state")
+        .get(0);
+    state.as_deref() == Some("idle")
+}
+
+/// [`PgDb::committed`], read through an observer connection the caller keeps.
+pub fn committed_seen_by(observer: &mut Client) -> Vec<String> {
+    observer
+        .query(
+            "SELECT first_name || ' ' || last_name FROM reporter ORDER BY id",
+            &[],
+        )
+        .expect("list reporters")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
