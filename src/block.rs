@@ -2,24 +2,30 @@
 //! release, rollback), what happens on panic, and the bookkeeping behind it
 //! (the frame stack, dirty tracking, `on_commit` hooks, the broken state).
 //!
-//! Everything here is `impl<B: Backend> TransactionManager<B>`, written once
-//! for every backend over the [`Backend`] trait; the public face is the mode
-//! methods on [`TransactionManager`] and [`Transaction`]. It depends on no
-//! backend module: each backend's statement path (SQLite's in `sqlite.rs`)
-//! calls the hooks below (`ensure_open`, `mark_dirty`,
-//! `check_transaction_state`, `statement_failed`).
+//! Everything here is [`Engine<B>`], written once for every backend over
+//! the [`Backend`] trait: a [`TransactionManager`](crate::TransactionManager)
+//! owns one, and a [`Transaction`](crate::Transaction) handle borrows it;
+//! their mode methods reach [`Engine::run_block`] through
+//! `transaction::run_block`, which hands the closure its handle. It imports
+//! no backend module, nor the manager or the handle: each backend's
+//! statement path (`impl Engine<Sqlite>` in `sqlite.rs`, `impl
+//! Engine<Postgres>` in `pg.rs`) calls the hooks below (`ensure_open`,
+//! `mark_dirty`, `check_transaction_state`, `statement_failed`).
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
+use std::fmt;
 
 use scopeguard::ScopeGuard;
 
 use crate::backend::Backend;
 use crate::error::{Breakage, DatabaseError};
 
+use crate::conflict::ConflictHandler;
+use crate::overrides::Override;
 use crate::trace;
-use crate::{Error, Mode, Step, Transaction, TransactionManager};
+use crate::{Error, Mode, Step};
 
-/// A hook queued by [`Transaction::on_commit`].
+/// A hook queued by [`Transaction::on_commit`](crate::Transaction::on_commit).
 pub(crate) type Hook = Box<dyn FnOnce() + Send + 'static>;
 
 /// What a frame opened when it was entered.
@@ -143,46 +149,107 @@ enum Outcome {
     Discard,
 }
 
-impl<B: Backend> TransactionManager<B> {
+/// The block engine: one connection and the state of the blocks running on
+/// it. A [`TransactionManager`](crate::TransactionManager) owns one; a
+/// [`Transaction`](crate::Transaction) handle borrows it for its block.
+///
+/// `pub` in this private module because the sealed `Scope` trait's methods
+/// name it (a `pub(crate)` type there is a private type in a public
+/// interface); it cannot be named from outside the crate.
+pub struct Engine<B: Backend> {
+    pub(crate) conn: B::Connection,
+    /// The running blocks, outermost first.
+    pub(crate) frames: Vec<Frame>,
+    /// Hooks waiting for the outermost commit, in the order they were added.
+    pub(crate) hooks: Vec<Hook>,
+    /// Index of the frame that opened the transaction, if one is open.
+    pub(crate) txn_root: Option<usize>,
+    /// Set when the transaction ended behind our back; cleared when the
+    /// outermost block ends.
+    pub(crate) transaction_lost: Cell<bool>,
+    /// Why the manager is broken, if a rollback failed.
+    pub(crate) broken: OnceCell<Breakage>,
+    pub(crate) block_options: B::BlockOptions,
+    /// The options the running outermost block began with (a manual block
+    /// begins again with it after a commit).
+    pub(crate) active_options: B::BlockOptions,
+    pub(crate) savepoints: SavepointCache,
+    /// Whether the engine began a transaction it has not ended, for backends
+    /// that cannot say so themselves (PostgreSQL).
+    pub(crate) tracked_open: Cell<bool>,
+    /// Set when the connection to the server was lost: the manager refuses
+    /// all work, and only a new manager helps.
+    pub(crate) connection_lost: Cell<bool>,
+    /// Active `disable_concurrency` / `disable_version_increment` scopes.
+    pub(crate) concurrency_overrides: Vec<Override>,
+    /// Told of every version conflict before it is returned.
+    pub(crate) conflict_handler: Option<ConflictHandler>,
+    /// The database reported the transaction state the frames expect at
+    /// the end of the last statement txmanager ran, and nothing but
+    /// txmanager's own watched statements and control statements has run
+    /// since: the checks before a statement, at a block's start and before
+    /// its commit can skip asking again (see `block.rs`). Never set on a
+    /// backend that cannot report the state (PostgreSQL).
+    pub(crate) state_checked: Cell<bool>,
+    /// SQL that txmanager does not watch may run until the top block ends:
+    /// a statement was prepared for the caller, or the raw connection
+    /// lent. While set, every check asks the database.
+    pub(crate) unwatched_sql: Cell<bool>,
+    /// Set while a record operation of several statements runs in a
+    /// transaction the engine opened for it alone, outside any block's
+    /// (`all_or_nothing`).
+    pub(crate) internal_transaction: Cell<bool>,
+}
+
+impl<B: Backend> fmt::Debug for Engine<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("depth", &self.frames.len())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    /// An engine around a connection its backend has opened and configured.
+    pub(crate) fn new(conn: B::Connection, options: B::BlockOptions) -> Self {
+        Engine {
+            conn,
+            frames: Vec::new(),
+            hooks: Vec::new(),
+            txn_root: None,
+            transaction_lost: Cell::new(false),
+            broken: OnceCell::new(),
+            block_options: options,
+            active_options: options,
+            savepoints: SavepointCache::default(),
+            tracked_open: Cell::new(false),
+            connection_lost: Cell::new(false),
+            concurrency_overrides: Vec::new(),
+            conflict_handler: None,
+            state_checked: Cell::new(false),
+            unwatched_sql: Cell::new(false),
+            internal_transaction: Cell::new(false),
+        }
+    }
+
+    /// Reports a conflict to the handler, if there is one.
+    #[cold]
+    pub(crate) fn report_conflict(&self, err: &Error) {
+        if let (Some(handler), Some(conflict)) = (&self.conflict_handler, err.conflict()) {
+            handler(&conflict);
+        }
+    }
+}
+
+impl<B: Backend> Engine<B> {
     /// Runs `f` as a block in `mode`: the single code path behind every mode
-    /// method, outermost or nested.
-    pub(crate) fn run_block<T, E, F>(&mut self, mode: Mode, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
-        E: From<Error>,
-    {
-        self.run_block_with(mode, None, f)
-    }
-
-    /// A test transaction: a `commit_on_success` block marked to roll back
-    /// from the start, whose mark cannot be cleared.
-    pub(crate) fn run_test_block<T, E, F>(&mut self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
-        E: From<Error>,
-    {
-        self.run_frame(Mode::CommitOnSuccess, None, true, f)
-    }
-
-    /// [`run_block`](Self::run_block), with the block options (how to `BEGIN`) to use if
-    /// this block opens the transaction (`None`: the manager's default).
-    pub(crate) fn run_block_with<T, E, F>(
-        &mut self,
-        mode: Mode,
-        options: Option<B::BlockOptions>,
-        f: F,
-    ) -> Result<T, E>
-    where
-        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
-        E: From<Error>,
-    {
-        self.run_frame(mode, options, false, f)
-    }
-
-    /// The one body behind every block; `always_rollback` makes it a test
-    /// transaction.
+    /// method, outermost or nested. `options` says how to `BEGIN` if this
+    /// block opens the transaction (`None`: the manager's default);
+    /// `always_rollback` makes it a test transaction. `f` gets the engine
+    /// back: `transaction.rs` wraps it in the block's handle.
     #[inline(always)]
-    fn run_frame<T, E, F>(
+    pub(crate) fn run_block<T, E, F>(
         &mut self,
         mode: Mode,
         options: Option<B::BlockOptions>,
@@ -190,7 +257,7 @@ impl<B: Backend> TransactionManager<B> {
         f: F,
     ) -> Result<T, E>
     where
-        F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+        F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
         let span = trace::block(mode, self.frames.len());
@@ -199,7 +266,7 @@ impl<B: Backend> TransactionManager<B> {
         // From here on the frame is open; the guard rolls it back on every
         // exit that does not defuse it, a panic in `f` included.
         let mut guard = scopeguard::guard(self, |tm| tm.abandon());
-        let result = f(&mut Transaction::new(&mut guard));
+        let result = f(&mut guard);
         let tm = ScopeGuard::into_inner(guard);
         match result {
             Ok(value) => {
@@ -1066,95 +1133,4 @@ where
             }
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    //! Failed rollback steps. Users cannot reach them through the public API
-    //! any more (the gate refuses their savepoint SQL), so these tests
-    //! destroy a savepoint through the gate itself, as a failing disk would.
-    use super::*;
-
-    const INSERT: &str = "INSERT INTO t (x) VALUES (?1)";
-
-    fn manager() -> (tempfile::TempDir, std::path::PathBuf, TransactionManager) {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("t.db");
-        let tm = TransactionManager::open(&path).expect("open");
-        tm.execute("CREATE TABLE t (x)", []).expect("create table");
-        (dir, path, tm)
-    }
-
-    fn committed(path: &std::path::Path) -> i64 {
-        rusqlite::Connection::open(path)
-            .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
-            .expect("count committed rows")
-    }
-
-    /// Releases the first nested block's savepoint behind the engine's back.
-    fn destroy_savepoint(tx: &Transaction<'_>) {
-        let tm = tx.manager_ref();
-        tm.conn
-            .gate
-            .run(&tm.conn, "RELEASE txm_1")
-            .expect("release the savepoint");
-    }
-
-    #[test]
-    fn a_failed_savepoint_rollback_breaks_the_manager_until_reset() {
-        let (_dir, path, mut tm) = manager();
-        let result: Result<(), Error> = tm.commit_on_success(|tx| {
-            tx.execute(INSERT, [1])?;
-            let inner: Result<(), Error> = tx.commit_on_success(|inner| {
-                destroy_savepoint(inner);
-                Err(Error::PendingCommitRollback)
-            });
-            assert!(
-                matches!(inner, Err(Error::PendingCommitRollback)),
-                "the first error wins: {inner:?}"
-            );
-            let refused = tx.execute(INSERT, [2]).unwrap_err();
-            assert!(matches!(refused, Error::Broken { .. }), "{refused:?}");
-            Ok(())
-        });
-        match result {
-            Err(Error::Broken { reason, source }) => {
-                assert!(
-                    source.is_some_and(|s| s.sqlite_error_code().is_some()),
-                    "the broken state keeps SQLite's error as its source"
-                );
-                assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
-            }
-            other => panic!("expected a broken manager, got {other:?}"),
-        }
-        assert_eq!(committed(&path), 0, "a broken block must never commit");
-        assert!(tm.is_broken());
-        let refused = tm.commit_on_success(|_| Ok::<_, Error>(())).unwrap_err();
-        assert!(matches!(refused, Error::Broken { .. }));
-        assert!(matches!(tm.execute(INSERT, [3]), Err(Error::Broken { .. })));
-
-        tm.reset().unwrap();
-        assert!(!tm.is_broken());
-        assert!(tm.is_autocommit());
-        tm.commit_on_success(|tx| tx.execute(INSERT, [4])).unwrap();
-        assert_eq!(committed(&path), 1);
-    }
-
-    #[test]
-    fn a_failed_release_is_reported_as_the_release_step() {
-        let (_dir, _path, mut tm) = manager();
-        let err = tm
-            .commit_on_success(|tx| {
-                tx.commit_on_success(|inner| {
-                    destroy_savepoint(inner);
-                    Ok::<_, Error>(())
-                })
-            })
-            .unwrap_err();
-        // The inner block's RELEASE fails first; its error is what the outer returned.
-        assert_eq!(err.step(), Some(Step::ReleaseSavepoint), "{err:?}");
-        assert!(tm.is_broken());
-        tm.reset().unwrap();
-        assert!(tm.is_autocommit());
-    }
 }

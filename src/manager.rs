@@ -1,6 +1,5 @@
 //! [`TransactionManager`]: owns one connection and runs blocks on it.
 
-use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -8,13 +7,13 @@ use std::sync::Arc;
 use rusqlite::{CachedStatement, Connection, Params, Row};
 
 use crate::backend::Backend;
-use crate::block::{Frame, Hook, SavepointCache};
-use crate::conflict::{Conflict, ConflictHandler};
-use crate::error::{Breakage, DatabaseError};
-use crate::overrides::Override;
+use crate::block::Engine;
+use crate::conflict::Conflict;
+use crate::error::DatabaseError;
 use crate::settings::{self, BeginMode, Settings};
 use crate::sqlite::{self, Sqlite, SqliteConnection};
-use crate::{Error, Mode, Transaction};
+use crate::transaction::{self, Transaction};
+use crate::{Error, Mode};
 
 /// Owns a SQLite connection and runs closures on it in Django's three
 /// transaction modes.
@@ -64,61 +63,25 @@ use crate::{Error, Mode, Transaction};
 /// });
 /// ```
 pub struct TransactionManager<B: Backend = Sqlite> {
-    pub(crate) conn: B::Connection,
-    /// The running blocks, outermost first.
-    pub(crate) frames: Vec<Frame>,
-    /// Hooks waiting for the outermost commit, in the order they were added.
-    pub(crate) hooks: Vec<Hook>,
-    /// Index of the frame that opened the transaction, if one is open.
-    pub(crate) txn_root: Option<usize>,
-    /// Set when the transaction ended behind our back; cleared when the
-    /// outermost block ends.
-    pub(crate) transaction_lost: Cell<bool>,
-    /// Why the manager is broken, if a rollback failed.
-    pub(crate) broken: OnceCell<Breakage>,
-    pub(crate) block_options: B::BlockOptions,
-    /// The options the running outermost block began with (a manual block
-    /// begins again with it after a commit).
-    pub(crate) active_options: B::BlockOptions,
-    pub(crate) savepoints: SavepointCache,
-    /// Whether the engine began a transaction it has not ended, for backends
-    /// that cannot say so themselves (PostgreSQL).
-    pub(crate) tracked_open: Cell<bool>,
-    /// Set when the connection to the server was lost: the manager refuses
-    /// all work, and only a new manager helps.
-    pub(crate) connection_lost: Cell<bool>,
-    /// Active `disable_concurrency` / `disable_version_increment` scopes.
-    pub(crate) concurrency_overrides: Vec<Override>,
-    /// Told of every version conflict before it is returned.
-    pub(crate) conflict_handler: Option<ConflictHandler>,
-    /// The database reported the transaction state the frames expect at
-    /// the end of the last statement txmanager ran, and nothing but
-    /// txmanager's own watched statements and control statements has run
-    /// since: the checks before a statement, at a block's start and before
-    /// its commit can skip asking again (see `block.rs`). Never set on a
-    /// backend that cannot report the state (PostgreSQL).
-    pub(crate) state_checked: Cell<bool>,
-    /// SQL that txmanager does not watch may run until the top block ends:
-    /// a statement was prepared for the caller, or the raw connection
-    /// lent. While set, every check asks the database.
-    pub(crate) unwatched_sql: Cell<bool>,
-    /// Set while a record operation of several statements runs in a
-    /// transaction the engine opened for it alone, outside any block's
-    /// (`all_or_nothing` in `block.rs`).
-    pub(crate) internal_transaction: Cell<bool>,
+    /// The connection and the state of its blocks.
+    pub(crate) engine: Engine<B>,
 }
 
 impl<B: Backend> fmt::Debug for TransactionManager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TransactionManager")
             .field("backend", &std::any::type_name::<B>())
-            .field("depth", &self.frames.len())
-            .field("pending_hooks", &self.hooks.len())
-            .field("block_options", &self.block_options)
-            .field("broken", &self.broken)
+            .field("depth", &self.engine.frames.len())
+            .field("pending_hooks", &self.engine.hooks.len())
+            .field("block_options", &self.engine.block_options)
+            .field("broken", &self.engine.broken)
             .field(
                 "conflict_handler",
-                &self.conflict_handler.as_ref().map(|_| "Fn(&Conflict)"),
+                &self
+                    .engine
+                    .conflict_handler
+                    .as_ref()
+                    .map(|_| "Fn(&Conflict)"),
             )
             .finish_non_exhaustive()
     }
@@ -296,7 +259,7 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn set_statement_cache_capacity(&self, statements: usize) {
-        self.conn.set_app_statements(statements);
+        self.engine.conn.set_app_statements(statements);
     }
 
     /// The underlying connection, for what txmanager does not wrap: user
@@ -327,11 +290,12 @@ impl TransactionManager {
     /// ```
     #[must_use]
     pub fn connection(&self) -> &Connection {
-        self.expect_unwatched_sql();
-        self.conn
+        self.engine.expect_unwatched_sql();
+        self.engine
+            .conn
             .gate
-            .forget_own_control(&self.conn, self.savepoints.texts());
-        &self.conn
+            .forget_own_control(&self.engine.conn, self.engine.savepoints.texts());
+        &self.engine.conn
     }
 
     /// Lends the connection mutably to `f`, outside any block, with nothing
@@ -365,15 +329,15 @@ impl TransactionManager {
     /// # }
     /// ```
     pub fn with_connection<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
-        if let Some(breakage) = self.broken.get() {
+        if let Some(breakage) = self.engine.broken.get() {
             return Err(breakage.error());
         }
-        self.expect_unwatched_sql();
-        let value = self.conn.lend(f)?;
-        if self.conn.is_autocommit() {
+        self.engine.expect_unwatched_sql();
+        let value = self.engine.conn.lend(f)?;
+        if self.engine.conn.is_autocommit() {
             return Ok(value);
         }
-        self.roll_back_if_open()?;
+        self.engine.roll_back_if_open()?;
         Err(Error::TransactionOpenedUnderneath { statement: None })
     }
 
@@ -395,7 +359,7 @@ impl TransactionManager {
     /// ```
     #[must_use]
     pub fn into_inner(self) -> Connection {
-        self.conn.into_inner()
+        self.engine.conn.into_inner()
     }
 
     fn with_begin_mode(conn: Connection, mode: BeginMode, app_statements: usize) -> Self {
@@ -405,7 +369,7 @@ impl TransactionManager {
         // manager instead: it must not run blocks it cannot protect.
         if let Some(source) = failed {
             let source = DatabaseError::from(source);
-            tm.break_with(
+            tm.engine.break_with(
                 format!(
                     "could not install the transaction-control guard: {}",
                     source.summary()
@@ -421,22 +385,7 @@ impl<B: Backend> TransactionManager<B> {
     /// A manager around a connection its backend has opened and configured.
     pub(crate) fn from_connection(conn: B::Connection, options: B::BlockOptions) -> Self {
         TransactionManager {
-            conn,
-            frames: Vec::new(),
-            hooks: Vec::new(),
-            txn_root: None,
-            transaction_lost: Cell::new(false),
-            broken: OnceCell::new(),
-            block_options: options,
-            active_options: options,
-            savepoints: SavepointCache::default(),
-            tracked_open: Cell::new(false),
-            connection_lost: Cell::new(false),
-            concurrency_overrides: Vec::new(),
-            conflict_handler: None,
-            state_checked: Cell::new(false),
-            unwatched_sql: Cell::new(false),
-            internal_transaction: Cell::new(false),
+            engine: Engine::new(conn, options),
         }
     }
 
@@ -451,7 +400,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn block_options(&self) -> B::BlockOptions {
-        self.block_options
+        self.engine.block_options
     }
 
     /// Changes how later outermost blocks begin their transaction.
@@ -466,7 +415,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn set_block_options(&mut self, options: B::BlockOptions) {
-        self.block_options = options;
+        self.engine.block_options = options;
     }
 }
 
@@ -510,7 +459,7 @@ impl TransactionManager<Sqlite> {
     /// # }
     /// ```
     pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize, Error> {
-        self.run_statement(sql, |stmt| stmt.execute(params))
+        self.engine.run_statement(sql, |stmt| stmt.execute(params))
     }
 
     /// Runs several `;`-separated statements without parameters, in autocommit
@@ -532,7 +481,7 @@ impl TransactionManager<Sqlite> {
     /// # }
     /// ```
     pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
-        self.run_batch(sql)
+        self.engine.run_batch(sql)
     }
 
     /// Runs a query expected to return at least one row and maps the first.
@@ -557,7 +506,8 @@ impl TransactionManager<Sqlite> {
         P: Params,
         F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     {
-        self.run_statement(sql, |stmt| stmt.query_row(params, f))
+        self.engine
+            .run_statement(sql, |stmt| stmt.query_row(params, f))
     }
 
     /// Prepares a statement through the connection's statement cache.
@@ -580,7 +530,7 @@ impl TransactionManager<Sqlite> {
     /// # }
     /// ```
     pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>, Error> {
-        self.prepare_statement(sql)
+        self.engine.prepare_statement(sql)
     }
 }
 
@@ -633,7 +583,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block(Mode::Autocommit, f)
+        transaction::run_block(&mut self.engine, Mode::Autocommit, None, f)
     }
 
     /// Runs `f` in one transaction: `Ok` commits, `Err` rolls back and returns
@@ -698,7 +648,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block(Mode::CommitOnSuccess, f)
+        transaction::run_block(&mut self.engine, Mode::CommitOnSuccess, None, f)
     }
 
     /// Runs `f` in a transaction that the closure manages itself with
@@ -758,7 +708,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block(Mode::CommitManually, f)
+        transaction::run_block(&mut self.engine, Mode::CommitManually, None, f)
     }
 
     /// A test transaction: a [`commit_on_success`](Self::commit_on_success)
@@ -803,7 +753,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_test_block(f)
+        transaction::run_test_block(&mut self.engine, f)
     }
 
     /// [`commit_on_success`](Self::commit_on_success), beginning with
@@ -838,7 +788,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block_with(Mode::CommitOnSuccess, Some(options), f)
+        transaction::run_block(&mut self.engine, Mode::CommitOnSuccess, Some(options), f)
     }
 
     /// [`commit_manually`](Self::commit_manually), beginning (and beginning
@@ -867,7 +817,7 @@ impl<B: Backend> TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block_with(Mode::CommitManually, Some(options), f)
+        transaction::run_block(&mut self.engine, Mode::CommitManually, Some(options), f)
     }
 }
 
@@ -885,7 +835,7 @@ impl TransactionManager<Sqlite> {
     /// # }
     /// ```
     pub fn is_autocommit(&self) -> bool {
-        self.conn.is_autocommit()
+        self.engine.conn.is_autocommit()
     }
 }
 
@@ -976,7 +926,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn set_conflict_handler(&mut self, handler: impl Fn(&Conflict) + Send + Sync + 'static) {
-        self.conflict_handler = Some(Arc::new(handler));
+        self.engine.conflict_handler = Some(Arc::new(handler));
     }
 
     /// Removes the handler set by
@@ -990,15 +940,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # Ok::<(), txmanager::Error>(())
     /// ```
     pub fn clear_conflict_handler(&mut self) {
-        self.conflict_handler = None;
-    }
-
-    /// Reports a conflict to the handler, if there is one.
-    #[cold]
-    pub(crate) fn report_conflict(&self, err: &Error) {
-        if let (Some(handler), Some(conflict)) = (&self.conflict_handler, err.conflict()) {
-            handler(&conflict);
-        }
+        self.engine.conflict_handler = None;
     }
 }
 
@@ -1014,7 +956,7 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.broken.get().is_some() || self.connection_lost.get()
+        self.engine.broken.get().is_some() || self.engine.connection_lost.get()
     }
 
     /// Brings a broken manager back: rolls back whatever transaction the
@@ -1037,9 +979,101 @@ impl<B: Backend> TransactionManager<B> {
     /// # }
     /// ```
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.reset_engine()?;
-        B::reset_connection(&mut self.conn)?;
-        self.broken.take();
+        self.engine.reset_engine()?;
+        B::reset_connection(&mut self.engine.conn)?;
+        self.engine.broken.take();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Failed rollback steps. Users cannot reach them through the public API
+    //! any more (the gate refuses their savepoint SQL), so these tests
+    //! destroy a savepoint through the gate itself, as a failing disk would.
+    use super::*;
+    use crate::Step;
+
+    const INSERT: &str = "INSERT INTO t (x) VALUES (?1)";
+
+    fn manager() -> (tempfile::TempDir, std::path::PathBuf, TransactionManager) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("t.db");
+        let tm = TransactionManager::open(&path).expect("open");
+        tm.execute("CREATE TABLE t (x)", []).expect("create table");
+        (dir, path, tm)
+    }
+
+    fn committed(path: &std::path::Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .expect("count committed rows")
+    }
+
+    /// Releases the first nested block's savepoint behind the engine's back.
+    fn destroy_savepoint(tx: &Transaction<'_>) {
+        let tm = tx.engine_ref();
+        tm.conn
+            .gate
+            .run(&tm.conn, "RELEASE txm_1")
+            .expect("release the savepoint");
+    }
+
+    #[test]
+    fn a_failed_savepoint_rollback_breaks_the_manager_until_reset() {
+        let (_dir, path, mut tm) = manager();
+        let result: Result<(), Error> = tm.commit_on_success(|tx| {
+            tx.execute(INSERT, [1])?;
+            let inner: Result<(), Error> = tx.commit_on_success(|inner| {
+                destroy_savepoint(inner);
+                Err(Error::PendingCommitRollback)
+            });
+            assert!(
+                matches!(inner, Err(Error::PendingCommitRollback)),
+                "the first error wins: {inner:?}"
+            );
+            let refused = tx.execute(INSERT, [2]).unwrap_err();
+            assert!(matches!(refused, Error::Broken { .. }), "{refused:?}");
+            Ok(())
+        });
+        match result {
+            Err(Error::Broken { reason, source }) => {
+                assert!(
+                    source.is_some_and(|s| s.sqlite_error_code().is_some()),
+                    "the broken state keeps SQLite's error as its source"
+                );
+                assert!(reason.contains("ROLLBACK TO SAVEPOINT failed"), "{reason}");
+            }
+            other => panic!("expected a broken manager, got {other:?}"),
+        }
+        assert_eq!(committed(&path), 0, "a broken block must never commit");
+        assert!(tm.is_broken());
+        let refused = tm.commit_on_success(|_| Ok::<_, Error>(())).unwrap_err();
+        assert!(matches!(refused, Error::Broken { .. }));
+        assert!(matches!(tm.execute(INSERT, [3]), Err(Error::Broken { .. })));
+
+        tm.reset().unwrap();
+        assert!(!tm.is_broken());
+        assert!(tm.is_autocommit());
+        tm.commit_on_success(|tx| tx.execute(INSERT, [4])).unwrap();
+        assert_eq!(committed(&path), 1);
+    }
+
+    #[test]
+    fn a_failed_release_is_reported_as_the_release_step() {
+        let (_dir, _path, mut tm) = manager();
+        let err = tm
+            .commit_on_success(|tx| {
+                tx.commit_on_success(|inner| {
+                    destroy_savepoint(inner);
+                    Ok::<_, Error>(())
+                })
+            })
+            .unwrap_err();
+        // The inner block's RELEASE fails first; its error is what the outer returned.
+        assert_eq!(err.step(), Some(Step::ReleaseSavepoint), "{err:?}");
+        assert!(tm.is_broken());
+        tm.reset().unwrap();
+        assert!(tm.is_autocommit());
     }
 }

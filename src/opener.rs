@@ -219,7 +219,9 @@ impl Opener {
             })?;
         }
         let mut tm = TransactionManager::new_with(conn, &self.settings)?;
-        tm.conflict_handler.clone_from(&self.conflict_handler);
+        tm.engine
+            .conflict_handler
+            .clone_from(&self.conflict_handler);
         Ok(tm)
     }
 }

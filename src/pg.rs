@@ -32,6 +32,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
 use crate::backend::{Backend, sealed};
+use crate::block::Engine;
 use crate::error::DatabaseError;
 use crate::{Error, Transaction, TransactionManager};
 
@@ -747,7 +748,7 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
-        self.pg_statement(sql, |client, stmt| client.execute(stmt, params))
+        self.engine.execute(sql, params)
     }
 
     /// Runs a query and returns its rows, in autocommit mode.
@@ -769,7 +770,7 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        self.pg_statement(sql, |client, stmt| client.query(stmt, params))
+        self.engine.query(sql, params)
     }
 
     /// Runs a query that returns exactly one row.
@@ -792,7 +793,7 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
-        self.pg_statement(sql, |client, stmt| client.query_one(stmt, params))
+        self.engine.query_one(sql, params)
     }
 
     /// Runs a query that returns at most one row.
@@ -818,7 +819,7 @@ impl TransactionManager<Postgres> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, Error> {
-        self.pg_statement(sql, |client, stmt| client.query_opt(stmt, params))
+        self.engine.query_opt(sql, params)
     }
 
     /// Runs several `;`-separated statements without parameters, in one
@@ -843,6 +844,42 @@ impl TransactionManager<Postgres> {
     /// # }
     /// ```
     pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        self.engine.execute_batch(sql)
+    }
+}
+
+/// PostgreSQL's statement path, on the engine: what the statement API of
+/// the manager and of a handle, and `PgRecords`, run statements through.
+impl Engine<Postgres> {
+    pub(crate) fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.pg_statement(sql, |client, stmt| client.execute(stmt, params))
+    }
+
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        self.pg_statement(sql, |client, stmt| client.query(stmt, params))
+    }
+
+    pub(crate) fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error> {
+        self.pg_statement(sql, |client, stmt| client.query_one(stmt, params))
+    }
+
+    pub(crate) fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        self.pg_statement(sql, |client, stmt| client.query_opt(stmt, params))
+    }
+
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), Error> {
         let facts = SqlFacts::of(sql).refuse_control(sql)?;
         self.before_statement()?;
         let result = self.conn.client.borrow_mut().batch_execute(sql);
@@ -994,7 +1031,7 @@ impl Transaction<'_, Postgres> {
     /// # }
     /// ```
     pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
-        self.manager_ref().execute(sql, params)
+        self.engine_ref().execute(sql, params)
     }
 
     /// Runs a query in this block and returns its rows.
@@ -1016,7 +1053,7 @@ impl Transaction<'_, Postgres> {
     /// # }
     /// ```
     pub fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        self.manager_ref().query(sql, params)
+        self.engine_ref().query(sql, params)
     }
 
     /// Runs a query in this block that returns exactly one row.
@@ -1038,7 +1075,7 @@ impl Transaction<'_, Postgres> {
     /// # }
     /// ```
     pub fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
-        self.manager_ref().query_one(sql, params)
+        self.engine_ref().query_one(sql, params)
     }
 
     /// Runs a query in this block that returns at most one row.
@@ -1064,7 +1101,7 @@ impl Transaction<'_, Postgres> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, Error> {
-        self.manager_ref().query_opt(sql, params)
+        self.engine_ref().query_opt(sql, params)
     }
 
     /// Runs several `;`-separated statements in this block, in one round
@@ -1086,7 +1123,7 @@ impl Transaction<'_, Postgres> {
     /// # }
     /// ```
     pub fn execute_batch(&self, sql: &str) -> Result<(), Error> {
-        self.manager_ref().execute_batch(sql)
+        self.engine_ref().execute_batch(sql)
     }
 }
 
@@ -1146,14 +1183,14 @@ mod tests {
         for n in 1..=STATEMENT_CACHE_CAPACITY + 10 {
             tm.query_one(hot, &[]).unwrap();
             tm.query_one(&format!("SELECT {n}::int8"), &[]).unwrap();
-            let cache = tm.conn.statements.borrow();
+            let cache = tm.engine.conn.statements.borrow();
             assert!(cache.by_sql.len() <= STATEMENT_CACHE_CAPACITY);
             assert!(
                 cache.by_sql.contains_key(hot),
                 "the hot statement was evicted at {n}"
             );
         }
-        let cache = tm.conn.statements.borrow();
+        let cache = tm.engine.conn.statements.borrow();
         assert_eq!(cache.by_sql.len(), STATEMENT_CACHE_CAPACITY);
         assert!(
             !cache.by_sql.contains_key("SELECT 1::int8"),
@@ -1271,7 +1308,8 @@ mod tests {
         let mut tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
         // The server rejects the nested block's SAVEPOINT, as when a cancel
         // (57014) lands on it: that aborts the whole transaction.
-        tm.savepoints
+        tm.engine
+            .savepoints
             .replace_open::<Postgres>(1, "SAVEPOINT \"txmanager_sp_1");
         let result = tm.commit_on_success(|tx| {
             tx.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])?;
@@ -1294,7 +1332,7 @@ mod tests {
                 // The savepoint released behind the engine's back: its
                 // ROLLBACK TO fails (3B001), which breaks the manager.
                 inner
-                    .manager_ref()
+                    .engine_ref()
                     .conn
                     .client
                     .borrow_mut()
@@ -1348,11 +1386,16 @@ mod tests {
         for believed_open in [true, false] {
             let (client, idle_rollbacks) = client_counting_idle_rollbacks();
             let mut tm = TransactionManager::<Postgres>::from_client(client).unwrap();
-            tm.conn.client.borrow_mut().batch_execute("BEGIN").unwrap();
-            tm.tracked_open.set(believed_open);
+            tm.engine
+                .conn
+                .client
+                .borrow_mut()
+                .batch_execute("BEGIN")
+                .unwrap();
+            tm.engine.tracked_open.set(believed_open);
             tm.reset().unwrap();
             assert!(
-                !in_transaction_block(&mut tm.conn.client.borrow_mut()).unwrap(),
+                !in_transaction_block(&mut tm.engine.conn.client.borrow_mut()).unwrap(),
                 "believed open: {believed_open}"
             );
             assert_eq!(
@@ -1371,7 +1414,8 @@ mod tests {
         let mut tm = TransactionManager::<Postgres>::connect(&url).unwrap();
         // As if a BEGIN had slipped past the keyword scan: the engine
         // believes no transaction is open, the server has one.
-        tm.conn
+        tm.engine
+            .conn
             .client
             .borrow_mut()
             .batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES (1)"))
@@ -1390,7 +1434,7 @@ mod tests {
             Vec::<i64>::new(),
             "the stray work committed"
         );
-        assert!(!in_transaction_block(&mut tm.conn.client.borrow_mut()).unwrap());
+        assert!(!in_transaction_block(&mut tm.engine.conn.client.borrow_mut()).unwrap());
         // The manager is ready at once.
         tm.commit_on_success(|tx| tx.execute(&format!("INSERT INTO {table} VALUES (3)"), &[]))
             .unwrap();

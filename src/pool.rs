@@ -45,7 +45,7 @@ impl r2d2::ManageConnection for Opener {
     }
 
     fn is_valid(&self, tm: &mut TransactionManager) -> Result<(), Error> {
-        if let Some(breakage) = tm.broken.get() {
+        if let Some(breakage) = tm.engine.broken.get() {
             return Err(breakage.error());
         }
         tm.query_row("SELECT 1", [], |_| Ok(()))

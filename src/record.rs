@@ -548,7 +548,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn save<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::save(scope.manager(), self)
+        versioning::save(scope.engine(), self)
     }
 
     /// Saves only the named data fields of a record already saved, leaving
@@ -611,7 +611,7 @@ pub trait Record: Sized {
         scope: &S,
         fields: &[&str],
     ) -> Result<(), Error> {
-        versioning::save_fields(scope.manager(), self, fields)
+        versioning::save_fields(scope.engine(), self, fields)
     }
 
     /// Saves, then reloads the row, so the record holds what the database
@@ -650,7 +650,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::save_and_reload(scope.manager(), self)
+        versioning::save_and_reload(scope.engine(), self)
     }
 
     /// Deletes the record's row. A versioned delete checks the version first.
@@ -679,7 +679,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn delete<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::delete(scope.manager(), self)
+        versioning::delete(scope.engine(), self)
     }
 
     /// Loads the record with primary key `pk`.
@@ -735,7 +735,7 @@ pub trait Record: Sized {
     fn find<B: Backend, S: Scope<B>>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error> {
         let sql = Self::meta().sql::<B>()?;
         <B::Records as RecordStore<B>>::query_first(
-            scope.manager(),
+            scope.engine(),
             &sql.get,
             |values| values.bind(pk),
             Self::from_row,
@@ -788,7 +788,7 @@ pub trait Record: Sized {
         match Self::find(scope, &pk)? {
             Some(record) if record.version() == Some(version) => Ok(record),
             other => Err(versioning::record_modified(
-                scope.manager(),
+                scope.engine(),
                 meta,
                 &pk,
                 version,
@@ -822,7 +822,7 @@ pub trait Record: Sized {
     fn all<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<Self>, Error> {
         let sql = Self::meta().sql::<B>()?;
         <B::Records as RecordStore<B>>::query_all(
-            scope.manager(),
+            scope.engine(),
             &sql.all,
             |_| Ok(()),
             Self::from_row,
@@ -865,7 +865,7 @@ pub trait Record: Sized {
     ) -> Result<Vec<Self>, Error> {
         let sql = Self::meta().sql::<B>()?;
         params.query_all(
-            scope.manager(),
+            scope.engine(),
             &format!("{} WHERE {clause}", sql.select),
             Self::from_row,
         )

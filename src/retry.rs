@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use rusqlite::ErrorCode;
 
 use crate::backend::Backend;
+use crate::block::Engine;
 use crate::trace;
+use crate::transaction::run_block;
 use crate::{Error, Mode, Transaction, TransactionManager};
 
 /// How often, and how patiently, a block is retried: at most `max_attempts`
@@ -645,60 +647,61 @@ impl<B: Backend> TransactionManager<B> {
         F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error> + Retryable,
     {
-        self.retry_block(policy, None, f)
+        retry_block(&mut self.engine, policy, None, f)
     }
+}
 
-    /// The retry loop behind [`commit_on_success_with_retry`](Self::commit_on_success_with_retry)
-    /// and `#[commit_on_success(retry = ...)]`, beginning with `begin` (`None`:
-    /// the manager's default).
-    pub(crate) fn retry_block<T, E, F>(
-        &mut self,
-        policy: &RetryPolicy,
-        begin: Option<B::BlockOptions>,
-        mut f: F,
-    ) -> Result<Retried<T>, RetryError<E>>
-    where
-        F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
-        E: From<Error> + Retryable,
-    {
-        let start = Instant::now();
-        let span = trace::retry();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            span.attempts(attempts);
-            let error = match self.run_block_with(Mode::CommitOnSuccess, begin, &mut f) {
-                Ok(value) => {
-                    span.outcome("ok");
-                    return Ok(Retried { value, attempts });
-                }
-                Err(error) => error,
-            };
-            let gave_up = if error.is_conflict() && !policy.retry_conflicts {
-                Some(GaveUp::Conflict)
-            } else if !error.is_retryable() && !error.is_conflict() {
-                Some(GaveUp::NotRetryable)
-            } else if attempts >= policy.max_attempts {
-                Some(GaveUp::AttemptLimit)
-            } else {
-                let wait = policy.backoff(attempts);
-                if start.elapsed() + wait > policy.max_elapsed {
-                    Some(GaveUp::TimeLimit)
-                } else {
-                    trace::retrying(attempts, wait, error.retry_cause());
-                    thread::sleep(wait);
-                    None
-                }
-            };
-            if let Some(gave_up) = gave_up {
-                span.outcome(gave_up.label());
-                return Err(RetryError {
-                    error,
-                    attempts,
-                    elapsed: start.elapsed(),
-                    gave_up,
-                });
+/// The retry loop behind [`TransactionManager::commit_on_success_with_retry`]
+/// and `#[commit_on_success(retry = ...)]`, beginning with `begin` (`None`:
+/// the manager's default).
+pub(crate) fn retry_block<B, T, E, F>(
+    tm: &mut Engine<B>,
+    policy: &RetryPolicy,
+    begin: Option<B::BlockOptions>,
+    mut f: F,
+) -> Result<Retried<T>, RetryError<E>>
+where
+    B: Backend,
+    F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
+    E: From<Error> + Retryable,
+{
+    let start = Instant::now();
+    let span = trace::retry();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        span.attempts(attempts);
+        let error = match run_block(tm, Mode::CommitOnSuccess, begin, &mut f) {
+            Ok(value) => {
+                span.outcome("ok");
+                return Ok(Retried { value, attempts });
             }
+            Err(error) => error,
+        };
+        let gave_up = if error.is_conflict() && !policy.retry_conflicts {
+            Some(GaveUp::Conflict)
+        } else if !error.is_retryable() && !error.is_conflict() {
+            Some(GaveUp::NotRetryable)
+        } else if attempts >= policy.max_attempts {
+            Some(GaveUp::AttemptLimit)
+        } else {
+            let wait = policy.backoff(attempts);
+            if start.elapsed() + wait > policy.max_elapsed {
+                Some(GaveUp::TimeLimit)
+            } else {
+                trace::retrying(attempts, wait, error.retry_cause());
+                thread::sleep(wait);
+                None
+            }
+        };
+        if let Some(gave_up) = gave_up {
+            span.outcome(gave_up.label());
+            return Err(RetryError {
+                error,
+                attempts,
+                elapsed: start.elapsed(),
+                gave_up,
+            });
         }
     }
 }

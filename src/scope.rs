@@ -7,34 +7,36 @@ use std::fmt;
 
 use crate::backend::Backend;
 use crate::sqlite::Sqlite;
+use crate::transaction::run_block;
 use crate::{Error, Mode, Transaction, TransactionManager};
 
 pub(crate) mod sealed {
     use crate::TransactionManager;
     use crate::backend::Backend;
+    use crate::block::Engine;
 
-    /// Gives crate code the manager behind a scope. The module is private,
+    /// Gives crate code the engine behind a scope. The module is private,
     /// so the trait and its methods cannot be named outside the crate.
     pub trait Sealed<B: Backend> {
-        fn manager(&self) -> &TransactionManager<B>;
-        fn manager_mut(&mut self) -> &mut TransactionManager<B>;
+        fn engine(&self) -> &Engine<B>;
+        fn engine_mut(&mut self) -> &mut Engine<B>;
     }
 
     impl<B: Backend> Sealed<B> for TransactionManager<B> {
-        fn manager(&self) -> &TransactionManager<B> {
-            self
+        fn engine(&self) -> &Engine<B> {
+            &self.engine
         }
-        fn manager_mut(&mut self) -> &mut TransactionManager<B> {
-            self
+        fn engine_mut(&mut self) -> &mut Engine<B> {
+            &mut self.engine
         }
     }
 
     impl<B: Backend> Sealed<B> for crate::Transaction<'_, B> {
-        fn manager(&self) -> &TransactionManager<B> {
-            self.manager_ref()
+        fn engine(&self) -> &Engine<B> {
+            self.engine_ref()
         }
-        fn manager_mut(&mut self) -> &mut TransactionManager<B> {
-            self.manager_mut()
+        fn engine_mut(&mut self) -> &mut Engine<B> {
+            self.engine_mut()
         }
     }
 }
@@ -97,7 +99,7 @@ impl<B: Backend> Scope<B> for TransactionManager<B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run_block(mode, f)
+        run_block(&mut self.engine, mode, None, f)
     }
 }
 
@@ -107,7 +109,7 @@ impl<B: Backend> Scope<B> for Transaction<'_, B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.manager_mut().run_block(mode, f)
+        run_block(self.engine_mut(), mode, None, f)
     }
 }
 
@@ -388,7 +390,7 @@ pub mod macro_support {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        scope.manager_mut().run_block_with(mode, begin, f)
+        crate::transaction::run_block(scope.engine_mut(), mode, begin, f)
     }
 
     /// Runs `f` as a `commit_on_success` block, again from scratch while it
@@ -407,13 +409,13 @@ pub mod macro_support {
         F: FnMut(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error> + Retryable,
     {
-        let tm = scope.manager_mut();
+        let tm = scope.engine_mut();
         if tm.frames.is_empty() {
-            tm.retry_block(policy, begin, f)
+            crate::retry::retry_block(tm, policy, begin, f)
                 .map(|retried| retried.value)
                 .map_err(crate::RetryError::into_inner)
         } else {
-            tm.run_block_with(Mode::CommitOnSuccess, begin, f)
+            crate::transaction::run_block(tm, Mode::CommitOnSuccess, begin, f)
         }
     }
 }

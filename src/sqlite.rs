@@ -13,11 +13,12 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
 use rusqlite::{Batch, CachedStatement, Connection, ErrorCode};
 
+use crate::Error;
 use crate::backend::Backend;
+use crate::block::Engine;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
-use crate::{Error, TransactionManager};
 
 mod records;
 
@@ -956,7 +957,7 @@ pub(crate) fn quote_identifier(name: &str) -> String {
 /// The SQLite statement path: statements run through rusqlite's statement
 /// cache, the control gate refuses raw transaction control, and SQLite
 /// itself says whether each one wrote.
-impl TransactionManager<Sqlite> {
+impl Engine<Sqlite> {
     /// Runs one statement for a handle or the manager, keeping the books:
     /// refuses work on a broken manager, begins a lazily closed manual
     /// block, marks the block dirty when SQLite reports a changed row (even

@@ -8,10 +8,11 @@
 //! statement path. This module imports nothing from records or versioning,
 //! so the graph stays a tree: `record` → `store` ← backend module → `shape`.
 
+use crate::Error;
 use crate::backend::Backend;
+use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
-use crate::{Error, Transaction, TransactionManager};
 
 /// A version trigger as a backend finds it in the database.
 ///
@@ -69,7 +70,7 @@ pub trait RecordStore<B: ?Sized> {
     /// with `bind`; the number of rows it changed.
     #[doc(hidden)]
     fn execute(
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<u64, Error>
@@ -80,7 +81,7 @@ pub trait RecordStore<B: ?Sized> {
     /// returned one.
     #[doc(hidden)]
     fn query_first<T>(
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -91,7 +92,7 @@ pub trait RecordStore<B: ?Sized> {
     /// Runs a record statement and reads every row with `read`.
     #[doc(hidden)]
     fn query_all<T>(
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -103,7 +104,7 @@ pub trait RecordStore<B: ?Sized> {
     /// database assigned, converted to `K`.
     #[doc(hidden)]
     fn insert_assigning_key<K: FromSqlValue>(
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         sql: &RecordSql,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<K, Error>
@@ -112,31 +113,27 @@ pub trait RecordStore<B: ?Sized> {
 
     /// The names of `table`'s columns; empty if there is no such table.
     #[doc(hidden)]
-    fn table_columns(tm: &TransactionManager<B>, table: &str) -> Result<Vec<String>, Error>
+    fn table_columns(tm: &Engine<B>, table: &str) -> Result<Vec<String>, Error>
     where
         B: Backend;
 
     /// Adds a version column to `table` (existing rows start at 1).
     #[doc(hidden)]
-    fn add_version_column(tx: &Transaction<'_, B>, table: &str, column: &str) -> Result<(), Error>
+    fn add_version_column(tx: &Engine<B>, table: &str, column: &str) -> Result<(), Error>
     where
         B: Backend;
 
     /// Creates the version trigger of `table`'s `column`, or replaces one
     /// that differs, inside the caller's block.
     #[doc(hidden)]
-    fn ensure_version_trigger(
-        tx: &Transaction<'_, B>,
-        table: &str,
-        column: &str,
-    ) -> Result<(), Error>
+    fn ensure_version_trigger(tx: &Engine<B>, table: &str, column: &str) -> Result<(), Error>
     where
         B: Backend;
 
     /// Whether the version trigger of `table`'s `column` is as created.
     #[doc(hidden)]
     fn version_trigger_state(
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         table: &str,
         column: &str,
     ) -> Result<TriggerState, Error>
@@ -146,13 +143,13 @@ pub trait RecordStore<B: ?Sized> {
     /// Every version trigger in the database (the current schema, on
     /// PostgreSQL), by name.
     #[doc(hidden)]
-    fn version_triggers(tm: &TransactionManager<B>) -> Result<Vec<FoundTrigger>, Error>
+    fn version_triggers(tm: &Engine<B>) -> Result<Vec<FoundTrigger>, Error>
     where
         B: Backend;
 
     /// Drops a version trigger found by [`version_triggers`](Self::version_triggers).
     #[doc(hidden)]
-    fn drop_version_trigger(tx: &Transaction<'_, B>, trigger: &FoundTrigger) -> Result<(), Error>
+    fn drop_version_trigger(tx: &Engine<B>, trigger: &FoundTrigger) -> Result<(), Error>
     where
         B: Backend;
 }
@@ -204,7 +201,7 @@ pub trait ClauseParams<B: Backend>: sealed::Params<B> {
     #[doc(hidden)]
     fn query_all<T>(
         self,
-        tm: &TransactionManager<B>,
+        tm: &Engine<B>,
         sql: &str,
         read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error>

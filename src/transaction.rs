@@ -5,8 +5,9 @@ use std::fmt;
 use rusqlite::{CachedStatement, Params, Row};
 
 use crate::backend::Backend;
+use crate::block::Engine;
 use crate::sqlite::Sqlite;
-use crate::{Error, Mode, TransactionManager};
+use crate::{Error, Mode};
 
 /// The handle passed to a block's closure: runs statements in the block's
 /// mode, commits and rolls back manual blocks, queues `on_commit` hooks, and
@@ -38,7 +39,7 @@ use crate::{Error, Mode, TransactionManager};
 /// # }
 /// ```
 pub struct Transaction<'m, B: Backend = Sqlite> {
-    tm: &'m mut TransactionManager<B>,
+    tm: &'m mut Engine<B>,
 }
 
 impl<B: Backend> fmt::Debug for Transaction<'_, B> {
@@ -52,15 +53,15 @@ impl<B: Backend> fmt::Debug for Transaction<'_, B> {
 }
 
 impl<'m, B: Backend> Transaction<'m, B> {
-    pub(crate) fn new(tm: &'m mut TransactionManager<B>) -> Self {
+    pub(crate) fn new(tm: &'m mut Engine<B>) -> Self {
         Transaction { tm }
     }
 
-    pub(crate) fn manager_mut(&mut self) -> &mut TransactionManager<B> {
+    pub(crate) fn engine_mut(&mut self) -> &mut Engine<B> {
         self.tm
     }
 
-    pub(crate) fn manager_ref(&self) -> &TransactionManager<B> {
+    pub(crate) fn engine_ref(&self) -> &Engine<B> {
         self.tm
     }
 
@@ -406,7 +407,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
     ///
     /// [`Error::RollbackMarkRefused`] in an autocommit block (nothing to
     /// roll back), and for `set_rollback(false)` in a
-    /// [test transaction](TransactionManager::test_transaction).
+    /// [test transaction](crate::TransactionManager::test_transaction).
     ///
     /// # Example
     ///
@@ -432,7 +433,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
 
     /// Whether this block is marked to roll back at its end (Django's
     /// `get_rollback()`): by [`set_rollback`](Self::set_rollback), or
-    /// because it is a [test transaction](TransactionManager::test_transaction).
+    /// because it is a [test transaction](crate::TransactionManager::test_transaction).
     ///
     /// ```
     /// # fn main() -> Result<(), txmanager::Error> {
@@ -459,7 +460,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
     /// # Errors
     ///
     /// [`Error::AutocommitInTransaction`] when a transaction is open; else as
-    /// for [`TransactionManager::autocommit`].
+    /// for [`TransactionManager::autocommit`](crate::TransactionManager::autocommit).
     ///
     /// # Example
     ///
@@ -479,7 +480,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.tm.run_block(Mode::Autocommit, f)
+        run_block(self.tm, Mode::Autocommit, None, f)
     }
 
     /// Opens a nested `commit_on_success` block. Inside a transaction it runs
@@ -491,7 +492,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
     /// # Errors
     ///
     /// The closure's own error, unchanged; [`Error::StepFailed`] if a
-    /// savepoint step fails; else as for [`TransactionManager::commit_on_success`].
+    /// savepoint step fails; else as for [`TransactionManager::commit_on_success`](crate::TransactionManager::commit_on_success).
     ///
     /// # Example
     ///
@@ -511,7 +512,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.tm.run_block(Mode::CommitOnSuccess, f)
+        run_block(self.tm, Mode::CommitOnSuccess, None, f)
     }
 
     /// Opens a nested `commit_manually` block. Inside a transaction it runs in
@@ -521,7 +522,7 @@ impl<'m, B: Backend> Transaction<'m, B> {
     ///
     /// # Errors
     ///
-    /// As for [`TransactionManager::commit_manually`].
+    /// As for [`TransactionManager::commit_manually`](crate::TransactionManager::commit_manually).
     ///
     /// # Example
     ///
@@ -545,6 +546,40 @@ impl<'m, B: Backend> Transaction<'m, B> {
         F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.tm.run_block(Mode::CommitManually, f)
+        run_block(self.tm, Mode::CommitManually, None, f)
     }
+}
+
+/// Runs `f` as a block in `mode` on `engine`, with a handle on the block:
+/// what every mode method of the manager and of a handle, [`Scope::run`](crate::Scope::run) and
+/// the retry helper call. `options` says how to `BEGIN` if this block
+/// opens the transaction (`None`: the manager's default).
+#[inline(always)]
+pub(crate) fn run_block<B, T, E, F>(
+    engine: &mut Engine<B>,
+    mode: Mode,
+    options: Option<B::BlockOptions>,
+    f: F,
+) -> Result<T, E>
+where
+    B: Backend,
+    F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+    E: From<Error>,
+{
+    engine.run_block(mode, options, false, |engine| {
+        f(&mut Transaction::new(engine))
+    })
+}
+
+/// A test transaction: a `commit_on_success` block marked to roll back
+/// from the start, whose mark cannot be cleared.
+pub(crate) fn run_test_block<B, T, E, F>(engine: &mut Engine<B>, f: F) -> Result<T, E>
+where
+    B: Backend,
+    F: FnOnce(&mut Transaction<'_, B>) -> Result<T, E>,
+    E: From<Error>,
+{
+    engine.run_block(Mode::CommitOnSuccess, None, true, |engine| {
+        f(&mut Transaction::new(engine))
+    })
 }

@@ -8,6 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
+use crate::block::Engine;
 use crate::overrides::{Override, RecordType, Target};
 use crate::scope::sealed::Sealed;
 use crate::shape::RecordSql;
@@ -15,7 +16,7 @@ use crate::sqlite::Sqlite;
 use crate::store::{FoundTrigger, RecordStore, TriggerState};
 use crate::trace;
 use crate::value::{self, Binder, KeyValue, SqlValue};
-use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction, TransactionManager};
+use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction};
 
 /// The record operations of backend `B`.
 type Store<B> = <B as crate::backend::sealed::Sealed>::Records;
@@ -331,25 +332,27 @@ struct Policy {
     bump: bool,
 }
 
-impl<B: Backend> TransactionManager<B> {
-    #[inline(always)] // on every save: a loop over nothing in the common case
-    fn concurrency_policy<K: SqlValue + ?Sized>(&self, meta: &RecordMeta, pk: &K) -> Policy {
-        // The type's own settings, then the active scopes on top.
-        let mut policy = Policy {
-            check: meta.is_checked(),
-            bump: meta.is_incremented(),
-        };
-        for o in &self.concurrency_overrides {
-            if o.target.covers(record_type(meta), pk) {
-                if o.skip_check {
-                    policy.check = false;
-                } else {
-                    policy.bump = false;
-                }
+#[inline(always)] // on every save: a loop over nothing in the common case
+fn concurrency_policy<B: Backend, K: SqlValue + ?Sized>(
+    tm: &Engine<B>,
+    meta: &RecordMeta,
+    pk: &K,
+) -> Policy {
+    // The type's own settings, then the active scopes on top.
+    let mut policy = Policy {
+        check: meta.is_checked(),
+        bump: meta.is_incremented(),
+    };
+    for o in &tm.concurrency_overrides {
+        if o.target.covers(record_type(meta), pk) {
+            if o.skip_check {
+                policy.check = false;
+            } else {
+                policy.bump = false;
             }
         }
-        policy
     }
+    policy
 }
 
 /// A scope in which some version checks or increments are switched off, on
@@ -390,7 +393,7 @@ impl<B: Backend, S: Scope<B>> fmt::Debug for ConcurrencyGuard<'_, S, B> {
         f.debug_struct("ConcurrencyGuard")
             .field(
                 "active_scopes",
-                &self.scope.manager().concurrency_overrides.len(),
+                &self.scope.engine().concurrency_overrides.len(),
             )
             .finish()
     }
@@ -413,16 +416,16 @@ impl<B: Backend, S: Scope<B>> Drop for ConcurrencyGuard<'_, S, B> {
     fn drop(&mut self) {
         // Guards borrow their scope mutably, so they can only be dropped in
         // the reverse order of their creation: popping is always ours.
-        self.scope.manager_mut().concurrency_overrides.pop();
+        self.scope.engine_mut().concurrency_overrides.pop();
     }
 }
 
 impl<B: Backend, S: Scope<B>> Sealed<B> for ConcurrencyGuard<'_, S, B> {
-    fn manager(&self) -> &TransactionManager<B> {
-        self.scope.manager()
+    fn engine(&self) -> &Engine<B> {
+        self.scope.engine()
     }
-    fn manager_mut(&mut self) -> &mut TransactionManager<B> {
-        self.scope.manager_mut()
+    fn engine_mut(&mut self) -> &mut Engine<B> {
+        self.scope.engine_mut()
     }
 }
 
@@ -441,7 +444,7 @@ fn push_override<B: Backend, S: Scope<B>>(
     target: ConcurrencyTarget,
     skip_check: bool,
 ) -> ConcurrencyGuard<'_, S, B> {
-    scope.manager_mut().concurrency_overrides.push(Override {
+    scope.engine_mut().concurrency_overrides.push(Override {
         target: target.0,
         skip_check,
     });
@@ -639,8 +642,8 @@ pub fn concurrency_check<B: Backend, S: Scope<B>, R: Record>(
     let (Some(pk), Some(expected)) = (record.primary_key(), record.version()) else {
         return Ok(());
     };
-    let tm = scope.manager();
-    if !tm.concurrency_policy(meta, pk).check {
+    let tm = scope.engine();
+    if !concurrency_policy(tm, meta, pk).check {
         return Ok(());
     }
     let sql = meta.sql::<B>()?;
@@ -685,7 +688,7 @@ pub fn has_changed<B: Backend, S: Scope<B>, R: Record>(
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
         table: meta.table(),
     })?;
-    let found = current_version(scope.manager(), meta.sql::<B>()?, pk)?;
+    let found = current_version(scope.engine(), meta.sql::<B>()?, pk)?;
     Ok(found.is_none() || found != record.version())
 }
 
@@ -734,17 +737,17 @@ pub fn apply_concurrency_check<B: Backend, S: Scope<B>>(
     Store::<B>::validate_identifier("table", table)?;
     Store::<B>::validate_identifier("version column", column)?;
     scope.run(Mode::CommitOnSuccess, |tx| {
-        let existing = Store::<B>::table_columns(tx.manager_ref(), table)?;
+        let existing = Store::<B>::table_columns(tx.engine_ref(), table)?;
         if existing.is_empty() {
             return Err(Error::NoSuchTable {
                 table: table.to_owned(),
             });
         }
         if !existing.iter().any(|c| c.eq_ignore_ascii_case(column)) {
-            Store::<B>::add_version_column(tx, table, column)?;
+            Store::<B>::add_version_column(tx.engine_ref(), table, column)?;
         }
         if kind == VersionKind::Trigger {
-            Store::<B>::ensure_version_trigger(tx, table, column)?;
+            Store::<B>::ensure_version_trigger(tx.engine_ref(), table, column)?;
         }
         Ok(())
     })
@@ -852,7 +855,7 @@ impl VersionTrigger {
 /// # }
 /// ```
 pub fn version_triggers<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<VersionTrigger>, Error> {
-    let found = Store::<B>::version_triggers(scope.manager())?;
+    let found = Store::<B>::version_triggers(scope.engine())?;
     Ok(found.into_iter().map(VersionTrigger::from).collect())
 }
 
@@ -893,9 +896,9 @@ pub fn drop_version_triggers<B: Backend, S: Scope<B>>(
     scope: &mut S,
 ) -> Result<Vec<VersionTrigger>, Error> {
     scope.run(Mode::CommitOnSuccess, |tx| {
-        let found = Store::<B>::version_triggers(tx.manager_ref())?;
+        let found = Store::<B>::version_triggers(tx.engine_ref())?;
         for trigger in &found {
-            Store::<B>::drop_version_trigger(tx, trigger)?;
+            Store::<B>::drop_version_trigger(tx.engine_ref(), trigger)?;
         }
         Ok(found.into_iter().map(VersionTrigger::from).collect())
     })
@@ -939,7 +942,7 @@ pub fn check_version_triggers<B: Backend, S: Scope<B>>(
     scope: &S,
     types: &[&RecordMeta],
 ) -> Result<(), Error> {
-    let tm = scope.manager();
+    let tm = scope.engine();
     for meta in types {
         let Some(field) = meta.version() else {
             continue;
@@ -1018,10 +1021,7 @@ struct Written<K> {
     version: Option<i64>,
 }
 
-pub(crate) fn save<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
-    record: &mut R,
-) -> Result<(), Error> {
+pub(crate) fn save<B: Backend, R: Record>(tm: &Engine<B>, record: &mut R) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
     let written = if reads_back_the_version(meta) {
@@ -1054,7 +1054,7 @@ fn reads_back_the_version(meta: &RecordMeta) -> bool {
 /// transaction (see [`TransactionManager::all_or_nothing`]). The record is
 /// changed only when both succeeded (and, outside a block, committed).
 pub(crate) fn save_and_reload<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     record: &mut R,
 ) -> Result<(), Error> {
     let meta = R::meta();
@@ -1076,7 +1076,7 @@ pub(crate) fn save_and_reload<B: Backend, R: Record>(
 
 #[inline]
 fn write<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     record: &R,
@@ -1120,7 +1120,7 @@ fn write<B: Backend, R: Record>(
 }
 
 fn insert<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     record: &R,
@@ -1167,7 +1167,7 @@ fn insert<B: Backend, R: Record>(
 
 #[inline(always)] // one caller, on the hot path: keep it inside `save`
 fn update_versioned<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
     field: crate::VersionField,
@@ -1211,13 +1211,13 @@ struct UpdatePlan {
 /// record with no version (`expected: None`) is never checked.
 #[inline(always)]
 fn plan_update<B: Backend, K: SqlValue + ?Sized>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &RecordMeta,
     field: crate::VersionField,
     pk: &K,
     expected: Option<i64>,
 ) -> UpdatePlan {
-    let policy = tm.concurrency_policy(meta, pk);
+    let policy = concurrency_policy(tm, meta, pk);
     // The version to check against; `None`: an unchecked save (checks off,
     // a manual version, or no version and the type does not require one).
     let checked = expected.filter(|_| policy.check && !field.is_manual());
@@ -1243,7 +1243,7 @@ fn plan_update<B: Backend, K: SqlValue + ?Sized>(
 /// or `None` if no row matched.
 #[inline(always)]
 fn run_update<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     sql: &RecordSql,
     text: &str,
     field: crate::VersionField,
@@ -1281,7 +1281,7 @@ fn run_update<B: Backend, R: Record>(
 /// `save(update_fields=...)`: writes only `fields` (column names) of a
 /// saved row, with the same check and bump as a full save.
 pub(crate) fn save_fields<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     record: &mut R,
     fields: &[&str],
 ) -> Result<(), Error> {
@@ -1363,10 +1363,7 @@ fn not_found<K: SqlValue + ?Sized>(meta: &RecordMeta, pk: &K) -> Error {
     }
 }
 
-pub(crate) fn delete<B: Backend, R: Record>(
-    tm: &TransactionManager<B>,
-    record: &mut R,
-) -> Result<(), Error> {
+pub(crate) fn delete<B: Backend, R: Record>(tm: &Engine<B>, record: &mut R) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
@@ -1374,7 +1371,7 @@ pub(crate) fn delete<B: Backend, R: Record>(
     })?;
     let expected = match (meta.version(), record.version()) {
         (Some(field), Some(expected))
-            if !field.is_manual() && tm.concurrency_policy(meta, pk).check =>
+            if !field.is_manual() && concurrency_policy(tm, meta, pk).check =>
         {
             Some(expected)
         }
@@ -1401,7 +1398,7 @@ pub(crate) fn delete<B: Backend, R: Record>(
 }
 
 fn current_version<B: Backend, K: SqlValue + ?Sized>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     sql: &RecordSql,
     pk: &K,
 ) -> Result<Option<i64>, Error> {
@@ -1416,7 +1413,7 @@ fn current_version<B: Backend, K: SqlValue + ?Sized>(
 /// The error for a stale write, with the version found just after it. If
 /// even that read fails, its error is returned instead: it says more.
 fn conflict<B: Backend, K: SqlValue + ?Sized>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &RecordMeta,
     sql: &RecordSql,
     pk: &K,
@@ -1432,7 +1429,7 @@ fn conflict<B: Backend, K: SqlValue + ?Sized>(
 /// conflict handler, then returned.
 #[cold]
 pub(crate) fn record_modified<B: Backend, K: SqlValue + ?Sized>(
-    tm: &TransactionManager<B>,
+    tm: &Engine<B>,
     meta: &RecordMeta,
     pk: &K,
     expected: i64,

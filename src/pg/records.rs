@@ -16,10 +16,11 @@
 use postgres::types::ToSql;
 
 use super::Postgres;
+use crate::Error;
+use crate::block::Engine;
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
 use crate::value::{Binder, Encoded, FromSqlValue, RowReader, ValueError};
-use crate::{Error, Transaction, TransactionManager};
 
 /// PostgreSQL's [`RecordStore`].
 #[derive(Debug)]
@@ -239,7 +240,7 @@ const BEFORE_UPDATE_ROW: i32 = 1 | 2 | 16;
 /// encodes the parameters for the prepared statement's types (before the
 /// client is borrowed), then `op` runs it.
 fn run<R>(
-    tm: &TransactionManager<Postgres>,
+    tm: &Engine<Postgres>,
     sql: &str,
     bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     op: impl Fn(
@@ -298,7 +299,7 @@ impl RecordStore<Postgres> for PgRecords {
     }
 
     fn execute(
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<u64, Error> {
@@ -308,7 +309,7 @@ impl RecordStore<Postgres> for PgRecords {
     }
 
     fn query_first<T>(
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -321,7 +322,7 @@ impl RecordStore<Postgres> for PgRecords {
     }
 
     fn query_all<T>(
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -333,7 +334,7 @@ impl RecordStore<Postgres> for PgRecords {
     }
 
     fn insert_assigning_key<K: FromSqlValue>(
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &RecordSql,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
@@ -345,7 +346,7 @@ impl RecordStore<Postgres> for PgRecords {
             .map_err(|e| e.into_statement_error(&sql.insert))
     }
 
-    fn table_columns(tm: &TransactionManager<Postgres>, table: &str) -> Result<Vec<String>, Error> {
+    fn table_columns(tm: &Engine<Postgres>, table: &str) -> Result<Vec<String>, Error> {
         let rows = tm.query(TABLE_COLUMNS, &[&quote(table)])?;
         rows.iter()
             .map(|r| r.try_get(0))
@@ -353,29 +354,24 @@ impl RecordStore<Postgres> for PgRecords {
             .map_err(|e| Error::statement(TABLE_COLUMNS, e))
     }
 
-    fn add_version_column(
-        tx: &Transaction<'_, Postgres>,
-        table: &str,
-        column: &str,
-    ) -> Result<(), Error> {
+    fn add_version_column(tx: &Engine<Postgres>, table: &str, column: &str) -> Result<(), Error> {
         tx.execute(&add_version_column(table, column), &[])
             .map(drop)
     }
 
     fn ensure_version_trigger(
-        tx: &Transaction<'_, Postgres>,
+        tx: &Engine<Postgres>,
         table: &str,
         column: &str,
     ) -> Result<(), Error> {
-        if Self::version_trigger_state(tx.manager_ref(), table, column)? == TriggerState::AsCreated
-        {
+        if Self::version_trigger_state(tx, table, column)? == TriggerState::AsCreated {
             return Ok(());
         }
         tx.execute_batch(&version_trigger(table, column))
     }
 
     fn version_trigger_state(
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         table: &str,
         column: &str,
     ) -> Result<TriggerState, Error> {
@@ -406,7 +402,7 @@ impl RecordStore<Postgres> for PgRecords {
         })
     }
 
-    fn version_triggers(tm: &TransactionManager<Postgres>) -> Result<Vec<FoundTrigger>, Error> {
+    fn version_triggers(tm: &Engine<Postgres>) -> Result<Vec<FoundTrigger>, Error> {
         let rows = tm.query(VERSION_TRIGGERS, &[])?;
         let mut found = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -425,10 +421,7 @@ impl RecordStore<Postgres> for PgRecords {
         Ok(found)
     }
 
-    fn drop_version_trigger(
-        tx: &Transaction<'_, Postgres>,
-        trigger: &FoundTrigger,
-    ) -> Result<(), Error> {
+    fn drop_version_trigger(tx: &Engine<Postgres>, trigger: &FoundTrigger) -> Result<(), Error> {
         tx.execute_batch(&drop_version_trigger(&trigger.name, &trigger.table))
     }
 }
@@ -439,7 +432,7 @@ impl crate::store::sealed::Params<Postgres> for &[&(dyn ToSql + Sync)] {}
 impl ClauseParams<Postgres> for &[&(dyn ToSql + Sync)] {
     fn query_all<T>(
         self,
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &str,
         read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
@@ -454,7 +447,7 @@ impl<V: ToSql + Sync, const N: usize> crate::store::sealed::Params<Postgres> for
 impl<V: ToSql + Sync, const N: usize> ClauseParams<Postgres> for [V; N] {
     fn query_all<T>(
         self,
-        tm: &TransactionManager<Postgres>,
+        tm: &Engine<Postgres>,
         sql: &str,
         read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {

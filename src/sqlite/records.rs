@@ -10,10 +10,11 @@ use super::{
     drop_trigger, legacy_version_trigger, record_sql, update_sql, validate_identifier,
     version_trigger, version_trigger_column, version_trigger_name,
 };
+use crate::Error;
+use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
 use crate::value::{self, Binder, FromSqlValue, RowReader, ValueError};
-use crate::{Error, Transaction, TransactionManager};
 
 /// SQLite's [`RecordStore`].
 #[derive(Debug)]
@@ -36,7 +37,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
 
     #[inline]
     fn execute(
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<u64, Error> {
@@ -49,7 +50,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
 
     #[inline]
     fn query_first<T>(
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -65,7 +66,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
     }
 
     fn query_all<T>(
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         sql: &str,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
         mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
@@ -83,7 +84,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
 
     #[inline]
     fn insert_assigning_key<K: FromSqlValue>(
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         sql: &RecordSql,
         bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
@@ -94,48 +95,41 @@ impl RecordStore<Sqlite> for SqliteRecords {
         })
     }
 
-    fn table_columns(tm: &TransactionManager<Sqlite>, table: &str) -> Result<Vec<String>, Error> {
+    fn table_columns(tm: &Engine<Sqlite>, table: &str) -> Result<Vec<String>, Error> {
         tm.run_statement(TABLE_COLUMNS, |stmt| {
             stmt.query_map([table], |r| r.get(0))?.collect()
         })
     }
 
-    fn add_version_column(
-        tx: &Transaction<'_, Sqlite>,
-        table: &str,
-        column: &str,
-    ) -> Result<(), Error> {
-        tx.execute(&add_version_column(table, column), []).map(drop)
+    fn add_version_column(tx: &Engine<Sqlite>, table: &str, column: &str) -> Result<(), Error> {
+        tx.run_statement(&add_version_column(table, column), |stmt| stmt.execute([]))
+            .map(drop)
     }
 
     /// Creates the version trigger of `table`'s `column`, or replaces a
     /// same-name trigger whose text differs (an older txmanager's, or one
     /// edited by hand), and the exact trigger older versions of txmanager
     /// created under the previous naming scheme, which would bump twice.
-    fn ensure_version_trigger(
-        tx: &Transaction<'_, Sqlite>,
-        table: &str,
-        column: &str,
-    ) -> Result<(), Error> {
-        let tm = tx.manager_ref();
+    fn ensure_version_trigger(tx: &Engine<Sqlite>, table: &str, column: &str) -> Result<(), Error> {
+        let tm = tx;
         let (legacy_name, legacy_sql) = legacy_version_trigger(table, column);
         if trigger_sql(tm, &legacy_name)?.as_deref() == Some(legacy_sql.as_str()) {
-            tx.execute(&drop_trigger(&legacy_name), [])?;
+            tx.run_statement(&drop_trigger(&legacy_name), |stmt| stmt.execute([]))?;
         }
         let wanted = wanted_version_trigger(tm, table, column)?;
         let name = version_trigger_name(table, column);
         match trigger_sql(tm, &name)? {
             Some(found) if found == wanted => return Ok(()),
             Some(_) => {
-                tx.execute(&drop_trigger(&name), [])?;
+                tx.run_statement(&drop_trigger(&name), |stmt| stmt.execute([]))?;
             }
             None => {}
         }
-        tx.execute(&wanted, []).map(drop)
+        tx.run_statement(&wanted, |stmt| stmt.execute([])).map(drop)
     }
 
     fn version_trigger_state(
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         table: &str,
         column: &str,
     ) -> Result<TriggerState, Error> {
@@ -149,7 +143,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
         })
     }
 
-    fn version_triggers(tm: &TransactionManager<Sqlite>) -> Result<Vec<FoundTrigger>, Error> {
+    fn version_triggers(tm: &Engine<Sqlite>) -> Result<Vec<FoundTrigger>, Error> {
         let rows: Vec<(String, String)> = tm.run_statement(VERSION_TRIGGERS, |stmt| {
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
@@ -168,20 +162,14 @@ impl RecordStore<Sqlite> for SqliteRecords {
         Ok(found)
     }
 
-    fn drop_version_trigger(
-        tx: &Transaction<'_, Sqlite>,
-        trigger: &FoundTrigger,
-    ) -> Result<(), Error> {
-        tx.execute(&drop_trigger(&trigger.name), []).map(drop)
+    fn drop_version_trigger(tx: &Engine<Sqlite>, trigger: &FoundTrigger) -> Result<(), Error> {
+        tx.run_statement(&drop_trigger(&trigger.name), |stmt| stmt.execute([]))
+            .map(drop)
     }
 }
 
 /// The text the version trigger of `table`'s `column` must have.
-fn wanted_version_trigger(
-    tm: &TransactionManager<Sqlite>,
-    table: &str,
-    column: &str,
-) -> Result<String, Error> {
+fn wanted_version_trigger(tm: &Engine<Sqlite>, table: &str, column: &str) -> Result<String, Error> {
     let key: Vec<String> = tm.run_statement(WITHOUT_ROWID_KEY, |stmt| {
         stmt.query_map([table], |r| r.get(0))?.collect()
     })?;
@@ -189,7 +177,7 @@ fn wanted_version_trigger(
 }
 
 /// The stored text of the trigger `name`, if it exists.
-fn trigger_sql(tm: &TransactionManager<Sqlite>, name: &str) -> Result<Option<String>, Error> {
+fn trigger_sql(tm: &Engine<Sqlite>, name: &str) -> Result<Option<String>, Error> {
     tm.run_statement(TRIGGER_SQL, |stmt| {
         stmt.raw_bind_parameter(1, name)?;
         let mut rows = stmt.raw_query();
@@ -202,7 +190,7 @@ impl<P: Params> crate::store::sealed::Params<Sqlite> for P {}
 impl<P: Params> ClauseParams<Sqlite> for P {
     fn query_all<T>(
         self,
-        tm: &TransactionManager<Sqlite>,
+        tm: &Engine<Sqlite>,
         sql: &str,
         mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
