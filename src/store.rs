@@ -100,6 +100,16 @@ pub trait RecordStore<B: ?Sized> {
     where
         B: Backend;
 
+    /// Whether the database can assign a key of type `K` to a record
+    /// inserted without one (SQLite: a rowid, so an integer type;
+    /// PostgreSQL: whatever the key column's default gives, read back with
+    /// `RETURNING`). Asked before anything is written: a record whose key
+    /// cannot be assigned fails with `Error::MissingPrimaryKey`.
+    #[doc(hidden)]
+    fn can_assign_key<K: FromSqlValue>() -> bool
+    where
+        B: Backend;
+
     /// Runs `sql.insert` (a record without a key) and returns the key the
     /// database assigned, converted to `K`.
     #[doc(hidden)]

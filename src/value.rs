@@ -470,12 +470,3 @@ impl PartialEq<&str> for KeyValue {
         matches!(self, KeyValue::Text(t) if t == other)
     }
 }
-
-/// Converts a rowid SQLite assigned on insert into the key type, or says
-/// why the key type cannot hold one.
-#[inline]
-pub(crate) fn key_from_rowid<K: FromSqlValue>(rowid: i64) -> Result<K, rusqlite::Error> {
-    K::column_result(ValueRef::Integer(rowid)).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
-}

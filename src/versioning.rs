@@ -15,7 +15,7 @@ use crate::shape::RecordSql;
 use crate::sqlite::Sqlite;
 use crate::store::{FoundTrigger, RecordStore, TriggerState};
 use crate::trace;
-use crate::value::{self, Binder, KeyValue, SqlValue};
+use crate::value::{Binder, KeyValue, SqlValue};
 use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction};
 
 /// The record operations of backend `B`.
@@ -1129,7 +1129,7 @@ fn insert<B: Backend, R: Record>(
 ) -> Result<Written<R::Key>, Error> {
     // A key the database will assign must fit the key type: find out before
     // anything is written.
-    if pk.is_none() && value::key_from_rowid::<R::Key>(1).is_err() {
+    if pk.is_none() && !Store::<B>::can_assign_key::<R::Key>() {
         return Err(Error::MissingPrimaryKey {
             table: meta.table(),
         });

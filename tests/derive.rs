@@ -152,6 +152,35 @@ fn a_text_primary_key_saves_loads_and_reports_conflicts_with_the_key() {
 }
 
 #[test]
+fn a_text_key_with_a_default_is_refused_on_sqlite_before_anything_is_written() {
+    // SQLite reports only the rowid of an insert, not a text key its
+    // default made: the save is refused, where PostgreSQL reads the key
+    // back (tests/pg_records.rs).
+    let db = Db::new();
+    db.observer()
+        .execute_batch(
+            "CREATE TABLE account (username TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(16)))), \
+             version INTEGER NOT NULL, balance INTEGER NOT NULL)",
+        )
+        .unwrap();
+    let tm = db.manager();
+    let err = Account::default().save(&tm).unwrap_err();
+    assert!(
+        matches!(err, Error::MissingPrimaryKey { table: "account" }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("set the key before saving"),
+        "{err}"
+    );
+    let rows: i64 = db
+        .observer()
+        .query_row("SELECT count(*) FROM account", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
 fn a_text_key_left_empty_is_refused_before_anything_is_written() {
     let db = Db::new();
     db.observer()

@@ -294,3 +294,53 @@ fn select_where_takes_dollar_parameters_as_an_array_or_a_slice() {
     let labels: Vec<&str> = found.iter().map(|t| t.label.as_str()).collect();
     assert_eq!(labels, ["alpha", "alps"]);
 }
+
+/// A record whose text key the server assigns.
+#[derive(Debug, Clone, Default, Record)]
+struct Note {
+    #[record(primary_key)]
+    id: Option<String>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    body: String,
+}
+
+#[test]
+fn a_text_key_the_server_assigns_is_read_back_with_returning() {
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute(
+            "CREATE TABLE note (id TEXT PRIMARY KEY DEFAULT gen_random_uuid()::text, \
+             version BIGINT NOT NULL, body TEXT NOT NULL)",
+        )
+        .unwrap();
+    let tm = db.manager();
+    let mut note = Note {
+        body: "first".into(),
+        ..Default::default()
+    };
+    note.save(&tm).unwrap();
+    let id = note.id.clone().expect("the key the server assigned");
+    assert_eq!(id.len(), 36, "a uuid, as text: {id}");
+    let row = db
+        .observer()
+        .query_one("SELECT body, version FROM note WHERE id = $1", &[&id])
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1)),
+        ("first".to_owned(), 1)
+    );
+
+    // The assigned key is the record's own from now on: the next save is a
+    // checked update of that row, not a second insert.
+    note.body = "second".into();
+    note.save(&tm).unwrap();
+    assert_eq!(note.version, Some(2));
+    assert_eq!(Note::get(&tm, &id).unwrap().body, "second");
+    let rows: i64 = db
+        .observer()
+        .query_one("SELECT count(*) FROM note", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}

@@ -333,6 +333,15 @@ impl RecordStore<Postgres> for PgRecords {
         read_rows(sql, &rows, read)
     }
 
+    /// `INSERT … RETURNING` reads back any key the server assigns (a
+    /// sequence, `DEFAULT gen_random_uuid()::text`, …), of any type the
+    /// column converts to; a key column without a default refuses the
+    /// insert with the server's not-null error.
+    #[inline]
+    fn can_assign_key<K: FromSqlValue>() -> bool {
+        true
+    }
+
     fn insert_assigning_key<K: FromSqlValue>(
         tm: &Engine<Postgres>,
         sql: &RecordSql,

@@ -4,6 +4,7 @@
 //! clauses take anything rusqlite binds.
 
 use rusqlite::Params;
+use rusqlite::types::ValueRef;
 
 use super::{
     Sqlite, TABLE_COLUMNS, TRIGGER_SQL, VERSION_TRIGGERS, WITHOUT_ROWID_KEY, add_version_column,
@@ -14,7 +15,7 @@ use crate::Error;
 use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
-use crate::value::{self, Binder, FromSqlValue, RowReader, ValueError};
+use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
 
 /// SQLite's [`RecordStore`].
 #[derive(Debug)]
@@ -82,6 +83,12 @@ impl RecordStore<Sqlite> for SqliteRecords {
         })
     }
 
+    /// SQLite assigns a rowid: a key type that holds an integer.
+    #[inline]
+    fn can_assign_key<K: FromSqlValue>() -> bool {
+        key_from_rowid::<K>(1).is_ok()
+    }
+
     #[inline]
     fn insert_assigning_key<K: FromSqlValue>(
         tm: &Engine<Sqlite>,
@@ -91,7 +98,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
         tm.run_statement(&sql.insert, |stmt| {
             bind(&mut Binder::new(stmt, 1))?;
             stmt.raw_execute()?;
-            value::key_from_rowid(tm.conn.last_insert_rowid())
+            key_from_rowid(tm.conn.last_insert_rowid())
         })
     }
 
@@ -199,4 +206,13 @@ impl<P: Params> ClauseParams<Sqlite> for P {
             rows.collect()
         })
     }
+}
+
+/// Converts a rowid SQLite assigned on insert into the key type, or says
+/// why the key type cannot hold one.
+#[inline]
+fn key_from_rowid<K: FromSqlValue>(rowid: i64) -> Result<K, rusqlite::Error> {
+    K::column_result(ValueRef::Integer(rowid)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
 }
