@@ -89,39 +89,6 @@ fn a_manual_commit_refused_with_busy_can_be_followed_by_a_working_commit() {
 }
 
 #[test]
-fn a_commit_failing_on_a_deferred_constraint_leaves_the_cached_commit_working() {
-    let db = Db::new();
-    db.observer()
-        .execute_batch(
-            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
-             CREATE TABLE child (id INTEGER PRIMARY KEY,
-                 parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
-        )
-        .unwrap();
-    let mut tm = db.manager();
-    for round in 0..3 {
-        let err = tm
-            .commit_on_success(|tx| {
-                tx.execute(INSERT, ("Orphan", "Maker"))?;
-                tx.execute("INSERT INTO child (parent_id) VALUES (42)", [])
-            })
-            .unwrap_err();
-        assert!(
-            matches!(err, Error::CommitFailed { .. }),
-            "round {round}: {err:?}"
-        );
-        assert_eq!(
-            err.sqlite_error_code(),
-            Some(ErrorCode::ConstraintViolation)
-        );
-        assert!(tm.is_autocommit());
-        tm.commit_on_success(|tx| tx.execute(INSERT, ("Good", "Block")))
-            .unwrap();
-    }
-    assert_eq!(db.committed(), ["Good Block", "Good Block", "Good Block"]);
-}
-
-#[test]
 fn each_begin_mode_takes_its_own_lock_and_releases_it() {
     let db = Db::new();
     let mut tm = db.manager_with(&journal_settings());

@@ -122,40 +122,6 @@ fn commit_on_success_rolls_back_on_panic_and_the_panic_continues() {
 }
 
 #[test]
-fn a_commit_failing_on_a_deferred_foreign_key_is_rolled_back_and_reported() {
-    let db = Db::new();
-    db.observer()
-        .execute_batch(
-            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
-             CREATE TABLE child (id INTEGER PRIMARY KEY,
-                 parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
-        )
-        .unwrap();
-    let mut tm = db.manager();
-    let err = tm
-        .commit_on_success(|tx| {
-            tx.execute(INSERT, ("Alice", "Smith"))?;
-            tx.execute("INSERT INTO child (parent_id) VALUES (42)", [])?;
-            Ok::<_, Error>(())
-        })
-        .unwrap_err();
-    assert!(matches!(err, Error::CommitFailed { .. }), "{err:?}");
-    assert_eq!(
-        err.sqlite_error_code(),
-        Some(ErrorCode::ConstraintViolation)
-    );
-    assert!(err.to_string().contains("COMMIT failed"));
-    assert!(db.committed().is_empty());
-    assert!(
-        tm.is_autocommit(),
-        "a failed COMMIT must not leave the transaction open"
-    );
-    tm.commit_on_success(|tx| tx.execute(INSERT, ("Ben", "Jones")))
-        .unwrap();
-    assert_eq!(db.committed(), ["Ben Jones"]);
-}
-
-#[test]
 fn a_commit_failing_because_readers_hold_the_file_is_rolled_back_and_reported() {
     // Outside WAL, COMMIT needs an exclusive lock; an open reader blocks it.
     let db = Db::new();

@@ -259,6 +259,17 @@ fn a_lost_connection_inside_a_block_breaks_the_manager_and_commits_nothing() {
     );
     assert!(tm.reset().is_err(), "a lost connection cannot be reset");
     assert!(db.committed().is_empty());
+    // A new manager (a new connection) works.
+    let mut reopened = db.manager();
+    reopened
+        .commit_on_success(|tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+                &[],
+            )
+        })
+        .unwrap();
+    assert_eq!(db.committed(), ["Ben Jones"]);
 }
 
 #[test]

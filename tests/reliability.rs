@@ -1,26 +1,485 @@
-//! Many writers and faults: the opener, BEGIN behaviors, retries, a full
-//! disk, and the guarantees that hold on every failure path.
+//! Many writers and faults, and the guarantees that hold on every failure
+//! path. The first part is one body of tests for both backends (each a
+//! generic function over a [`Harness`], instantiated for SQLite always and
+//! for PostgreSQL with the `postgres` feature, where it fails without a
+//! server): writers on several connections, a `COMMIT` refused by a
+//! deferred constraint, panics in a record's binding code and row mapper,
+//! version conflicts met by the retry helper. The second part is SQLite's
+//! own machinery: the opener, `BEGIN` behaviors, the busy timeout, a full
+//! disk. PostgreSQL's own faults (serialization failures, deadlocks, a lost
+//! connection, a `COMMIT` whose outcome is unknown) are in
+//! `tests/postgres.rs`. docs/reliability.md has the table of which
+//! behaviour is shared and which is one backend's, and why.
 
 mod common;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use common::backends::{Harness, SqliteDb, Statements, for_each_backend};
 use common::{Db, INSERT};
 use txmanager::rusqlite::{Connection, ErrorCode};
 use txmanager::{
-    BeginMode, Error, GaveUp, Opener, Record, RetryPolicy, Retryable, Settings, TransactionManager,
+    Backend, BeginMode, Error, GaveUp, Opener, Record, RecordMeta, RetryPolicy, Retryable,
+    Settings, Transaction, TransactionManager, VersionField, apply_concurrency_check_for,
 };
 
-#[derive(Debug, Clone, Default, Record)]
-pub struct Page {
-    #[record(primary_key)]
-    pub id: Option<i64>,
-    #[record(version(integer))]
-    pub version: Option<i64>,
-    pub body: String,
+for_each_backend!(
+    writers_on_several_connections_lose_no_update_and_see_no_error,
+    a_commit_refused_by_a_deferred_constraint_is_commit_failed_and_commits_nothing,
+    a_panic_in_a_records_binding_code_or_row_mapper_rolls_back_and_leaves_no_transaction,
+    a_version_conflict_is_not_retried_by_default_and_the_error_says_what_to_do,
+    a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds,
+);
+
+/// What these tests need of a backend beyond [`Harness`]: DDL and reads
+/// through a second connection, and the facts that differ.
+trait Faults: Harness {
+    /// The column type of an auto-assigned integer primary key.
+    const SERIAL_KEY: &'static str;
+    /// Optimistic increments per writer in the stress test. SQLite's
+    /// writers take turns on one file lock; PostgreSQL's collide on one row.
+    const INCREMENTS: i64;
+    /// The block options writers contend under, named, and whether they
+    /// must meet failures the retry helper cures: SQLite's `BEGIN
+    /// IMMEDIATE` makes writers wait for the lock instead, so it may not.
+    fn contention() -> Vec<(&'static str, <Self::B as Backend>::BlockOptions, bool)>;
+    /// Runs SQL through a second connection.
+    fn raw(&self, sql: &str);
+    /// One integer (or NULL) read through a second connection.
+    fn scalar(&self, sql: &str) -> Option<i64>;
+    /// Whether `err`'s database error is a foreign-key violation.
+    fn is_foreign_key_violation(err: &Error) -> bool;
 }
+
+impl Faults for SqliteDb {
+    const SERIAL_KEY: &'static str = "INTEGER PRIMARY KEY";
+    const INCREMENTS: i64 = 60;
+    fn contention() -> Vec<(&'static str, BeginMode, bool)> {
+        // BEGIN DEFERRED: a stale snapshot's write fails with SQLITE_BUSY at
+        // once; the retry helper runs the whole read-modify-write again.
+        vec![
+            ("immediate", BeginMode::Immediate, false),
+            ("deferred", BeginMode::Deferred, false),
+        ]
+    }
+    fn raw(&self, sql: &str) {
+        self.0.observer().execute_batch(sql).expect(sql);
+    }
+    fn scalar(&self, sql: &str) -> Option<i64> {
+        self.0
+            .observer()
+            .query_row(sql, [], |r| r.get(0))
+            .expect(sql)
+    }
+    fn is_foreign_key_violation(err: &Error) -> bool {
+        err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Faults for common::backends::pg::PgHarness {
+    const SERIAL_KEY: &'static str = "BIGSERIAL PRIMARY KEY";
+    const INCREMENTS: i64 = 250;
+    fn contention() -> Vec<(&'static str, txmanager::PgBlockOptions, bool)> {
+        use txmanager::{PgBlockOptions, PgIsolation};
+        // READ COMMITTED: a stale version matches no row (`RecordModified`,
+        // retried because the policy opts in); SERIALIZABLE: the server
+        // fails the stale writer with 40001, retried by default.
+        [PgIsolation::ReadCommitted, PgIsolation::Serializable]
+            .into_iter()
+            .map(|level| {
+                let name = match level {
+                    PgIsolation::ReadCommitted => "read committed",
+                    _ => "serializable",
+                };
+                (name, PgBlockOptions::default().with_isolation(level), true)
+            })
+            .collect()
+    }
+    fn raw(&self, sql: &str) {
+        self.0.observer().batch_execute(sql).expect(sql);
+    }
+    fn scalar(&self, sql: &str) -> Option<i64> {
+        self.0.observer().query_one(sql, &[]).expect(sql).get(0)
+    }
+    fn is_foreign_key_violation(err: &Error) -> bool {
+        err.sqlstate() == Some("23503")
+    }
+}
+
+#[derive(Debug, Clone, Default, Record)]
+struct Counter {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    value: i64,
+}
+
+/// The increments per writer: `TXMANAGER_STRESS_INCREMENTS` if set (1000
+/// runs the issue's full count), else the backend's CI count. Measured on
+/// the shared 2-core build machine, PostgreSQL's two runs took 8.8 s with
+/// 250 and 16.2 s with 1,000.
+fn increments<H: Faults>() -> i64 {
+    std::env::var("TXMANAGER_STRESS_INCREMENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(H::INCREMENTS)
+}
+
+/// Eight connections, each with its own manager, run optimistic
+/// read-modify-write increments of one versioned row (`Counter::get`,
+/// `value += 1`, `save`) through the retry helper, under each of the
+/// backend's contention settings. No update may be lost and no error may
+/// reach a caller; a second connection checks the sum and the version.
+/// (`cargo run --release --example stress` runs 8 × 1,000 on SQLite.)
+fn writers_on_several_connections_lose_no_update_and_see_no_error<H: Faults + Sync>()
+where
+    TransactionManager<H::B>: Send,
+{
+    const WRITERS: i64 = 8;
+    let per_writer = increments::<H>();
+    // Patient enough that no error reaches the caller under this contention.
+    let policy = RetryPolicy::new(10_000)
+        .with_backoff(Duration::from_micros(200), Duration::from_millis(20))
+        .with_max_elapsed(Duration::from_secs(300))
+        .with_conflict_retries(true);
+    for (name, options, must_retry) in H::contention() {
+        let db = H::new();
+        db.raw(&format!(
+            "CREATE TABLE counter (id {}, version BIGINT NOT NULL, value BIGINT NOT NULL)",
+            H::SERIAL_KEY
+        ));
+        Counter::default().save(&db.manager()).unwrap();
+        let retries: u32 = thread::scope(|s| {
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|_| {
+                    let mut tm = db.manager();
+                    tm.set_block_options(options);
+                    let policy = &policy;
+                    s.spawn(move || -> Result<u32, String> {
+                        let mut retries = 0;
+                        for _ in 0..per_writer {
+                            let done = tm
+                                .commit_on_success_with_retry(policy, |tx| {
+                                    let mut counter = Counter::get(tx, 1)?;
+                                    counter.value += 1;
+                                    counter.save(tx)
+                                })
+                                .map_err(|e| format!("{e:?}"))?;
+                            retries += done.attempts - 1;
+                        }
+                        Ok(retries)
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .expect("writer thread")
+                        .unwrap_or_else(|e| panic!("{name}: an error reached the caller: {e}"))
+                })
+                .sum()
+        });
+        assert_eq!(
+            db.scalar("SELECT value FROM counter WHERE id = 1"),
+            Some(WRITERS * per_writer),
+            "{name}: lost updates ({retries} retries)"
+        );
+        assert_eq!(
+            db.scalar("SELECT version FROM counter WHERE id = 1"),
+            Some(1 + WRITERS * per_writer),
+            "{name}: one version per increment"
+        );
+        assert!(
+            !must_retry || retries > 0,
+            "{name}: 8 writers on one row never collided: not a stress test"
+        );
+    }
+}
+
+/// A `COMMIT` that the database refuses (a deferred foreign key checked at
+/// commit) is `CommitFailed`, with the database's error; nothing of the
+/// block is committed, the connection is left outside any transaction, and
+/// the next blocks commit (twice: the failed `COMMIT` leaves txmanager's
+/// cached `COMMIT` statement working). (SQLite leaves the transaction open after such
+/// a `COMMIT` and txmanager rolls it back; PostgreSQL ends it itself.)
+fn a_commit_refused_by_a_deferred_constraint_is_commit_failed_and_commits_nothing<H: Faults>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    db.raw(
+        "CREATE TABLE parent (id BIGINT PRIMARY KEY);
+         CREATE TABLE child (id BIGINT PRIMARY KEY,
+             parent_id BIGINT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+    );
+    let mut tm = db.manager();
+    for round in 0..2 {
+        let err = tm
+            .commit_on_success(|tx| {
+                tx.insert("Alice", "Smith")?;
+                tx.raw("INSERT INTO child (id, parent_id) VALUES (1, 42)")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::CommitFailed { .. }),
+            "round {round}: {err:?}"
+        );
+        assert!(H::is_foreign_key_violation(&err), "round {round}: {err:?}");
+        assert!(err.to_string().contains("COMMIT failed"), "{err}");
+        assert!(db.committed().is_empty(), "round {round}");
+        assert!(
+            db.outside_transaction(&tm),
+            "round {round}: a failed COMMIT must not leave the transaction open"
+        );
+    }
+    tm.commit_on_success(|tx| tx.insert("Ben", "Jones"))
+        .unwrap();
+    assert_eq!(db.committed(), ["Ben Jones"]);
+}
+
+/// A record written by hand whose binding code panics for the label
+/// "panic in bind", and whose row mapper panics for a row labelled "panic
+/// in read". Trigger-versioned: outside a block its save runs in a
+/// transaction of its own (the write, then the version read back).
+#[derive(Debug, Clone, Default)]
+struct Fragile {
+    id: Option<i64>,
+    version: Option<i64>,
+    label: String,
+}
+
+impl Record for Fragile {
+    type Key = i64;
+    fn meta() -> &'static RecordMeta {
+        static META: RecordMeta =
+            RecordMeta::new("fragile", "id", &["label"], Some(VersionField::trigger()));
+        &META
+    }
+    fn primary_key(&self) -> Option<&i64> {
+        self.id.as_ref()
+    }
+    fn set_primary_key(&mut self, pk: Option<i64>) {
+        self.id = pk;
+    }
+    fn version(&self) -> Option<i64> {
+        self.version
+    }
+    fn set_version(&mut self, version: Option<i64>) {
+        self.version = version;
+    }
+    fn bind_columns(
+        &self,
+        values: &mut txmanager::Binder<'_, '_>,
+    ) -> Result<(), txmanager::ValueError> {
+        assert_ne!(
+            self.label, "panic in bind",
+            "a record's binding code panicked"
+        );
+        values.bind(&self.label)
+    }
+    fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+        let (id, version, label) = (row.read()?, row.read()?, row.read::<String>()?);
+        assert_ne!(label, "panic in read", "a record's row mapper panicked");
+        Ok(Fragile { id, version, label })
+    }
+}
+
+/// A panic in user code that txmanager calls (a record's `bind_columns`,
+/// its `from_row`) unwinds through the block, or through the save's own
+/// transaction outside a block: what it wrote is rolled back, the
+/// connection is left outside any transaction, and the manager works on.
+fn a_panic_in_a_records_binding_code_or_row_mapper_rolls_back_and_leaves_no_transaction<H: Faults>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    db.raw(&format!(
+        "CREATE TABLE fragile (id {}, version BIGINT, label TEXT NOT NULL)",
+        H::SERIAL_KEY
+    ));
+    let mut tm = db.manager();
+    apply_concurrency_check_for::<Fragile, _>(&mut tm).expect("create the version trigger");
+    let rows = |db: &H| db.scalar("SELECT count(*) FROM fragile");
+    let panicked = |what: &str, result: std::thread::Result<()>| {
+        assert!(result.is_err(), "{what}: the panic reached the caller");
+    };
+
+    // In a block: the binding code panics after the block wrote.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _ = tm.commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            Fragile {
+                label: "panic in bind".into(),
+                ..Default::default()
+            }
+            .save(tx)
+        });
+    }));
+    panicked("bind in a block", result);
+    assert!(db.outside_transaction(&tm), "bind in a block");
+    assert!(db.committed().is_empty(), "the block was rolled back");
+
+    // In a block: the row mapper panics while loading what the block wrote.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _ = tm.commit_on_success(|tx| {
+            tx.insert("Alice", "Smith")?;
+            Fragile {
+                label: "panic in read".into(),
+                ..Default::default()
+            }
+            .save(tx)?;
+            Fragile::all(tx).map(drop)
+        });
+    }));
+    panicked("read in a block", result);
+    assert!(db.outside_transaction(&tm), "read in a block");
+    assert!(db.committed().is_empty());
+    assert_eq!(rows(&db), Some(0));
+
+    // Outside a block: `save_and_reload` writes, then the row mapper
+    // panics: the save's own transaction is rolled back.
+    let mut record = Fragile {
+        label: "panic in read".into(),
+        ..Default::default()
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _ = record.save_and_reload(&tm);
+    }));
+    panicked("save_and_reload on the manager", result);
+    assert!(
+        db.outside_transaction(&tm),
+        "save_and_reload on the manager"
+    );
+    assert_eq!(
+        rows(&db),
+        Some(0),
+        "the write before the panic was rolled back"
+    );
+    assert_eq!(record.id, None);
+
+    // The manager works on.
+    let mut fine = Fragile {
+        label: "fine".into(),
+        ..Default::default()
+    };
+    fine.save(&tm).unwrap();
+    tm.commit_on_success(|tx| tx.insert("Ben", "Jones"))
+        .unwrap();
+    assert_eq!(rows(&db), Some(1));
+    assert_eq!(db.committed(), ["Ben Jones"]);
+    assert_eq!(fine.version, Some(1));
+}
+
+// ---------- version conflicts and the retry helper ----------
+// (More retry tests for both backends are in tests/parity.rs.)
+
+/// A version conflict, the error these retry tests let a retry cure.
+fn conflict() -> Error {
+    Error::RecordModified {
+        table: "reporter",
+        pk: 1.into(),
+        expected: 1,
+        found: Some(2),
+    }
+}
+
+/// Retries conflicts too: these tests use a conflict as the error a retry
+/// may cure.
+fn quick() -> RetryPolicy {
+    RetryPolicy::new(5)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(2))
+        .with_conflict_retries(true)
+}
+
+fn a_version_conflict_is_not_retried_by_default_and_the_error_says_what_to_do<H: Faults>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            runs += 1;
+            tx.insert("Never", "Committed")?;
+            Err::<(), _>(conflict())
+        })
+        .unwrap_err();
+    assert_eq!(
+        (runs, err.attempts(), err.gave_up()),
+        (1, 1, GaveUp::Conflict)
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("re-read the record inside the closure")
+            && message.contains("with_conflict_retries(true)"),
+        "{message}"
+    );
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+}
+
+#[derive(Debug, Clone, Default, Record)]
+struct Page {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(integer))]
+    version: Option<i64>,
+    body: String,
+}
+
+fn a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds<H: Faults>() {
+    let db = H::new();
+    db.raw(&format!(
+        "CREATE TABLE page (id {}, version BIGINT, body TEXT)",
+        H::SERIAL_KEY
+    ));
+    let mut tm = db.manager();
+    let mut page = Page {
+        body: "first".into(),
+        ..Page::default()
+    };
+    page.save(&tm).unwrap();
+    let stale = page.clone();
+    page.body = "second".into();
+    page.save(&tm).unwrap();
+
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            runs += 1;
+            let mut copy = stale.clone();
+            copy.body = "stale".into();
+            copy.save(tx)
+        })
+        .unwrap_err();
+    assert_eq!((runs, err.gave_up()), (1, GaveUp::Conflict));
+    assert!(matches!(err.error(), Error::RecordModified { .. }));
+
+    let done = tm
+        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
+            let mut fresh = Page::get(tx, 1)?;
+            fresh.body = "third".into();
+            fresh.save(tx)
+        })
+        .unwrap();
+    assert_eq!(done.attempts, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM page WHERE id = 1 AND body = 'third'"),
+        Some(1)
+    );
+}
+
+// ---------- SQLite: the opener ----------
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 fn assert_send<T: Send>() {}
@@ -106,7 +565,7 @@ fn a_setting_that_cannot_be_applied_is_named_in_the_error() {
     writer.execute_batch("ROLLBACK").unwrap();
 }
 
-// ---------- BEGIN behaviors ----------
+// ---------- SQLite: BEGIN behaviors ----------
 
 fn impatient() -> Settings {
     Settings::default().with_busy_timeout(Duration::from_millis(50))
@@ -189,94 +648,7 @@ fn the_behavior_is_chosen_per_manager_and_per_block() {
     writer.execute_batch("ROLLBACK").unwrap();
 }
 
-// ---------- retries ----------
-// (The retry tests that apply to both backends are in tests/parity.rs.)
-
-fn conflict() -> Error {
-    Error::RecordModified {
-        table: "reporter",
-        pk: 1.into(),
-        expected: 1,
-        found: Some(2),
-    }
-}
-
-/// Retries conflicts too: these tests use a conflict as the error a retry
-/// may cure.
-fn quick() -> RetryPolicy {
-    RetryPolicy::new(5)
-        .with_backoff(Duration::from_millis(1), Duration::from_millis(2))
-        .with_conflict_retries(true)
-}
-
-#[test]
-fn a_version_conflict_is_not_retried_by_default_and_the_error_says_what_to_do() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    let mut runs = 0;
-    let err = tm
-        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
-            runs += 1;
-            tx.execute(INSERT, ("Never", "Committed"))?;
-            Err::<(), _>(conflict())
-        })
-        .unwrap_err();
-    assert_eq!(
-        (runs, err.attempts(), err.gave_up()),
-        (1, 1, GaveUp::Conflict)
-    );
-    let message = err.to_string();
-    assert!(
-        message.contains("re-read the record inside the closure")
-            && message.contains("with_conflict_retries(true)"),
-        "{message}"
-    );
-    assert!(db.committed().is_empty());
-}
-
-#[test]
-fn a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds() {
-    let db = Db::new();
-    let mut tm = db.manager();
-    tm.execute(
-        "CREATE TABLE page (id INTEGER PRIMARY KEY, version INTEGER, body TEXT)",
-        [],
-    )
-    .unwrap();
-    let mut page = Page {
-        body: "first".into(),
-        ..Page::default()
-    };
-    page.save(&tm).unwrap();
-    let stale = page.clone();
-    page.body = "second".into();
-    page.save(&tm).unwrap();
-
-    let mut runs = 0;
-    let err = tm
-        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
-            runs += 1;
-            let mut copy = stale.clone();
-            copy.body = "stale".into();
-            copy.save(tx)
-        })
-        .unwrap_err();
-    assert_eq!((runs, err.gave_up()), (1, GaveUp::Conflict));
-
-    let done = tm
-        .commit_on_success_with_retry(&RetryPolicy::new(5), |tx| {
-            let mut fresh = Page::get(tx, 1)?;
-            fresh.body = "third".into();
-            fresh.save(tx)
-        })
-        .unwrap();
-    assert_eq!(done.attempts, 1);
-    let body: String = db
-        .observer()
-        .query_row("SELECT body FROM page WHERE id = 1", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(body, "third");
-}
+// ---------- SQLite: retries of a busy database ----------
 
 #[test]
 fn retrying_stops_when_the_next_wait_would_pass_the_time_limit() {
@@ -352,7 +724,7 @@ fn boxed_errors_holding_a_txmanager_error_are_retried() {
     assert!(!plain.is_retryable());
 }
 
-// ---------- a full disk ----------
+// ---------- SQLite: a full disk ----------
 
 /// A manager on a database that may grow by only two more pages, with a
 /// `blob` table to fill them.
