@@ -507,6 +507,36 @@ pub trait Record: Sized {
     /// A column that does not convert to its field's type.
     fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError>;
 
+    /// [`from_row`](Record::from_row) for a row loaded by its primary key
+    /// `pk` ([`get`](Record::get), [`find`](Record::find)): the row's key
+    /// column holds a value equal to `pk`. The default reads the key back,
+    /// as `from_row` does. The derive, for a plain integer key (`i64`,
+    /// `i32`, …, whose SQL equality is exact, unlike a text key under a
+    /// `NOCASE` collation), skips the key column and takes `pk`, so a
+    /// load does not decode a value it was given.
+    ///
+    /// ```
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
+    /// let tag = Tag::find(&tm, &5)?; // the key comes from the caller
+    /// assert_eq!(tag.map(|t| (t.id, t.label)), Some((Some(5), "rust".to_owned())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A column that does not convert to its field's type.
+    #[inline]
+    fn from_row_with_key(pk: &Self::Key, row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+        let _ = pk;
+        Self::from_row(row)
+    }
+
     /// Inserts a new record (no primary key, or a versioned record with no
     /// version yet) or updates an existing one. A versioned update checks the
     /// version inside the current transaction and bumps it.
@@ -738,7 +768,7 @@ pub trait Record: Sized {
             scope.engine(),
             &sql.get,
             |values| values.bind(pk),
-            Self::from_row,
+            |row| Self::from_row_with_key(pk, row),
         )
     }
 

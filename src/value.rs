@@ -346,6 +346,40 @@ impl<'r, 's> RowReader<'r, 's> {
         }
     }
 
+    /// Skips the next column without reading it: for a value the caller
+    /// already has, such as the key a record was loaded by.
+    ///
+    /// ```
+    /// # use txmanager::{Record, RecordMeta, RowReader, Binder, ValueError};
+    /// # #[derive(Debug)] struct Tag { id: Option<i64>, label: String }
+    /// # impl Record for Tag {
+    /// #     type Key = i64;
+    /// #     fn meta() -> &'static RecordMeta { static M: RecordMeta = RecordMeta::new("tag", "id", &["label"], None); &M }
+    /// #     fn primary_key(&self) -> Option<&i64> { self.id.as_ref() }
+    /// #     fn set_primary_key(&mut self, pk: Option<i64>) { self.id = pk; }
+    /// #     fn version(&self) -> Option<i64> { None }
+    /// #     fn set_version(&mut self, _: Option<i64>) {}
+    /// #     fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> { values.bind(&self.label) }
+    /// #     fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> { Ok(Tag { id: row.read()?, label: row.read()? }) }
+    /// // In `impl Record for Tag`: a row loaded by key `pk` has `pk` first.
+    /// fn from_row_with_key(pk: &i64, row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+    ///     row.skip();
+    ///     Ok(Tag { id: Some(*pk), label: row.read()? })
+    /// }
+    /// # }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = txmanager::TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, label TEXT)", [])?;
+    /// # tm.execute("INSERT INTO tag VALUES (3, 'x')", [])?;
+    /// # assert_eq!(Tag::get(&tm, 3)?.label, "x");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn skip(&mut self) {
+        self.next += 1;
+    }
+
     /// Reads the next column.
     ///
     /// # Errors

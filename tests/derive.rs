@@ -181,6 +181,52 @@ fn a_text_key_with_a_default_is_refused_on_sqlite_before_anything_is_written() {
 }
 
 #[test]
+fn a_text_key_loaded_under_a_nocase_collation_holds_the_key_the_row_stores() {
+    let db = Db::new();
+    db.observer()
+        .execute_batch(
+            "CREATE TABLE account (username TEXT PRIMARY KEY COLLATE NOCASE, version INTEGER NOT NULL, balance INTEGER NOT NULL);
+             INSERT INTO account VALUES ('ann', 1, 10);",
+        )
+        .unwrap();
+    let tm = db.manager();
+    // The lookup matches 'ann' under NOCASE: the record holds the row's
+    // key, not the caller's spelling (only integer keys are taken as given).
+    let ann = Account::get(&tm, "ANN").unwrap();
+    assert_eq!(ann.username.as_deref(), Some("ann"));
+    let found = Account::find(&tm, &"Ann".to_owned()).unwrap().unwrap();
+    assert_eq!(found.username.as_deref(), Some("ann"));
+}
+
+#[test]
+fn an_integer_key_loaded_by_get_holds_the_key_and_reads_every_other_column() {
+    let db = Db::new();
+    db.observer()
+        .execute_batch(
+            "CREATE TABLE item (item_id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, type TEXT NOT NULL, label TEXT NOT NULL, created TEXT);
+             INSERT INTO item VALUES (41, 1, 'a', 'first', NULL), (42, 3, 'b', 'second', 'today');",
+        )
+        .unwrap();
+    let tm = db.manager();
+    // The key column comes first and is skipped, so every later column
+    // must land in its own field.
+    let item = Item::get(&tm, 42).unwrap();
+    assert_eq!(item.id(), Some(42));
+    assert_eq!(Record::version(&item), Some(3));
+    assert_eq!((item.kind(), item.created()), ("b", Some("today")));
+    assert!(
+        format!("{item:?}").contains(r#"name: "second""#),
+        "{item:?}"
+    );
+    assert!(Item::find(&tm, &43).unwrap().is_none());
+    let first = Item::get_version(&tm, 41, 1).unwrap();
+    assert_eq!(
+        (first.id(), first.kind(), first.created()),
+        (Some(41), "a", None)
+    );
+}
+
+#[test]
 fn a_text_key_left_empty_is_refused_before_anything_is_written() {
     let db = Db::new();
     db.observer()
