@@ -372,6 +372,7 @@ pub mod testing;
 mod trace;
 mod transaction;
 mod value;
+mod version;
 mod versioning;
 
 #[cfg(feature = "postgres")]
@@ -393,11 +394,12 @@ pub use sqlite::Sqlite;
 pub use store::ClauseParams;
 pub use transaction::Transaction;
 pub use value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
+pub use version::{VersionField, VersionKind};
 pub use versioning::{
-    ConcurrencyGuard, ConcurrencyTarget, VersionField, VersionKind, VersionTrigger,
-    apply_concurrency_check, apply_concurrency_check_for, check_version_triggers,
-    concurrency_check, disable_concurrency, disable_version_increment, drop_version_triggers,
-    has_changed, version_triggers, with_concurrency_disabled, with_version_increment_disabled,
+    ConcurrencyGuard, ConcurrencyTarget, VersionTrigger, apply_concurrency_check,
+    apply_concurrency_check_for, check_version_triggers, concurrency_check, disable_concurrency,
+    disable_version_increment, drop_version_triggers, has_changed, version_triggers,
+    with_concurrency_disabled, with_version_increment_disabled,
 };
 
 /// The README's examples, compiled and run as doctests.

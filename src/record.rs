@@ -11,8 +11,10 @@ use crate::shape::{
 };
 use crate::store::{ClauseParams, RecordStore};
 use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
-use crate::versioning::{self, VersionField, VersionKind};
+use crate::version::{VersionField, VersionKind};
 use crate::{Error, Scope};
+
+pub(crate) mod save;
 
 /// How many backends a record type keeps SQL for (SQLite, PostgreSQL),
 /// indexed by `RecordStore::SQL_SLOT`.
@@ -578,7 +580,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn save<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::save(scope.engine(), self)
+        save::save(scope.engine(), self)
     }
 
     /// Saves only the named data fields of a record already saved, leaving
@@ -641,7 +643,7 @@ pub trait Record: Sized {
         scope: &S,
         fields: &[&str],
     ) -> Result<(), Error> {
-        versioning::save_fields(scope.engine(), self, fields)
+        save::save_fields(scope.engine(), self, fields)
     }
 
     /// Saves, then reloads the row, so the record holds what the database
@@ -680,7 +682,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::save_and_reload(scope.engine(), self)
+        save::save_and_reload(scope.engine(), self)
     }
 
     /// Deletes the record's row. A versioned delete checks the version first.
@@ -709,7 +711,7 @@ pub trait Record: Sized {
     /// # }
     /// ```
     fn delete<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
-        versioning::delete(scope.engine(), self)
+        save::delete(scope.engine(), self)
     }
 
     /// Loads the record with primary key `pk`.
@@ -817,7 +819,7 @@ pub trait Record: Sized {
         let pk = pk.into();
         match Self::find(scope, &pk)? {
             Some(record) if record.version() == Some(version) => Ok(record),
-            other => Err(versioning::record_modified(
+            other => Err(save::record_modified(
                 scope.engine(),
                 meta,
                 &pk,
