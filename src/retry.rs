@@ -195,7 +195,8 @@ impl RetryPolicy {
 ///
 /// Implemented for [`Error`] (retryable: any error whose SQLite code is
 /// `SQLITE_BUSY` or `SQLITE_LOCKED`, and any whose PostgreSQL SQLSTATE is
-/// 40001 serialization_failure or 40P01 deadlock_detected, never
+/// 40001 serialization_failure, 40P01 deadlock_detected or 55P03
+/// lock_not_available (a `lock_timeout` or `NOWAIT` met a lock), never
 /// [`Error::CommitOutcomeUnknown`]; a conflict: [`Error::RecordModified`])
 /// and for boxed errors that hold one. Implement it for your own error type
 /// to use it with [`TransactionManager::commit_on_success_with_retry`].
@@ -248,7 +249,8 @@ pub trait Retryable {
     /// Why this error is retried, as the `cause` of the `retrying` trace
     /// event (feature `tracing`). [`Error`] answers `"conflict"`, `"busy"`
     /// (SQLite's lock contention), `"serialization_failure"` (PostgreSQL's
-    /// 40001) or `"deadlock"` (40P01). The default: `"conflict"` for a
+    /// 40001), `"deadlock"` (40P01) or `"lock_not_available"` (55P03). The
+    /// default: `"conflict"` for a
     /// conflict, otherwise `"retryable"`.
     ///
     /// ```
@@ -272,12 +274,13 @@ impl Retryable for Error {
             self.sqlite_error_code(),
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
         )
-            // PostgreSQL: serialization_failure and deadlock_detected, safe
-            // to run again from the outermost block. Never 40003
+            // PostgreSQL: serialization_failure, deadlock_detected and
+            // lock_not_available (SQLite's BUSY after its busy timeout),
+            // safe to run again from the outermost block. Never 40003
             // (statement_completion_unknown), whose COMMIT may have
             // succeeded: that is `Error::CommitOutcomeUnknown`.
             || (!matches!(self, Error::CommitOutcomeUnknown { .. })
-                && matches!(self.sqlstate(), Some("40001" | "40P01")))
+                && matches!(self.sqlstate(), Some("40001" | "40P01" | "55P03")))
     }
 
     fn is_conflict(&self) -> bool {
@@ -289,6 +292,7 @@ impl Retryable for Error {
             _ if self.is_conflict() => "conflict",
             Some("40001") => "serialization_failure",
             Some("40P01") => "deadlock",
+            Some("55P03") => "lock_not_available",
             _ if matches!(
                 self.sqlite_error_code(),
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)

@@ -11,7 +11,7 @@
 //! | event: robust `on_commit` hook failed | `ERROR` | `error` |
 //! | event: version conflict | `DEBUG` | `table`, `pk`, `expected`, `found` |
 //! | event: PostgreSQL notice (a manager from `Postgres` `connect`) | `INFO` | `severity`, `code`, `message` |
-//! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`Retryable::retry_cause`: `conflict`, `busy`, `serialization_failure`, `deadlock`, `retryable`) |
+//! | event: retrying | `INFO` | `attempt`, `wait_ms`, `cause` (`Retryable::retry_cause`: `conflict`, `busy`, `serialization_failure`, `deadlock`, `lock_not_available`, `retryable`) |
 
 #[cfg(feature = "tracing")]
 use tracing::field::Empty;

@@ -32,6 +32,7 @@ for_each_backend!(
     a_panic_in_a_records_binding_code_or_row_mapper_rolls_back_and_leaves_no_transaction,
     a_version_conflict_is_not_retried_by_default_and_the_error_says_what_to_do,
     a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds,
+    a_writer_that_times_out_on_a_lock_is_retried_until_the_other_writer_lets_go,
 );
 
 /// What these tests need of a backend beyond [`Harness`]: DDL and reads
@@ -52,6 +53,21 @@ trait Faults: Harness {
     fn scalar(&self, sql: &str) -> Option<i64>;
     /// Whether `err`'s database error is a foreign-key violation.
     fn is_foreign_key_violation(err: &Error) -> bool;
+    /// A manager that waits only 5 ms for another connection's lock
+    /// (SQLite's busy timeout, PostgreSQL's `lock_timeout`).
+    fn impatient_manager(&self) -> TransactionManager<Self::B>;
+    /// Starts a thread whose own connection takes the write lock on
+    /// `reporter`, inserts "Held Lock", and commits after `held`; returns
+    /// once the lock is taken.
+    fn hold_the_write_lock(&self, held: Duration) -> thread::JoinHandle<()>;
+}
+
+/// Runs `hold` on a thread, and returns once it said the lock is taken.
+fn holding(hold: impl FnOnce(mpsc::Sender<()>) + Send + 'static) -> thread::JoinHandle<()> {
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let holder = thread::spawn(move || hold(locked_tx));
+    locked_rx.recv().expect("the holder took the lock");
+    holder
 }
 
 impl Faults for SqliteDb {
@@ -76,6 +92,21 @@ impl Faults for SqliteDb {
     }
     fn is_foreign_key_violation(err: &Error) -> bool {
         err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+    }
+    fn impatient_manager(&self) -> TransactionManager {
+        self.0
+            .manager_with(&Settings::default().with_busy_timeout(Duration::from_millis(5)))
+    }
+    fn hold_the_write_lock(&self, held: Duration) -> thread::JoinHandle<()> {
+        let path = self.0.path.clone();
+        holding(move |locked| {
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            conn.execute(INSERT, ("Held", "Lock")).unwrap();
+            locked.send(()).unwrap();
+            thread::sleep(held);
+            conn.execute_batch("COMMIT").unwrap();
+        })
     }
 }
 
@@ -107,6 +138,25 @@ impl Faults for common::backends::pg::PgHarness {
     }
     fn is_foreign_key_violation(err: &Error) -> bool {
         err.sqlstate() == Some("23503")
+    }
+    fn impatient_manager(&self) -> TransactionManager<txmanager::Postgres> {
+        let tm = self.manager();
+        tm.raw("SET lock_timeout = '5ms'").unwrap();
+        tm
+    }
+    fn hold_the_write_lock(&self, held: Duration) -> thread::JoinHandle<()> {
+        let mut client = self.0.observer();
+        holding(move |locked| {
+            client
+                .batch_execute(
+                    "BEGIN; LOCK TABLE reporter IN EXCLUSIVE MODE;
+                     INSERT INTO reporter (first_name, last_name) VALUES ('Held', 'Lock')",
+                )
+                .unwrap();
+            locked.send(()).unwrap();
+            thread::sleep(held);
+            client.batch_execute("COMMIT").unwrap();
+        })
     }
 }
 
@@ -479,6 +529,33 @@ fn a_stale_record_saved_inside_a_retried_block_fails_once_and_a_re_read_succeeds
     );
 }
 
+/// Another connection holds the write lock longer than this manager waits
+/// for it (SQLite's busy timeout, PostgreSQL's `lock_timeout`): the write
+/// fails with lock contention (`SQLITE_BUSY`, 55P03), and the retry helper
+/// runs the block again until the other connection lets go. Both writes
+/// are committed, the holder's first.
+fn a_writer_that_times_out_on_a_lock_is_retried_until_the_other_writer_lets_go<H: Faults>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.impatient_manager();
+    let holder = db.hold_the_write_lock(Duration::from_millis(150));
+    let policy =
+        RetryPolicy::new(200).with_backoff(Duration::from_millis(2), Duration::from_millis(10));
+    let done = tm
+        .commit_on_success_with_retry(&policy, |tx| tx.insert("Alice", "Smith"))
+        .unwrap();
+    holder.join().unwrap();
+    assert!(
+        done.attempts > 1,
+        "the first attempt must have met the lock"
+    );
+    assert_eq!(db.committed(), ["Held Lock", "Alice Smith"]);
+    assert!(db.outside_transaction(&tm));
+}
+
 // ---------- SQLite: the opener ----------
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
@@ -671,36 +748,6 @@ fn retrying_stops_when_the_next_wait_would_pass_the_time_limit() {
         "{}",
         err.attempts()
     );
-}
-
-#[test]
-fn a_busy_database_is_retried_until_the_other_writer_lets_go() {
-    let db = Db::new();
-    let mut tm = db.manager_with(&Settings::default().with_busy_timeout(Duration::from_millis(5)));
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let holder = {
-        let path = db.path.clone();
-        thread::spawn(move || {
-            let conn = Connection::open(path).unwrap();
-            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-            conn.execute(INSERT, ("Held", "Lock")).unwrap();
-            locked_tx.send(()).unwrap();
-            thread::sleep(Duration::from_millis(150));
-            conn.execute_batch("COMMIT").unwrap();
-        })
-    };
-    locked_rx.recv().unwrap();
-    let policy =
-        RetryPolicy::new(200).with_backoff(Duration::from_millis(2), Duration::from_millis(10));
-    let done = tm
-        .commit_on_success_with_retry(&policy, |tx| tx.execute(INSERT, ("Alice", "Smith")))
-        .unwrap();
-    holder.join().unwrap();
-    assert!(
-        done.attempts > 1,
-        "the first attempt must have met the lock"
-    );
-    assert_eq!(db.committed(), ["Held Lock", "Alice Smith"]);
 }
 
 #[test]
