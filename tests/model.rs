@@ -1,7 +1,8 @@
 //! Property test: random programs of nested blocks in all three modes, with
-//! writes, commits, rollbacks, hooks, returned errors and panics, raw
-//! transaction-control statements (alone or inside a batch after a write)
-//! and multi-statement batches that write and then fail, run against a real
+//! writes, reads, commits, rollbacks, hooks, returned errors and panics,
+//! statements that fail, raw transaction-control statements (alone or
+//! inside a batch after a write) and multi-statement batches that write and
+//! then fail, run against a real
 //! database and, in lockstep, against a simple reference model of what must
 //! be committed. After every program the database (read through a second
 //! connection, or through the manager for SQLite's `:memory:`) must equal the
@@ -35,6 +36,10 @@ enum End {
 #[derive(Debug, Clone)]
 enum Op {
     Insert,
+    /// A read (`SELECT count(*)`).
+    Read,
+    /// A statement the database rejects (no such table).
+    FailingStatement,
     /// A transaction-control statement from `RAW_CONTROL`; with `after_write`,
     /// inside a batch that inserts first and would insert again after it.
     RawControl {
@@ -56,6 +61,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let leaf = prop_oneof![
         4 => Just(Op::Insert),
+        1 => Just(Op::Read),
+        1 => Just(Op::FailingStatement),
         1 => (0..RAW_CONTROL.len(), any::<bool>())
             .prop_map(|(statement, after_write)| Op::RawControl { statement, after_write }),
         1 => Just(Op::FailingBatch),
@@ -120,6 +127,13 @@ struct Rules {
     /// authorizer refuses the control statement when it is prepared, after
     /// the statements before it in the batch ran.
     control_refused_before_batch_runs: bool,
+    /// An outermost manual block that ends without known writes but ran a
+    /// read asks the server whether its transaction wrote, since a read may
+    /// write (PostgreSQL: `SELECT f()`). The server says yes once any write
+    /// ran in the transaction, one that a nested block rolled back included
+    /// (it gave the transaction an id): the block then ends with
+    /// `PendingCommitRollback`. SQLite knows which statements write.
+    manual_block_after_a_read_counts_rolled_back_writes: bool,
 }
 
 /// What the model needs of a backend beyond the shared harness.
@@ -156,6 +170,7 @@ impl ModelBackend for SqliteDb {
         error_aborts_transaction: false,
         failed_batch_outside_transaction_keeps_nothing: false,
         control_refused_before_batch_runs: false,
+        manual_block_after_a_read_counts_rolled_back_writes: false,
     };
     const CASES: u32 = 1000;
     type Shared = ();
@@ -193,6 +208,7 @@ impl ModelBackend for common::backends::pg::PgHarness {
         error_aborts_transaction: true,
         failed_batch_outside_transaction_keeps_nothing: true,
         control_refused_before_batch_runs: true,
+        manual_block_after_a_read_counts_rolled_back_writes: true,
     };
     const CASES: u32 = 500;
     type Shared = PgShared;
@@ -235,6 +251,9 @@ struct ModelFrame {
     /// `current` at the block's start, or its last commit or rollback.
     snapshot: Vec<i64>,
     dirty: bool,
+    /// A read ran in this block since its start or last commit or rollback,
+    /// or in a nested block released into it.
+    read: bool,
     /// Hooks queued in this block since its start or last commit.
     hooks: Vec<i64>,
     /// A statement failed in this block since its start or last commit or
@@ -249,6 +268,9 @@ struct Model {
     /// What the manager's own connection sees.
     current: Vec<i64>,
     frames: Vec<ModelFrame>,
+    /// A write ran in the open transaction, kept or not: PostgreSQL gave
+    /// the transaction an id.
+    transaction_wrote: bool,
     fired: Vec<i64>,
     next: i64,
 }
@@ -271,6 +293,7 @@ impl Model {
             committed: Vec::new(),
             current: Vec::new(),
             frames: Vec::new(),
+            transaction_wrote: false,
             fired: Vec::new(),
             next: 0,
         }
@@ -288,20 +311,42 @@ impl Model {
     fn insert(&mut self, v: i64) {
         self.current.push(v);
         match self.frames.last_mut() {
-            Some(top) if top.transactional => top.dirty = true,
+            Some(top) if top.transactional => {
+                top.dirty = true;
+                self.transaction_wrote = true;
+            }
             _ => self.committed.push(v),
         }
+    }
+
+    fn read(&mut self) {
+        if let Some(top) = self.frames.last_mut() {
+            top.read = true;
+        }
+    }
+
+    /// A statement failed.
+    fn failed(&mut self) {
+        if self.rules.error_aborts_transaction
+            && self.in_transaction()
+            && let Some(top) = self.frames.last_mut()
+        {
+            // PostgreSQL: the failure aborted the transaction; the block can
+            // only roll back.
+            top.aborted = true;
+        }
+        // SQLite: the transaction goes on; a failure outside one changed
+        // nothing.
     }
 
     /// A batch inserted `v`, then a statement of it failed.
     fn failed_batch(&mut self, v: i64) {
         if self.in_transaction() {
             if self.rules.error_aborts_transaction {
-                // PostgreSQL: the failure aborted the transaction; the insert
-                // is in it, but the block can only roll back.
-                if let Some(top) = self.frames.last_mut() {
-                    top.aborted = true;
-                }
+                // PostgreSQL: the insert ran (giving the transaction an id),
+                // then the failure aborted the block.
+                self.transaction_wrote = true;
+                self.failed();
             } else {
                 // SQLite: the insert before the failure stays in the block.
                 self.insert(v);
@@ -335,13 +380,15 @@ impl Model {
 
     /// Keeps a frame's work: a real commit when it is the outermost
     /// transaction, a release into the parent otherwise.
-    fn keep(&mut self, dirty: bool, hooks: Vec<i64>) {
+    fn keep(&mut self, dirty: bool, read: bool, hooks: Vec<i64>) {
         let outermost = !self.in_transaction();
         if outermost {
             self.committed = self.current.clone();
             self.fired.extend(hooks);
+            self.transaction_wrote = false;
         } else if let Some(parent) = self.frames.last_mut() {
             parent.dirty |= dirty;
+            parent.read |= read;
             parent.hooks.extend(hooks);
         }
     }
@@ -351,16 +398,22 @@ impl Model {
             return;
         };
         let hooks = std::mem::take(&mut top.hooks);
-        self.keep(top.dirty, hooks);
+        self.keep(top.dirty, top.read, hooks);
         top.snapshot = self.current.clone();
         top.dirty = false;
+        top.read = false;
         self.frames.push(top);
     }
 
     fn rollback(&mut self) {
+        if self.frames.iter().filter(|f| f.transactional).count() == 1 {
+            // The outermost transaction's rollback ends it.
+            self.transaction_wrote = false;
+        }
         if let Some(top) = self.frames.last_mut() {
             self.current = top.snapshot.clone();
             top.dirty = false;
+            top.read = false;
             top.hooks.clear();
             top.aborted = false;
         }
@@ -372,6 +425,7 @@ impl Model {
             transactional: mode != Mode::Autocommit,
             snapshot: self.current.clone(),
             dirty: false,
+            read: false,
             hooks: Vec::new(),
             aborted: false,
         });
@@ -389,6 +443,17 @@ impl Model {
         if !frame.transactional {
             return outcome;
         }
+        let outermost = !self.in_transaction();
+        // PostgreSQL: see `Rules::manual_block_after_a_read_counts_rolled_back_writes`.
+        let server_says_wrote = self
+            .rules
+            .manual_block_after_a_read_counts_rolled_back_writes
+            && outermost
+            && frame.read
+            && self.transaction_wrote;
+        if outermost {
+            self.transaction_wrote = false;
+        }
         match (frame.mode, end) {
             // PostgreSQL: a block the database aborted rolls back, and a
             // closure that swallowed the error and returned `Ok` gets
@@ -398,10 +463,10 @@ impl Model {
                 Outcome::Aborted
             }
             (Mode::CommitOnSuccess, End::Ok) => {
-                self.keep(frame.dirty, frame.hooks);
+                self.keep(frame.dirty, frame.read, frame.hooks);
                 Outcome::Ok
             }
-            (Mode::CommitManually, End::Ok) if frame.dirty => {
+            (Mode::CommitManually, End::Ok) if frame.dirty || server_says_wrote => {
                 self.current = frame.snapshot;
                 Outcome::Pending
             }
@@ -459,6 +524,24 @@ impl Run<'_> {
                     self.model.insert(v);
                 }
             }
+            Op::Read => {
+                let result = runs.count();
+                if self.model.top_aborted() {
+                    assert_refused_as_aborted(&result);
+                } else {
+                    result.expect("read");
+                    self.model.read();
+                }
+            }
+            Op::FailingStatement => {
+                let result = runs.failing();
+                if self.model.top_aborted() {
+                    assert_refused_as_aborted(&result);
+                } else {
+                    assert!(matches!(result, Err(Error::Statement { .. })), "{result:?}");
+                    self.model.failed();
+                }
+            }
             Op::RawControl {
                 statement,
                 after_write,
@@ -510,7 +593,11 @@ impl Run<'_> {
                 continue;
             }
             match op {
-                Op::Insert | Op::RawControl { .. } | Op::FailingBatch => {}
+                Op::Insert
+                | Op::Read
+                | Op::FailingStatement
+                | Op::RawControl { .. }
+                | Op::FailingBatch => {}
                 Op::Hook => {
                     let v = self.model.value();
                     let log = Arc::clone(&self.log);
@@ -613,7 +700,11 @@ impl Run<'_> {
             }
             match op {
                 // No handle outside a block: nothing to run.
-                Op::Insert | Op::RawControl { .. } | Op::FailingBatch => {}
+                Op::Insert
+                | Op::Read
+                | Op::FailingStatement
+                | Op::RawControl { .. }
+                | Op::FailingBatch => {}
                 Op::Hook | Op::Commit | Op::Rollback => {}
                 Op::Block { mode, end, body } => self.block(tm, *mode, *end, body),
             }
