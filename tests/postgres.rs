@@ -27,7 +27,12 @@ fn backend_pid(tm: &TransactionManager<Postgres>) -> i32 {
 /// Ends the manager's server session from another session, and waits until
 /// it is gone, as when the network or the server drops the connection.
 fn kill_session(db: &PgDb, pid: i32) {
-    let mut observer = db.observer();
+    kill_session_of(db.config(), pid);
+}
+
+/// [`kill_session`], from a connection made with `config`.
+fn kill_session_of(config: &postgres::Config, pid: i32) {
+    let mut observer = config.connect(postgres::NoTls).unwrap();
     observer
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .unwrap();
@@ -270,6 +275,89 @@ fn a_lost_connection_inside_a_block_breaks_the_manager_and_commits_nothing() {
         })
         .unwrap();
     assert_eq!(db.committed(), ["Ben Jones"]);
+}
+
+thread_local! {
+    /// What `Doomed::from_row` runs before it reads its row.
+    static ON_READ: std::cell::RefCell<Option<Box<dyn Fn()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A record whose row mapper first runs `ON_READ` (here: ends the
+/// manager's session), as a lost network would between two statements.
+#[derive(Debug, Default)]
+struct Doomed {
+    id: Option<i64>,
+    label: String,
+}
+
+impl txmanager::Record for Doomed {
+    type Key = i64;
+    fn meta() -> &'static txmanager::RecordMeta {
+        static META: txmanager::RecordMeta =
+            txmanager::RecordMeta::new("doomed", "id", &["label"], None);
+        &META
+    }
+    fn primary_key(&self) -> Option<&i64> {
+        self.id.as_ref()
+    }
+    fn set_primary_key(&mut self, pk: Option<i64>) {
+        self.id = pk;
+    }
+    fn version(&self) -> Option<i64> {
+        None
+    }
+    fn set_version(&mut self, _: Option<i64>) {}
+    fn bind_columns(
+        &self,
+        values: &mut txmanager::Binder<'_, '_>,
+    ) -> Result<(), txmanager::ValueError> {
+        values.bind(&self.label)
+    }
+    fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+        ON_READ.with(|hook| hook.borrow().as_ref().map(|run| run()));
+        Ok(Doomed {
+            id: row.read()?,
+            label: row.read()?,
+        })
+    }
+}
+
+/// `save_and_reload` outside a block runs its write and its read in a
+/// transaction of its own. When the connection drops between the read and
+/// that transaction's `COMMIT`, the save reports that the outcome is
+/// unknown (never `Ok`), the manager is broken, the record is unchanged,
+/// and here, where the server rolled the transaction back, nothing is
+/// committed; a new manager works.
+#[test]
+fn a_connection_lost_inside_a_saves_own_transaction_reports_no_commit_and_breaks_the_manager() {
+    use txmanager::Record;
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute("CREATE TABLE doomed (id BIGSERIAL PRIMARY KEY, label TEXT NOT NULL)")
+        .unwrap();
+    let tm = db.manager();
+    let pid = backend_pid(&tm);
+    let config = db.config().clone();
+    ON_READ.with(|hook| {
+        *hook.borrow_mut() = Some(Box::new(move || kill_session_of(&config, pid)));
+    });
+    let mut doomed = Doomed {
+        label: "written".into(),
+        ..Default::default()
+    };
+    let err = doomed.save_and_reload(&tm).unwrap_err();
+    ON_READ.with(|hook| hook.borrow_mut().take());
+    assert!(matches!(err, Error::CommitOutcomeUnknown { .. }), "{err:?}");
+    assert!(tm.is_broken());
+    assert_eq!(doomed.id, None, "the record is unchanged");
+    let rows: i64 = db
+        .observer()
+        .query_one("SELECT count(*) FROM doomed", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0, "the server rolled the save back");
+    doomed.save(&db.manager()).unwrap();
+    assert!(doomed.id.is_some());
 }
 
 #[test]
