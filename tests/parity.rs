@@ -40,7 +40,53 @@ for_each_backend!(
     robust_hooks_keep_going_after_a_failing_or_panicking_hook,
     a_panicking_plain_hook_propagates_and_drops_the_hooks_after_it,
     a_test_transaction_always_rolls_back_with_nested_blocks_and_no_hooks,
+    hooks_run_in_order_once_the_data_is_committed,
+    hooks_of_a_rolled_back_transaction_never_run_later,
+    a_hook_in_autocommit_mode_runs_at_once,
+    manual_commit_runs_the_hooks_so_far_and_rollback_drops_them,
+    a_hook_queued_after_a_manual_commit_runs_at_the_next_commit_even_with_nothing_written,
 );
+
+/// A way to list the committed reporters from inside an `on_commit` hook
+/// (`Send + 'static`): a connection of its own.
+trait CommittedProbe {
+    fn probe(&self) -> Box<dyn Fn() -> Vec<String> + Send>;
+}
+
+impl CommittedProbe for common::backends::SqliteDb {
+    fn probe(&self) -> Box<dyn Fn() -> Vec<String> + Send> {
+        let path = self.0.path.clone();
+        Box::new(move || {
+            let conn = txmanager::rusqlite::Connection::open(&path).unwrap();
+            let mut stmt = conn
+                .prepare("SELECT first_name || ' ' || last_name FROM reporter ORDER BY id")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl CommittedProbe for common::backends::pg::PgHarness {
+    fn probe(&self) -> Box<dyn Fn() -> Vec<String> + Send> {
+        let config = self.0.config().clone();
+        Box::new(move || {
+            let mut client = config.connect(::postgres::NoTls).unwrap();
+            client
+                .query(
+                    "SELECT first_name || ' ' || last_name FROM reporter ORDER BY id",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        })
+    }
+}
 
 fn commit_on_success_commits_on_ok_and_rolls_back_on_err<H: Harness>()
 where
@@ -798,4 +844,126 @@ where
         let _ = inner.failing();
         Ok::<_, Error>(())
     })
+}
+
+/// Hooks run after the outermost commit, in the order they were added
+/// (a nested block's in their place), and by then the data is committed:
+/// a hook's own connection sees it.
+fn hooks_run_in_order_once_the_data_is_committed<H: Harness + CommittedProbe>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (seen, probe) = (Arc::clone(&log), db.probe());
+    tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "first"));
+        tx.commit_on_success(|inner| {
+            inner.on_commit(record(&log, "second"));
+            Ok::<_, Error>(())
+        })?;
+        tx.on_commit(move || {
+            assert_eq!(probe(), ["Alice Smith"], "committed before the hook runs");
+            seen.lock().unwrap().push("third");
+        });
+        assert!(log.lock().unwrap().is_empty(), "no hook before the commit");
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["first", "second", "third"]);
+}
+
+/// The hooks of a block that rolled back are dropped: they do not run at
+/// the next block's commit either.
+fn hooks_of_a_rolled_back_transaction_never_run_later<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let result: Result<(), Error> = tm.commit_on_success(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "never"));
+        Err(Error::PendingCommitRollback) // any error
+    });
+    assert!(result.is_err());
+    tm.commit_on_success(|tx| {
+        tx.on_commit(record(&log, "next block"));
+        tx.insert("Ben", "Jones")
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["next block"]);
+    assert_eq!(db.committed(), ["Ben Jones"]);
+}
+
+fn a_hook_in_autocommit_mode_runs_at_once<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tm.autocommit(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "now"));
+        assert_eq!(*log.lock().unwrap(), ["now"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+/// `commit()` runs the hooks queued so far; `rollback()` drops those
+/// queued since; a hook queued and never committed never runs.
+fn manual_commit_runs_the_hooks_so_far_and_rollback_drops_them<H: Harness>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tm.commit_manually(|tx| {
+        tx.insert("Alice", "Smith")?;
+        tx.on_commit(record(&log, "committed"));
+        tx.commit()?;
+        assert_eq!(*log.lock().unwrap(), ["committed"]);
+        tx.insert("Nobody", "Here")?;
+        tx.on_commit(record(&log, "rolled back"));
+        tx.rollback()?;
+        tx.on_commit(record(&log, "never committed"));
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["committed"]);
+    assert_eq!(db.committed(), ["Alice Smith"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+/// Found by the property test: the second `commit()` has no transaction
+/// to commit, but it is still the commit point for the hook.
+fn a_hook_queued_after_a_manual_commit_runs_at_the_next_commit_even_with_nothing_written<
+    H: Harness,
+>()
+where
+    TransactionManager<H::B>: Statements,
+    for<'a> Transaction<'a, H::B>: Statements,
+{
+    let db = H::new();
+    let mut tm = db.manager();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tm.commit_manually(|tx| {
+        tx.commit()?;
+        tx.on_commit(record(&log, "queued between commits"));
+        tx.commit()
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["queued between commits"]);
+    assert!(db.outside_transaction(&tm));
 }

@@ -202,3 +202,40 @@ fn a_transaction_ended_inside_a_nested_block_is_noticed_by_the_enclosing_block()
     assert!(tm.is_autocommit());
     assert_eq!(db.committed(), ["Zed Old"]);
 }
+
+/// (Without a prepared statement: the block's own statement ends it.)
+#[test]
+fn sqlite_rolling_back_on_its_own_is_detected() {
+    // A RAISE(ROLLBACK) trigger makes SQLite roll back the whole transaction
+    // itself, as it does for SQLITE_FULL and some I/O errors.
+    let db = Db::new();
+    db.observer()
+        .execute_batch(
+            "CREATE TRIGGER no_mallory BEFORE INSERT ON reporter
+             WHEN NEW.first_name = 'Mallory' BEGIN SELECT RAISE(ROLLBACK, 'no Mallory'); END;",
+        )
+        .unwrap();
+    let mut tm = db.manager();
+    let err = tm
+        .commit_on_success(|tx| {
+            tx.execute(INSERT, ("Alice", "Smith"))?;
+            let first = tx.execute(INSERT, ("Mallory", "X")).unwrap_err();
+            assert!(
+                matches!(first, Error::Statement { .. }),
+                "the statement's own error comes first"
+            );
+            let refused = tx.execute(INSERT, ("Ben", "Jones")).unwrap_err();
+            assert!(
+                matches!(refused, Error::TransactionClosedUnderneath { .. }),
+                "{refused:?}"
+            );
+            Ok::<_, Error>(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TransactionClosedUnderneath { .. }),
+        "{err:?}"
+    );
+    assert!(db.committed().is_empty());
+    assert!(tm.is_autocommit());
+}
