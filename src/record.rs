@@ -3,22 +3,16 @@
 //! ORM: no query builder, no relations; raw SQL through the handle stays the
 //! way to do anything else.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use crate::backend::Backend;
-use crate::shape::{
-    BadName, ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule, VersionShape,
-};
-use crate::store::{ClauseParams, RecordStore};
+use crate::shape::{ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule, VersionShape};
+use crate::store::{ClauseParams, RecordStore, SqlCache, TypeSql};
 use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
 use crate::version::{VersionField, VersionKind};
 use crate::{Error, Scope};
 
 pub(crate) mod save;
-
-/// How many backends a record type keeps SQL for (SQLite, PostgreSQL),
-/// indexed by `RecordStore::SQL_SLOT`.
-const BACKENDS: usize = 2;
 
 /// The static description of a record type: its table, primary key, data
 /// columns and version field, plus its SQL for each backend, built on first
@@ -44,15 +38,12 @@ pub struct RecordMeta {
     read_only: &'static [&'static str],
     version: Option<VersionField>,
     settings: TypeSettings,
-    /// The SQL, per backend.
-    sql: [OnceLock<Result<RecordSql, BadName>>; BACKENDS],
-    /// The `UPDATE`s of [`Record::save_fields`], per backend, one per set
-    /// of written columns (sorted indices into `columns`), built on first use.
-    subset_updates: [Mutex<SubsetUpdates>; BACKENDS],
+    /// The SQL of the first backend this type is used on (`RecordStore`'s
+    /// `SqlCache`, by address, and the entry it holds for this type): a
+    /// static slot, so a save finds its SQL without a lookup. Other
+    /// backends find theirs in their own `SqlCache`.
+    first_sql: OnceLock<(usize, &'static TypeSql)>,
 }
-
-/// `save_fields` `UPDATE`s by the sorted indices of the columns they write.
-type SubsetUpdates = Vec<(Box<[usize]>, Arc<UpdateSql>)>;
 
 /// A type's own concurrency settings: django-concurrency's `ConcurrencyMeta`
 /// and `CONCURRENCY_VERSION_FIELD_REQUIRED`, per type.
@@ -91,8 +82,7 @@ impl RecordMeta {
                 check: true,
                 increment: true,
             },
-            sql: [OnceLock::new(), OnceLock::new()],
-            subset_updates: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
+            first_sql: OnceLock::new(),
         }
     }
 
@@ -280,8 +270,8 @@ impl RecordMeta {
     /// first use there.
     #[inline]
     pub(crate) fn sql<B: Backend>(&'static self) -> Result<&'static RecordSql, Error> {
-        self.sql[<B::Records as RecordStore<B>>::SQL_SLOT]
-            .get_or_init(|| <B::Records as RecordStore<B>>::record_sql(&self.shape()))
+        self.type_sql::<B>()
+            .record
             .as_ref()
             .map_err(|bad| bad.clone().into())
     }
@@ -293,18 +283,35 @@ impl RecordMeta {
         &'static self,
         written: &[usize],
     ) -> Arc<UpdateSql> {
-        // A panic while the lock was held cannot leave the list half-pushed.
-        let mut cache = self.subset_updates[<B::Records as RecordStore<B>>::SQL_SLOT]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, sql)) = cache.iter().find(|(set, _)| **set == *written) {
-            return Arc::clone(sql);
+        self.type_sql::<B>().subset_update(written, || {
+            <B::Records as RecordStore<B>>::update_sql(&self.shape(), ColumnSet::Only(written))
+        })
+    }
+
+    /// Backend `B`'s SQL for this type: from the static slot if `B` is the
+    /// first backend this type was used on, else from `B`'s `SqlCache`.
+    #[inline]
+    fn type_sql<B: Backend>(&'static self) -> &'static TypeSql {
+        let cache = <B::Records as RecordStore<B>>::sql_cache();
+        let backend = std::ptr::from_ref(cache).addr();
+        match self.first_sql.get() {
+            Some(&(first, sql)) if first == backend => sql,
+            _ => self.type_sql_slow::<B>(cache, backend),
         }
-        let sql = Arc::new(<B::Records as RecordStore<B>>::update_sql(
-            &self.shape(),
-            ColumnSet::Only(written),
-        ));
-        cache.push((written.into(), Arc::clone(&sql)));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn type_sql_slow<B: Backend>(
+        &'static self,
+        cache: &SqlCache,
+        backend: usize,
+    ) -> &'static TypeSql {
+        let sql = cache.get_or_build(std::ptr::from_ref(self).addr(), || {
+            <B::Records as RecordStore<B>>::record_sql(&self.shape())
+        });
+        // The first backend keeps the slot; later ones look theirs up.
+        let _ = self.first_sql.set((backend, sql));
         sql
     }
 }

@@ -8,6 +8,8 @@
 //! statement path. This module imports nothing from records or versioning,
 //! so the graph stays a tree: `record` → `store` ← backend module → `shape`.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use crate::Error;
 use crate::backend::Backend;
 use crate::block::Engine;
@@ -36,6 +38,83 @@ pub enum TriggerState {
     AsCreated,
 }
 
+/// A record type's SQL on one backend: its statements, built (and its
+/// names validated) once, and the `save_fields` `UPDATE`s, one per set of
+/// written columns, built on first use. Lives as long as the process.
+#[derive(Debug)]
+pub(crate) struct TypeSql {
+    pub(crate) record: Result<RecordSql, BadName>,
+    pub(crate) subset_updates: Mutex<SubsetUpdates>,
+}
+
+/// `save_fields` `UPDATE`s by the sorted indices of the columns they write.
+type SubsetUpdates = Vec<(Box<[usize]>, Arc<UpdateSql>)>;
+
+impl TypeSql {
+    /// The `UPDATE`s that write only the data columns at `written` (sorted,
+    /// no repeats) of the table `shape` describes, built once per set.
+    pub(crate) fn subset_update(
+        &self,
+        written: &[usize],
+        build: impl FnOnce() -> UpdateSql,
+    ) -> Arc<UpdateSql> {
+        // A panic while the lock was held cannot leave the list half-pushed.
+        let mut cache = self
+            .subset_updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, sql)) = cache.iter().find(|(set, _)| **set == *written) {
+            return Arc::clone(sql);
+        }
+        let sql = Arc::new(build());
+        cache.push((written.into(), Arc::clone(&sql)));
+        sql
+    }
+}
+
+/// One backend's [`TypeSql`] for every record type used on it, keyed by
+/// the address of the type's `RecordMeta` (a `static`, so its address is
+/// the type's identity). Each backend's records module holds one in a
+/// `static`; a `RecordMeta` keeps the entry of the first backend it is
+/// used on in a slot of its own, so the common case (one backend per
+/// process) never comes here after the first save.
+///
+/// `pub` in this private module because [`RecordStore::sql_cache`] names it.
+#[derive(Debug)]
+pub struct SqlCache {
+    by_type: Mutex<Vec<(usize, &'static TypeSql)>>,
+}
+
+impl SqlCache {
+    /// An empty cache, for a `static`.
+    pub(crate) const fn new() -> Self {
+        SqlCache {
+            by_type: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The SQL of the record type whose `RecordMeta` is at `type_address`,
+    /// built by `build` on first use here and kept for the life of the
+    /// process (one per type and backend).
+    #[cold]
+    pub(crate) fn get_or_build(
+        &self,
+        type_address: usize,
+        build: impl FnOnce() -> Result<RecordSql, BadName>,
+    ) -> &'static TypeSql {
+        let mut by_type = self.by_type.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&(_, sql)) = by_type.iter().find(|(a, _)| *a == type_address) {
+            return sql;
+        }
+        let sql: &'static TypeSql = Box::leak(Box::new(TypeSql {
+            record: build(),
+            subset_updates: Mutex::new(Vec::new()),
+        }));
+        by_type.push((type_address, sql));
+        sql
+    }
+}
+
 /// A backend's record operations. Implemented once per backend, by a
 /// marker type named in the backend's sealed `Records` type.
 ///
@@ -43,9 +122,10 @@ pub enum TriggerState {
 /// lives in a private module and cannot be named. `B` is bounded on each
 /// method, not here, so that the sealed trait can name `RecordStore<Self>`.
 pub trait RecordStore<B: ?Sized> {
-    /// Which of a record type's cached SQL slots holds this backend's SQL.
+    /// This backend's SQL for every record type used on it: a `static` in
+    /// the backend's records module.
     #[doc(hidden)]
-    const SQL_SLOT: usize;
+    fn sql_cache() -> &'static SqlCache;
 
     /// Checks a table or column name for this backend.
     #[doc(hidden)]

@@ -344,3 +344,57 @@ fn a_text_key_the_server_assigns_is_read_back_with_returning() {
         .get(0);
     assert_eq!(rows, 1);
 }
+
+#[test]
+fn a_record_type_used_on_both_backends_keeps_each_backends_sql() {
+    /// Used by this test only, so SQLite is surely the first backend it
+    /// meets (the static slot) and PostgreSQL the second (its cache).
+    #[derive(Debug, Clone, Default, Record)]
+    #[record(table = "shared")]
+    struct Shared {
+        #[record(primary_key)]
+        id: Option<i64>,
+        #[record(version(auto_increment))]
+        version: Option<i64>,
+        label: String,
+    }
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute(
+            "CREATE TABLE shared (id BIGSERIAL PRIMARY KEY, version BIGINT NOT NULL, label TEXT NOT NULL)",
+        )
+        .unwrap();
+    let pg = db.manager();
+    let sqlite = TransactionManager::open_in_memory().unwrap();
+    sqlite
+        .execute(
+            "CREATE TABLE shared (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, label TEXT NOT NULL)",
+            [],
+        )
+        .unwrap();
+    for round in 0..2 {
+        for label in ["a", "b"] {
+            let mut on_sqlite = Shared {
+                label: format!("{label}{round}"),
+                ..Default::default()
+            };
+            on_sqlite.save(&sqlite).unwrap();
+            on_sqlite.save_fields(&sqlite, &["label"]).unwrap();
+            let mut on_pg = Shared {
+                label: format!("{label}{round}"),
+                ..Default::default()
+            };
+            on_pg.save(&pg).unwrap();
+            on_pg.save_fields(&pg, &["label"]).unwrap();
+        }
+    }
+    let on_pg: i64 = db
+        .observer()
+        .query_one("SELECT count(*) FROM shared", &[])
+        .unwrap()
+        .get(0);
+    let on_sqlite: i64 = sqlite
+        .query_row("SELECT count(*) FROM shared", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((on_sqlite, on_pg), (4, 4));
+}

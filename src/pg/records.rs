@@ -19,7 +19,7 @@ use super::Postgres;
 use crate::Error;
 use crate::block::Engine;
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
-use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
+use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{Binder, Encoded, FromSqlValue, RowReader, ValueError};
 
 /// PostgreSQL's [`RecordStore`].
@@ -284,7 +284,10 @@ fn read_rows<T>(
 }
 
 impl RecordStore<Postgres> for PgRecords {
-    const SQL_SLOT: usize = 1;
+    fn sql_cache() -> &'static SqlCache {
+        static SQL: SqlCache = SqlCache::new();
+        &SQL
+    }
 
     fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
         validate_identifier(what, name)

@@ -14,7 +14,7 @@ use super::{
 use crate::Error;
 use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
-use crate::store::{ClauseParams, FoundTrigger, RecordStore, TriggerState};
+use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
 
 /// SQLite's [`RecordStore`].
@@ -22,7 +22,10 @@ use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
 pub struct SqliteRecords;
 
 impl RecordStore<Sqlite> for SqliteRecords {
-    const SQL_SLOT: usize = 0;
+    fn sql_cache() -> &'static SqlCache {
+        static SQL: SqlCache = SqlCache::new();
+        &SQL
+    }
 
     fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName> {
         validate_identifier(what, name)
