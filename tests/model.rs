@@ -40,7 +40,11 @@ enum Op {
     Read,
     /// A statement the database rejects (no such table).
     FailingStatement,
-    /// A transaction-control statement from `RAW_CONTROL`; with `after_write`,
+    /// A query for one row that finds none: an error of the client alone,
+    /// which aborts nothing on either backend.
+    MissingRow,
+    /// A transaction-control statement: `RAW_CONTROL` and the backend's
+    /// `MORE_CONTROL`, indexed modulo their length; with `after_write`,
     /// inside a batch that inserts first and would insert again after it.
     RawControl {
         statement: usize,
@@ -63,7 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Insert),
         1 => Just(Op::Read),
         1 => Just(Op::FailingStatement),
-        1 => (0..RAW_CONTROL.len(), any::<bool>())
+        1 => Just(Op::MissingRow),
+        1 => (0..32usize, any::<bool>())
             .prop_map(|(statement, after_write)| Op::RawControl { statement, after_write }),
         1 => Just(Op::FailingBatch),
         1 => Just(Op::Hook),
@@ -97,6 +102,9 @@ const RAW_CONTROL: &[&str] = &[
     "RELEASE txm_2",
     "COMMIT; BEGIN",
     "ROLLBACK; BEGIN",
+    "commit",
+    "/* a comment */ COMMIT",
+    "-- a comment\nROLLBACK",
 ];
 
 /// The model's rows are reporters whose id is the model's value, so the
@@ -141,6 +149,9 @@ trait ModelBackend: Harness {
     const RULES: Rules;
     /// Cases per run; `PROPTEST_CASES` overrides it.
     const CASES: u32;
+    /// Transaction control that only this backend's SQL has, refused like
+    /// `RAW_CONTROL`.
+    const MORE_CONTROL: &'static [&'static str];
     /// What every program of a run shares.
     type Shared;
     /// One program's database.
@@ -173,6 +184,7 @@ impl ModelBackend for SqliteDb {
         manual_block_after_a_read_counts_rolled_back_writes: false,
     };
     const CASES: u32 = 1000;
+    const MORE_CONTROL: &'static [&'static str] = &[];
     type Shared = ();
     /// A fresh file or `:memory:` database for each program.
     type Db = common::Place;
@@ -211,6 +223,13 @@ impl ModelBackend for common::backends::pg::PgHarness {
         manual_block_after_a_read_counts_rolled_back_writes: true,
     };
     const CASES: u32 = 500;
+    const MORE_CONTROL: &'static [&'static str] = &[
+        "START TRANSACTION",
+        "ABORT",
+        "COMMIT AND CHAIN",
+        "begin isolation level serializable",
+        "PREPARE TRANSACTION 'model'",
+    ];
     type Shared = PgShared;
     /// Each program empties the run's table and connects a new manager.
     type Db = ();
@@ -507,6 +526,8 @@ fn assert_refused_as_aborted(result: &Result<impl std::fmt::Debug, Error>) {
 struct Run<'a> {
     model: &'a mut Model,
     log: Arc<Mutex<Vec<i64>>>,
+    /// The transaction control `Op::RawControl` picks from.
+    control: &'a [&'static str],
 }
 
 impl Run<'_> {
@@ -542,11 +563,23 @@ impl Run<'_> {
                     self.model.failed();
                 }
             }
+            Op::MissingRow => {
+                let result = runs.missing_row();
+                if self.model.top_aborted() {
+                    assert_refused_as_aborted(&result);
+                } else {
+                    assert!(
+                        matches!(&result, Err(e @ Error::Statement { .. }) if e.sqlstate().is_none()),
+                        "{result:?}"
+                    );
+                    self.model.read();
+                }
+            }
             Op::RawControl {
                 statement,
                 after_write,
             } => {
-                let statement = RAW_CONTROL[*statement];
+                let statement = self.control[*statement % self.control.len()];
                 let result = if *after_write {
                     let v = self.model.value();
                     let never = self.model.value();
@@ -596,6 +629,7 @@ impl Run<'_> {
                 Op::Insert
                 | Op::Read
                 | Op::FailingStatement
+                | Op::MissingRow
                 | Op::RawControl { .. }
                 | Op::FailingBatch => {}
                 Op::Hook => {
@@ -703,6 +737,7 @@ impl Run<'_> {
                 Op::Insert
                 | Op::Read
                 | Op::FailingStatement
+                | Op::MissingRow
                 | Op::RawControl { .. }
                 | Op::FailingBatch => {}
                 Op::Hook | Op::Commit | Op::Rollback => {}
@@ -747,11 +782,12 @@ where
         ..ProptestConfig::default()
     };
     let shared = H::shared();
+    let control: Vec<&str> = RAW_CONTROL.iter().chain(H::MORE_CONTROL).copied().collect();
     proptest!(config, |(program in prop::collection::vec(op(), 0..6), variant in any::<bool>())| {
         let (db, mut tm) = H::open(&shared, variant);
         let mut model = Model::new(H::RULES);
         let log = Arc::new(Mutex::new(Vec::new()));
-        Run { model: &mut model, log: Arc::clone(&log) }.top(&mut tm, &program);
+        Run { model: &mut model, log: Arc::clone(&log), control: &control }.top(&mut tm, &program);
 
         let mut expected = model.committed.clone();
         expected.sort_unstable();

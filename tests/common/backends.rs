@@ -32,6 +32,9 @@ pub trait Statements {
     /// A statement the database rejects (no such table).
     fn failing(&self) -> Result<(), Error>;
     fn raw(&self, sql: &str) -> Result<(), Error>;
+    /// A query for one row that finds none: an error of the client alone,
+    /// after the statement itself succeeded.
+    fn missing_row(&self) -> Result<i64, Error>;
     /// Inserts a reporter with a chosen primary key (a duplicate key is an
     /// integrity error).
     fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error>;
@@ -44,6 +47,8 @@ pub trait Statements {
 const NAMES: &str = "SELECT first_name || ' ' || last_name FROM reporter ORDER BY id";
 /// A reporter with a chosen id.
 const INSERT_WITH_ID: &str = "INSERT INTO reporter (id, first_name, last_name) VALUES ($1, $2, $3)";
+/// A query that finds no row.
+const NO_ROW: &str = "SELECT id FROM reporter WHERE id < 0";
 
 pub struct SqliteDb(pub super::Db);
 
@@ -79,6 +84,9 @@ macro_rules! sqlite_statements {
             }
             fn raw(&self, sql: &str) -> Result<(), Error> {
                 self.execute_batch(sql)
+            }
+            fn missing_row(&self) -> Result<i64, Error> {
+                self.query_row(NO_ROW, [], |r| r.get(0))
             }
             fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
                 self.execute(INSERT_WITH_ID, (id, first, last)).map(drop)
@@ -135,6 +143,9 @@ pub mod pg {
                 }
                 fn raw(&self, sql: &str) -> Result<(), Error> {
                     self.execute_batch(sql)
+                }
+                fn missing_row(&self) -> Result<i64, Error> {
+                    Ok(self.query_one(NO_ROW, &[])?.get(0))
                 }
                 fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
                     self.execute(INSERT_WITH_ID, &[&id, &first, &last])
