@@ -360,6 +360,46 @@ fn a_connection_lost_inside_a_saves_own_transaction_reports_no_commit_and_breaks
     assert!(doomed.id.is_some());
 }
 
+/// A statement the server cancels for its `statement_timeout` (57014)
+/// aborts the block: the error carries the SQLSTATE, the retry helper does
+/// not run the block again (the statement was slow, not blocked: 55P03, a
+/// lock wait past `lock_timeout`, is retried), nothing is committed, and
+/// the manager works on.
+#[test]
+fn a_statement_cancelled_by_statement_timeout_rolls_the_block_back_and_is_not_retried() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    tm.execute("SET statement_timeout = '20ms'", &[]).unwrap();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+            runs += 1;
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')",
+                &[],
+            )?;
+            tx.execute("SELECT pg_sleep(5)", &[]).map(drop)
+        })
+        .unwrap_err();
+    assert_eq!((runs, err.gave_up()), (1, GaveUp::NotRetryable));
+    assert!(
+        matches!(err.error(), Error::Statement { .. }) && err.error().sqlstate() == Some("57014"),
+        "{:?}",
+        err.error()
+    );
+    assert!(db.committed().is_empty());
+    assert!(db.outside_transaction(&tm));
+    tm.execute("SET statement_timeout = 0", &[]).unwrap();
+    tm.commit_on_success(|tx| {
+        tx.execute(
+            "INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+            &[],
+        )
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Ben Jones"]);
+}
+
 #[test]
 fn a_commit_whose_outcome_is_unknown_is_reported_as_such_and_never_retried() {
     let db = PgDb::new();
