@@ -545,7 +545,7 @@ impl<B: Backend> Engine<B> {
     /// trigger set; `save_and_reload`), so that it commits whole or not at
     /// all. Inside a block's transaction `f` just runs there. Outside one
     /// (on the manager, or in an autocommit block) it runs in a transaction
-    /// of its own: `BEGIN` with the manager's block options, `COMMIT` when
+    /// of its own: `BEGIN` with the default block options, `COMMIT` when
     /// `f` returns `Ok`; a rollback when it returns `Err` or panics (its
     /// error wins), and when the `COMMIT` fails (as a block's). Operations
     /// of one statement never come here: they keep their cost.
@@ -558,7 +558,11 @@ impl<B: Backend> Engine<B> {
         }
         self.check_usable()?;
         self.roll_back_stray_transaction()?;
-        self.begin_with(self.block_options)?;
+        // The default options, not the manager's: the statements run as
+        // they would have in autocommit mode (a read-write transaction at
+        // the server's default isolation; SQLite's `BEGIN IMMEDIATE`, the
+        // write lock first), only together.
+        self.begin_with(B::BlockOptions::default())?;
         self.internal_transaction.set(true);
         // Rolls back on every exit that does not defuse it, a panic in `f`
         // (a record's binding code, a conflict handler) included.
