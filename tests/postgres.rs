@@ -360,6 +360,28 @@ fn a_connection_lost_inside_a_saves_own_transaction_reports_no_commit_and_breaks
     assert!(doomed.id.is_some());
 }
 
+/// A save's own transaction (outside a block) begins with the default
+/// options, as its statements would run in autocommit mode: a manager
+/// whose blocks are read-only by default still saves on the manager.
+#[test]
+fn a_saves_own_transaction_ignores_the_managers_read_only_default() {
+    use txmanager::Record;
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute("CREATE TABLE doomed (id BIGSERIAL PRIMARY KEY, label TEXT NOT NULL)")
+        .unwrap();
+    let mut tm = db.manager();
+    tm.set_block_options(PgBlockOptions::default().with_read_only(true));
+    let mut record = Doomed {
+        label: "saved".into(),
+        ..Default::default()
+    };
+    record.save_and_reload(&tm).unwrap();
+    assert_eq!(record.id, Some(1));
+    let refused = tm.commit_on_success(|tx| record.save(tx)).unwrap_err();
+    assert_eq!(refused.sqlstate(), Some("25006"), "{refused:?}");
+}
+
 /// A statement the server cancels for its `statement_timeout` (57014)
 /// aborts the block: the error carries the SQLSTATE, the retry helper does
 /// not run the block again (the statement was slow, not blocked: 55P03, a
