@@ -2,9 +2,8 @@
 //! writes, reads, commits, rollbacks, hooks, returned errors and panics,
 //! statements that fail, raw transaction-control statements (alone or
 //! inside a batch after a write) and multi-statement batches that write and
-//! then fail, run against a real
-//! database and, in lockstep, against a simple reference model of what must
-//! be committed. After every program the database (read through a second
+//! then fail, run against a real database and, in lockstep, against a simple
+//! reference model of what must be committed. After every program the database (read through a second
 //! connection, or through the manager for SQLite's `:memory:`) must equal the
 //! model, the hooks that ran must be the model's, and the connection must be
 //! outside any transaction.
