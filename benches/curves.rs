@@ -397,7 +397,11 @@ fn raw_wide_save(
     tx.commit()
 }
 
-fn columns_point<R: Record<Key = i64>>(n: usize, rounds: usize, bump: fn(&mut R)) -> [Point; 2] {
+fn columns_point<R: Record<Key = i64> + txmanager::RecordValues>(
+    n: usize,
+    rounds: usize,
+    bump: fn(&mut R),
+) -> [Point; 2] {
     let schema = wide_schema(n);
     let sql = wide_sql(n);
     let id = |i: i64| 1 + (i * 7919) % WIDE_ROWS;

@@ -133,11 +133,17 @@ impl Record for AnyType {
     fn set_version(&mut self, version: Option<i64>) {
         self.version = version;
     }
-    fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+}
+
+impl txmanager::RecordValues for AnyType {
+    fn bind_columns(
+        &self,
+        values: &mut Binder<'_, '_, txmanager::Sqlite>,
+    ) -> Result<(), ValueError> {
         values.bind(&self.a)?;
         values.bind(&self.b)
     }
-    fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+    fn from_row(row: &mut RowReader<'_, '_, txmanager::Sqlite>) -> Result<Self, ValueError> {
         Ok(AnyType {
             id: row.read()?,
             version: row.read()?,

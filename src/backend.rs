@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::value::CommonValues;
+
 pub(crate) mod sealed {
     use crate::error::DatabaseError;
 
@@ -131,7 +133,7 @@ pub(crate) mod sealed {
 /// ```compile_fail
 /// let _: Option<<txmanager::Sqlite as txmanager::Backend>::Connection> = None;
 /// ```
-pub trait Backend: sealed::Sealed + Sized + 'static {
+pub trait Backend: sealed::Sealed + CommonValues + Sized + 'static {
     /// How an outermost block begins: SQLite's [`BeginMode`](crate::BeginMode),
     /// PostgreSQL's `PgBlockOptions` (isolation level and access mode).
     type BlockOptions: Copy + Default + fmt::Debug + PartialEq + Send + Sync + 'static;

@@ -384,7 +384,7 @@ pub use manager::TransactionManager;
 pub use mode::Mode;
 pub use opener::Opener;
 pub use optional::OptionalExtension;
-pub use record::{Record, RecordMeta};
+pub use record::{Record, RecordMeta, RecordValues};
 pub use retry::{GaveUp, Retried, RetryError, RetryPolicy, Retryable};
 #[doc(hidden)]
 pub use scope::macro_support as __private;

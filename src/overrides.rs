@@ -28,11 +28,15 @@ pub(crate) enum Target {
 impl Target {
     /// Whether this target covers the row `pk` of `record_type`.
     #[inline]
-    pub(crate) fn covers<K: SqlValue + ?Sized>(&self, record_type: RecordType, pk: &K) -> bool {
+    pub(crate) fn covers<B, K: SqlValue<B> + ?Sized>(
+        &self,
+        record_type: RecordType,
+        pk: &K,
+    ) -> bool {
         match self {
             Target::All => true,
             Target::Type(t) => *t == record_type,
-            Target::Row(t, row) => *t == record_type && *row == KeyValue::of(pk),
+            Target::Row(t, row) => *t == record_type && *row == pk.key_value(),
         }
     }
 }

@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::backend::Backend;
 use crate::shape::{ColumnSet, RecordSql, TableShape, UpdateSql, VersionRule, VersionShape};
+use crate::sqlite::Sqlite;
 use crate::store::{ClauseParams, RecordStore, SqlCache, TypeSql};
-use crate::value::{Binder, FromSqlValue, KeyValue, RowReader, SqlValue, ValueError};
+use crate::value::{Binder, FromSqlValue, RowReader, SqlValue, ValueError};
 use crate::version::{VersionField, VersionKind};
 use crate::{Error, Scope};
 
@@ -359,7 +360,9 @@ impl RecordMeta {
 /// Implementing it by hand, without the derive (the derive writes the same):
 ///
 /// ```
-/// use txmanager::{Binder, Record, RecordMeta, RowReader, TransactionManager, ValueError};
+/// use txmanager::{
+///     Binder, Record, RecordMeta, RecordValues, RowReader, Sqlite, TransactionManager, ValueError,
+/// };
 ///
 /// #[derive(Debug, Default)]
 /// struct Tag {
@@ -383,10 +386,14 @@ impl RecordMeta {
 ///         None
 ///     }
 ///     fn set_version(&mut self, _: Option<i64>) {}
-///     fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+/// }
+///
+/// // Its values on SQLite (the derive writes one impl for every backend).
+/// impl RecordValues<Sqlite> for Tag {
+///     fn bind_columns(&self, values: &mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError> {
 ///         values.bind(&self.color)
 ///     }
-///     fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+///     fn from_row(row: &mut RowReader<'_, '_, Sqlite>) -> Result<Self, ValueError> {
 ///         Ok(Tag { name: row.read()?, color: row.read()? })
 ///     }
 /// }
@@ -401,8 +408,9 @@ impl RecordMeta {
 /// ```
 pub trait Record: Sized {
     /// The primary key's type: `i64`, `String`, or any type that converts to
-    /// and from SQL. A record field holds it as `Option<Key>`.
-    type Key: SqlValue + FromSqlValue + Clone;
+    /// and from SQL on the backends the record is used on
+    /// ([`RecordValues`]). A record field holds it as `Option<Key>`.
+    type Key: Clone;
 
     /// The type's static description.
     ///
@@ -471,81 +479,6 @@ pub trait Record: Sized {
     /// ```
     fn set_version(&mut self, version: Option<i64>);
 
-    /// Binds the written data columns ([`RecordMeta::columns`]), in order.
-    /// The derive writes it; [`save`](Record::save) calls it.
-    ///
-    /// ```
-    /// # use txmanager::{Record, TransactionManager};
-    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
-    /// # fn main() -> Result<(), txmanager::Error> {
-    /// # let tm = TransactionManager::open_in_memory()?;
-    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
-    /// // `label` is the one data column: the value `save` binds for it is stored.
-    /// assert_eq!(Tag::meta().columns(), ["label"]);
-    /// Tag { label: "rust".into(), ..Default::default() }.save(&tm)?;
-    /// let label: String = tm.query_row("SELECT label FROM tag", [], |r| r.get(0))?;
-    /// assert_eq!(label, "rust");
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A value that cannot be bound.
-    fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError>;
-
-    /// Builds a record from a row holding the primary key, the version (if
-    /// versioned), the data columns and the read-only columns, in that order.
-    /// The derive writes it; every load calls it.
-    ///
-    /// ```
-    /// # use txmanager::{Record, TransactionManager};
-    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
-    /// # fn main() -> Result<(), txmanager::Error> {
-    /// # let tm = TransactionManager::open_in_memory()?;
-    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
-    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
-    /// let tag = Tag::get(&tm, 5)?; // the row: key, version, then `label`
-    /// assert_eq!((tag.id, tag.version, tag.label.as_str()), (Some(5), Some(2), "rust"));
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A column that does not convert to its field's type.
-    fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError>;
-
-    /// [`from_row`](Record::from_row) for a row loaded by its primary key
-    /// `pk` ([`get`](Record::get), [`find`](Record::find)): the row's key
-    /// column holds a value equal to `pk`. The default reads the key back,
-    /// as `from_row` does. The derive, for a plain integer key (`i64`,
-    /// `i32`, …, whose SQL equality is exact, unlike a text key under a
-    /// `NOCASE` collation), skips the key column and takes `pk`, so a
-    /// load does not decode a value it was given.
-    ///
-    /// ```
-    /// # use txmanager::{Record, TransactionManager};
-    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
-    /// # fn main() -> Result<(), txmanager::Error> {
-    /// # let tm = TransactionManager::open_in_memory()?;
-    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
-    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
-    /// let tag = Tag::find(&tm, &5)?; // the key comes from the caller
-    /// assert_eq!(tag.map(|t| (t.id, t.label)), Some((Some(5), "rust".to_owned())));
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A column that does not convert to its field's type.
-    #[inline]
-    fn from_row_with_key(pk: &Self::Key, row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
-        let _ = pk;
-        Self::from_row(row)
-    }
-
     /// Inserts a new record (no primary key, or a versioned record with no
     /// version yet) or updates an existing one. A versioned update checks the
     /// version inside the current transaction and bumps it.
@@ -586,7 +519,10 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn save<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
+    fn save<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error>
+    where
+        Self: RecordValues<B>,
+    {
         save::save(scope.engine(), self)
     }
 
@@ -649,7 +585,10 @@ pub trait Record: Sized {
         &mut self,
         scope: &S,
         fields: &[&str],
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        Self: RecordValues<B>,
+    {
         save::save_fields(scope.engine(), self, fields)
     }
 
@@ -688,7 +627,10 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
+    fn save_and_reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error>
+    where
+        Self: RecordValues<B>,
+    {
         save::save_and_reload(scope.engine(), self)
     }
 
@@ -717,7 +659,10 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn delete<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
+    fn delete<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error>
+    where
+        Self: RecordValues<B>,
+    {
         save::delete(scope.engine(), self)
     }
 
@@ -741,11 +686,14 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn get<B: Backend, S: Scope<B>>(scope: &S, pk: impl Into<Self::Key>) -> Result<Self, Error> {
+    fn get<B: Backend, S: Scope<B>>(scope: &S, pk: impl Into<Self::Key>) -> Result<Self, Error>
+    where
+        Self: RecordValues<B>,
+    {
         let pk = pk.into();
         Self::find(scope, &pk)?.ok_or_else(|| Error::RecordNotFound {
             table: Self::meta().table(),
-            pk: KeyValue::of(&pk),
+            pk: pk.key_value(),
         })
     }
 
@@ -771,7 +719,10 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn find<B: Backend, S: Scope<B>>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error> {
+    fn find<B: Backend, S: Scope<B>>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error>
+    where
+        Self: RecordValues<B>,
+    {
         let sql = Self::meta().sql::<B>()?;
         <B::Records as RecordStore<B>>::query_first(
             scope.engine(),
@@ -816,7 +767,10 @@ pub trait Record: Sized {
         scope: &S,
         pk: impl Into<Self::Key>,
         version: i64,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Error>
+    where
+        Self: RecordValues<B>,
+    {
         let meta = Self::meta();
         if meta.version().is_none() {
             return Err(Error::NotVersioned {
@@ -858,7 +812,10 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn all<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<Self>, Error> {
+    fn all<B: Backend, S: Scope<B>>(scope: &S) -> Result<Vec<Self>, Error>
+    where
+        Self: RecordValues<B>,
+    {
         let sql = Self::meta().sql::<B>()?;
         <B::Records as RecordStore<B>>::query_all(
             scope.engine(),
@@ -901,7 +858,10 @@ pub trait Record: Sized {
         scope: &S,
         clause: &str,
         params: P,
-    ) -> Result<Vec<Self>, Error> {
+    ) -> Result<Vec<Self>, Error>
+    where
+        Self: RecordValues<B>,
+    {
         let sql = Self::meta().sql::<B>()?;
         params.query_all(
             scope.engine(),
@@ -934,11 +894,128 @@ pub trait Record: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error> {
+    fn reload<B: Backend, S: Scope<B>>(&mut self, scope: &S) -> Result<(), Error>
+    where
+        Self: RecordValues<B>,
+    {
         let pk = self.primary_key().cloned().ok_or(Error::RecordNotSaved {
             table: Self::meta().table(),
         })?;
         *self = Self::get(scope, pk)?;
         Ok(())
+    }
+}
+
+/// How a record's values cross to backend `B` (SQLite by default): its
+/// data columns bound as parameters, a row read back into a record.
+/// `#[derive(Record)]` implements it for every backend on which the
+/// record's field and key types convert, so a field type only one backend
+/// supports (`u16` on SQLite) compiles, and the record works there; using
+/// it on another backend is a compile error naming the field type. The
+/// operations of [`Record`] require it for the scope's backend.
+///
+/// # Example
+///
+/// A record with a `u16` field (PostgreSQL has no unsigned types) works on
+/// SQLite, whatever features are on:
+///
+/// ```
+/// use txmanager::{Record, RecordValues, Sqlite, TransactionManager};
+///
+/// #[derive(Debug, Clone, Default, Record)]
+/// struct Counter {
+///     #[record(primary_key)]
+///     id: Option<i64>,
+///     hits: u16,
+/// }
+///
+/// fn on_sqlite<R: RecordValues<Sqlite>>() {}
+/// on_sqlite::<Counter>();
+///
+/// # fn main() -> Result<(), txmanager::Error> {
+/// let tm = TransactionManager::open_in_memory()?;
+/// tm.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, hits INTEGER)", [])?;
+/// Counter { hits: 7, ..Default::default() }.save(&tm)?;
+/// assert_eq!(Counter::get(&tm, 1)?.hits, 7);
+/// # Ok(())
+/// # }
+/// ```
+pub trait RecordValues<B: Backend = Sqlite>: Record<Key: SqlValue<B> + FromSqlValue<B>> {
+    /// Binds the written data columns ([`RecordMeta::columns`]), in order.
+    /// The derive writes it; [`save`](Record::save) calls it.
+    ///
+    /// ```
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// // `label` is the one data column: the value `save` binds for it is stored.
+    /// assert_eq!(Tag::meta().columns(), ["label"]);
+    /// Tag { label: "rust".into(), ..Default::default() }.save(&tm)?;
+    /// let label: String = tm.query_row("SELECT label FROM tag", [], |r| r.get(0))?;
+    /// assert_eq!(label, "rust");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be bound.
+    fn bind_columns(&self, values: &mut Binder<'_, '_, B>) -> Result<(), ValueError>;
+
+    /// Builds a record from a row holding the primary key, the version (if
+    /// versioned), the data columns and the read-only columns, in that order.
+    /// The derive writes it; every load calls it.
+    ///
+    /// ```
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
+    /// let tag = Tag::get(&tm, 5)?; // the row: key, version, then `label`
+    /// assert_eq!((tag.id, tag.version, tag.label.as_str()), (Some(5), Some(2), "rust"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A column that does not convert to its field's type.
+    fn from_row(row: &mut RowReader<'_, '_, B>) -> Result<Self, ValueError>;
+
+    /// [`from_row`](RecordValues::from_row) for a row loaded by its primary key
+    /// `pk` ([`get`](Record::get), [`find`](Record::find)): the row's key
+    /// column holds a value equal to `pk`. The default reads the key back,
+    /// as `from_row` does. The derive, for a plain integer key (`i64`,
+    /// `i32`, …, whose SQL equality is exact, unlike a text key under a
+    /// `NOCASE` collation), skips the key column and takes `pk`, so a
+    /// load does not decode a value it was given.
+    ///
+    /// ```
+    /// # use txmanager::{Record, TransactionManager};
+    /// # #[derive(Debug, Clone, Default, Record)] pub struct Tag { #[record(primary_key)] pub id: Option<i64>, #[record(version(auto_increment))] pub version: Option<i64>, pub label: String, }
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let tm = TransactionManager::open_in_memory()?;
+    /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
+    /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
+    /// let tag = Tag::find(&tm, &5)?; // the key comes from the caller
+    /// assert_eq!(tag.map(|t| (t.id, t.label)), Some((Some(5), "rust".to_owned())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A column that does not convert to its field's type.
+    #[inline]
+    fn from_row_with_key(
+        pk: &Self::Key,
+        row: &mut RowReader<'_, '_, B>,
+    ) -> Result<Self, ValueError> {
+        let _ = pk;
+        Self::from_row(row)
     }
 }

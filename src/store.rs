@@ -152,7 +152,7 @@ pub trait RecordStore<B: ?Sized> {
     fn execute(
         tm: &Engine<B>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
     ) -> Result<u64, Error>
     where
         B: Backend;
@@ -163,8 +163,8 @@ pub trait RecordStore<B: ?Sized> {
     fn query_first<T>(
         tm: &Engine<B>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
+        read: impl FnOnce(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Option<T>, Error>
     where
         B: Backend;
@@ -174,8 +174,8 @@ pub trait RecordStore<B: ?Sized> {
     fn query_all<T>(
         tm: &Engine<B>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error>
     where
         B: Backend;
@@ -186,17 +186,17 @@ pub trait RecordStore<B: ?Sized> {
     /// `RETURNING`). Asked before anything is written: a record whose key
     /// cannot be assigned fails with `Error::MissingPrimaryKey`.
     #[doc(hidden)]
-    fn can_assign_key<K: FromSqlValue>() -> bool
+    fn can_assign_key<K: FromSqlValue<B>>() -> bool
     where
         B: Backend;
 
     /// Runs `sql.insert` (a record without a key) and returns the key the
     /// database assigned, converted to `K`.
     #[doc(hidden)]
-    fn insert_assigning_key<K: FromSqlValue>(
+    fn insert_assigning_key<K: FromSqlValue<B>>(
         tm: &Engine<B>,
         sql: &RecordSql,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
     ) -> Result<K, Error>
     where
         B: Backend;
@@ -293,7 +293,7 @@ pub trait ClauseParams<B: Backend>: sealed::Params<B> {
         self,
         tm: &Engine<B>,
         sql: &str,
-        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error>
     where
         B: Backend;

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::{Error, Record, TransactionManager};
+use crate::{Error, Record, RecordValues, TransactionManager};
 
 /// Which of the three checks failed, and how.
 ///
@@ -184,7 +184,7 @@ impl<R: Record, M: Fn() -> R> ConcurrencyTest<M, fn(&mut R)> {
     }
 }
 
-impl<R: Record, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
+impl<R: RecordValues, M: Fn() -> R, C: Fn(&mut R)> ConcurrencyTest<M, C> {
     /// Applies `change` to a record before each save.
     ///
     /// ```

@@ -9,94 +9,206 @@
 //! `RowReader` hold a SQLite statement or row, or (feature `postgres`) a
 //! PostgreSQL parameter list or row.
 //!
-//! With the `postgres` feature on, a value type must convert for both
-//! databases: [`SqlValue`] also requires `postgres::types::ToSql + Sync`,
-//! and [`FromSqlValue`] also requires `postgres::types::FromSqlOwned`.
-//! Features are additive, so turning `postgres` on can make a record field
-//! of your own type stop compiling until it implements those traits too
-//! (see `docs/postgresql.md` for the type mapping).
+//! The value traits and `Binder`/`RowReader` are generic over the backend
+//! (SQLite by default), so a field type is required to convert only on the
+//! backends its record is used on: turning the `postgres` feature on (a
+//! Cargo feature, so for every crate in the build) never stops a
+//! SQLite-only record with a `u16` or `u64` field, or a field of a type
+//! that implements only rusqlite's traits, from compiling; using that record
+//! on PostgreSQL does not compile (see `docs/postgresql.md` for the type
+//! mapping).
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use rusqlite::types::{FromSql, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::ValueRef;
 
-/// A value that can be bound as an SQL parameter: a record's column or its
-/// primary key. Implemented for every type that rusqlite can bind (`i64`,
-/// `String`, `Option<T>`, `Vec<u8>`, …, and your own types that implement
-/// `rusqlite::types::ToSql`). With the `postgres` feature, the type must
-/// also implement `postgres::types::ToSql + Sync` (so `i64`, `i32`, `f64`,
-/// `bool`, `String`, `&str`, `Vec<u8>` and `Option`s of them qualify, but
-/// not `u64`, which PostgreSQL has no type for, nor the unsized `str`).
+/// A value that can be bound as an SQL parameter on backend `B`
+/// ([`Sqlite`](crate::Sqlite), or `Postgres` with the `postgres` feature):
+/// a record's column or its primary key.
+///
+/// Implemented, per backend, for every type that backend's driver binds:
+/// on SQLite every `rusqlite::types::ToSql` type (`i64`, `u16`, `String`,
+/// `Option<T>`, `Vec<u8>`, …, `u64` with rusqlite's `fallible_uint`
+/// feature, and your own types that implement it); on
+/// PostgreSQL every `postgres::types::ToSql + Sync` type (`i64`, `i32`,
+/// `f64`, `bool`, `String`, `&str`, `Vec<u8>`, `Option`s of them, … but
+/// not `u16` or `u64`, which PostgreSQL has no type for). A record type needs its
+/// field types to convert only on the backends it is used on: turning the
+/// `postgres` feature on changes nothing for SQLite records.
 ///
 /// # Example
 ///
 /// ```
-/// fn bindable<T: txmanager::SqlValue + ?Sized>(_: &T) {}
+/// use txmanager::{Sqlite, SqlValue};
+///
+/// fn bindable<T: SqlValue<Sqlite> + ?Sized>(_: &T) {}
 /// bindable(&1_i64);
+/// bindable(&u16::MAX); // SQLite binds a u16; PostgreSQL has no unsigned types
 /// bindable(&"text");
 /// bindable(&Some(2.5_f64));
 /// ```
-#[cfg(not(feature = "postgres"))]
-pub trait SqlValue: ToSql {}
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be bound as a parameter on {B}",
+    label = "not bindable on {B}",
+    note = "a record's field and key types must convert on every backend the record is used on: use a type that backend's driver binds (PostgreSQL has no unsigned integers: use i64), or implement the driver's ToSql for your type"
+)]
+pub trait SqlValue<B> {
+    /// Binds the value to parameter `index` (1-based) of `target`.
+    #[doc(hidden)]
+    fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError>;
 
-#[cfg(not(feature = "postgres"))]
-impl<T: ToSql + ?Sized> SqlValue for T {}
+    /// The value as a key, for errors and `disable_concurrency` rows.
+    #[doc(hidden)]
+    fn key_value(&self) -> KeyValue;
+}
 
-/// A value that can be bound as an SQL parameter: a record's column or its
-/// primary key. Implemented for every type that both rusqlite and the
-/// `postgres` crate can bind (`i64`, `i32`, `f64`, `bool`, `String`, `&str`,
-/// `Vec<u8>`, `Option<T>`, …, and your own types that implement
-/// `rusqlite::types::ToSql` and `postgres::types::ToSql + Sync`).
+impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
+    #[inline]
+    fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError> {
+        B::bind_value(self, target, index)
+    }
+
+    #[inline]
+    fn key_value(&self) -> KeyValue {
+        B::key_value(self)
+    }
+}
+
+/// A value that can be read from an SQL column on backend `B`: a
+/// record's column or its primary key. Implemented, per backend, for every
+/// type that backend's driver reads: on SQLite every
+/// `rusqlite::types::FromSql` type; on PostgreSQL every
+/// `postgres::types::FromSqlOwned` type.
 ///
 /// # Example
 ///
 /// ```
-/// fn bindable<T: txmanager::SqlValue + ?Sized>(_: &T) {}
-/// bindable(&1_i64);
-/// bindable(&"text");
-/// bindable(&Some(2.5_f64));
-/// ```
-#[cfg(feature = "postgres")]
-pub trait SqlValue: ToSql + postgres::types::ToSql + Sync {}
-
-#[cfg(feature = "postgres")]
-impl<T: ToSql + postgres::types::ToSql + Sync + ?Sized> SqlValue for T {}
-
-/// A value that can be read from an SQL column: a record's column or its
-/// primary key. Implemented for every type rusqlite can read (and your own
-/// types that implement `rusqlite::types::FromSql`); with the `postgres`
-/// feature, the type must also implement `postgres::types::FromSqlOwned`.
+/// use txmanager::{FromSqlValue, Sqlite};
 ///
-/// # Example
-///
-/// ```
-/// fn readable<T: txmanager::FromSqlValue>() {}
+/// fn readable<T: FromSqlValue<Sqlite>>() {}
 /// readable::<i64>();
+/// readable::<u16>();
 /// readable::<Option<String>>();
 /// ```
-#[cfg(not(feature = "postgres"))]
-pub trait FromSqlValue: FromSql {}
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from a column on {B}",
+    label = "not readable on {B}",
+    note = "a record's field and key types must convert on every backend the record is used on: use a type that backend's driver reads (PostgreSQL has no unsigned integers: use i64), or implement the driver's FromSql for your type"
+)]
+pub trait FromSqlValue<B>: Sized {
+    /// Reads column `index` (0-based) of `row`.
+    #[doc(hidden)]
+    fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError>;
+}
 
-#[cfg(not(feature = "postgres"))]
-impl<T: FromSql> FromSqlValue for T {}
+impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
+    #[inline]
+    fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError> {
+        B::read_value(row, index)
+    }
+}
 
-/// A value that can be read from an SQL column: a record's column or its
-/// primary key. Implemented for every type that both rusqlite and the
-/// `postgres` crate can read (your own types: `rusqlite::types::FromSql`
-/// and `postgres::types::FromSqlOwned`).
-///
-/// # Example
-///
-/// ```
-/// fn readable<T: txmanager::FromSqlValue>() {}
-/// readable::<i64>();
-/// readable::<Option<String>>();
-/// ```
+/// A backend that binds values of type `T`: implemented by each backend
+/// module for the types its driver binds. `pub` in this private module
+/// because [`SqlValue`]'s blanket impl and [`CommonValues`] name it; it
+/// cannot be named, or implemented, from outside the crate.
+#[diagnostic::on_unimplemented(
+    message = "{Self} cannot bind a `{T}`",
+    note = "PostgreSQL has no unsigned integers: use i64, or a type with the postgres crate's ToSql"
+)]
+pub trait BindsValue<T: ?Sized> {
+    /// Binds `value` to parameter `index` (1-based) of `target`.
+    fn bind_value(
+        value: &T,
+        target: &mut BindTarget<'_, '_>,
+        index: usize,
+    ) -> Result<(), ValueError>;
+
+    /// `value` as a key, for errors and `disable_concurrency` rows.
+    fn key_value(value: &T) -> KeyValue;
+}
+
+/// A backend that reads values of type `T`; see [`BindsValue`].
+#[diagnostic::on_unimplemented(
+    message = "{Self} cannot read a `{T}`",
+    note = "PostgreSQL has no unsigned integers: use i64, or a type with the postgres crate's FromSql"
+)]
+pub trait ReadsValue<T> {
+    /// Reads column `index` (0-based) of `row`.
+    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError>;
+}
+
+/// The value types every backend converts (the version's `i64`, and the
+/// usual field types, plain and in an `Option`): a supertrait of
+/// [`Backend`](crate::Backend), so that code generic over the backend can
+/// load and save records made of them.
+pub trait CommonValues:
+    BindsValue<i64>
+    + ReadsValue<i64>
+    + BindsValue<Option<i64>>
+    + ReadsValue<Option<i64>>
+    + BindsValue<i32>
+    + ReadsValue<i32>
+    + BindsValue<Option<i32>>
+    + ReadsValue<Option<i32>>
+    + BindsValue<f64>
+    + ReadsValue<f64>
+    + BindsValue<Option<f64>>
+    + ReadsValue<Option<f64>>
+    + BindsValue<bool>
+    + ReadsValue<bool>
+    + BindsValue<Option<bool>>
+    + ReadsValue<Option<bool>>
+    + BindsValue<String>
+    + ReadsValue<String>
+    + BindsValue<Option<String>>
+    + ReadsValue<Option<String>>
+    + BindsValue<Vec<u8>>
+    + ReadsValue<Vec<u8>>
+    + BindsValue<Option<Vec<u8>>>
+    + ReadsValue<Option<Vec<u8>>>
+{
+}
+
+impl<B> CommonValues for B where
+    B: BindsValue<i64>
+        + ReadsValue<i64>
+        + BindsValue<Option<i64>>
+        + ReadsValue<Option<i64>>
+        + BindsValue<i32>
+        + ReadsValue<i32>
+        + BindsValue<Option<i32>>
+        + ReadsValue<Option<i32>>
+        + BindsValue<f64>
+        + ReadsValue<f64>
+        + BindsValue<Option<f64>>
+        + ReadsValue<Option<f64>>
+        + BindsValue<bool>
+        + ReadsValue<bool>
+        + BindsValue<Option<bool>>
+        + ReadsValue<Option<bool>>
+        + BindsValue<String>
+        + ReadsValue<String>
+        + BindsValue<Option<String>>
+        + ReadsValue<Option<String>>
+        + BindsValue<Vec<u8>>
+        + ReadsValue<Vec<u8>>
+        + BindsValue<Option<Vec<u8>>>
+        + ReadsValue<Option<Vec<u8>>>
+{
+}
+
+/// The error for a value handed to the other backend's statement, which
+/// no caller does: each backend module builds its own binders and readers.
 #[cfg(feature = "postgres")]
-pub trait FromSqlValue: FromSql + postgres::types::FromSqlOwned {}
-
-#[cfg(feature = "postgres")]
-impl<T: FromSql + postgres::types::FromSqlOwned> FromSqlValue for T {}
+#[cold]
+pub(crate) fn wrong_backend() -> ValueError {
+    rusqlite::Error::ToSqlConversionFailure(
+        "a value converted for one backend was given to another backend's statement".into(),
+    )
+    .into()
+}
 
 /// Why a value could not be bound or read: the database's own error. Only
 /// `?` needs to see it; it becomes an [`Error::Statement`](crate::Error::Statement) naming the SQL.
@@ -166,25 +278,30 @@ impl From<ValueError> for rusqlite::Error {
 }
 
 /// Binds the parameters of a record statement, in order: what
-/// [`Record::bind_columns`](crate::Record::bind_columns) writes its columns to.
+/// [`RecordValues::bind_columns`](crate::RecordValues::bind_columns) writes its columns to.
 /// It holds a SQLite statement, or a PostgreSQL parameter list.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
-pub struct Binder<'s, 'c> {
+pub struct Binder<'s, 'c, B> {
     target: BindTarget<'s, 'c>,
     next: usize,
+    backend: PhantomData<fn() -> B>,
 }
 
-enum BindTarget<'s, 'c> {
+/// Where a [`Binder`] binds: a SQLite statement, or a PostgreSQL parameter
+/// list. `pub` in this private module because [`SqlValue`]'s hidden method
+/// names it; it cannot be named from outside the crate.
+#[derive(Debug)]
+pub enum BindTarget<'s, 'c> {
     Sqlite(&'s mut rusqlite::Statement<'c>),
     /// The statement's parameter types, and the values encoded so far.
     #[cfg(feature = "postgres")]
     Postgres(&'s [postgres::types::Type], &'s mut Vec<Encoded>),
 }
 
-impl fmt::Debug for Binder<'_, '_> {
+impl<B> fmt::Debug for Binder<'_, '_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Binder")
             .field("next", &self.next)
@@ -192,30 +309,22 @@ impl fmt::Debug for Binder<'_, '_> {
     }
 }
 
-impl<'s, 'c> Binder<'s, 'c> {
+impl<'s, 'c, B> Binder<'s, 'c, B> {
+    /// A binder of `target`'s parameters from `first` (1-based) on: made
+    /// only by backend `B`'s module, for its own statements.
     #[inline]
-    pub(crate) fn new(stmt: &'s mut rusqlite::Statement<'c>, first: usize) -> Self {
+    pub(crate) fn new(target: BindTarget<'s, 'c>, first: usize) -> Self {
         Binder {
-            target: BindTarget::Sqlite(stmt),
+            target,
             next: first,
+            backend: PhantomData,
         }
     }
+}
 
-    /// A binder that encodes each value for the parameter type PostgreSQL
-    /// gave the prepared statement, appending it to `values`.
-    #[cfg(feature = "postgres")]
-    #[inline]
-    pub(crate) fn postgres(
-        types: &'s [postgres::types::Type],
-        values: &'s mut Vec<Encoded>,
-    ) -> Self {
-        Binder {
-            target: BindTarget::Postgres(types, values),
-            next: 1,
-        }
-    }
-
-    /// Binds `value` to the next parameter.
+impl<B> Binder<'_, '_, B> {
+    /// Binds `value` to the next parameter. `V` must convert on this
+    /// binder's backend `B` ([`SqlValue<B>`]).
     ///
     /// # Errors
     ///
@@ -224,14 +333,8 @@ impl<'s, 'c> Binder<'s, 'c> {
     /// the statement runs, as an [`Error::Statement`](crate::Error::Statement) naming the SQL and the
     /// parameter.)
     #[inline]
-    pub fn bind<V: SqlValue + ?Sized>(&mut self, value: &V) -> Result<(), ValueError> {
-        match &mut self.target {
-            BindTarget::Sqlite(stmt) => stmt.raw_bind_parameter(self.next, value)?,
-            #[cfg(feature = "postgres")]
-            BindTarget::Postgres(types, values) => {
-                values.push(Encoded::new(types.get(self.next - 1), value));
-            }
-        }
+    pub fn bind<V: SqlValue<B> + ?Sized>(&mut self, value: &V) -> Result<(), ValueError> {
+        value.bind_param(&mut self.target, self.next)?;
         self.next += 1;
         Ok(())
     }
@@ -245,7 +348,7 @@ impl<'s, 'c> Binder<'s, 'c> {
 /// runs.
 #[cfg(feature = "postgres")]
 #[derive(Debug)]
-pub(crate) struct Encoded(Result<Option<(bytes::BytesMut, postgres::types::Format)>, String>);
+pub struct Encoded(Result<Option<(bytes::BytesMut, postgres::types::Format)>, String>);
 
 #[cfg(feature = "postgres")]
 impl Encoded {
@@ -302,24 +405,31 @@ impl postgres::types::ToSql for Encoded {
 }
 
 /// A result row of a record statement, read column by column in order: what
-/// [`Record::from_row`](crate::Record::from_row) builds a record from.
+/// [`RecordValues::from_row`](crate::RecordValues::from_row) builds a record from.
 /// It holds a SQLite row, or a PostgreSQL row.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
-pub struct RowReader<'r, 's> {
+pub struct RowReader<'r, 's, B> {
     row: RowSource<'r, 's>,
     next: usize,
+    backend: PhantomData<fn() -> B>,
 }
 
-enum RowSource<'r, 's> {
+/// What a [`RowReader`] reads: a SQLite row (or one SQLite value), or a
+/// PostgreSQL row. `pub` in this private module for the same reason as
+/// [`BindTarget`].
+#[derive(Debug)]
+pub enum RowSource<'r, 's> {
     Sqlite(&'r rusqlite::Row<'s>),
+    /// One value, such as the rowid SQLite assigned on insert.
+    SqliteValue(ValueRef<'r>),
     #[cfg(feature = "postgres")]
     Postgres(&'r postgres::Row),
 }
 
-impl fmt::Debug for RowReader<'_, '_> {
+impl<B> fmt::Debug for RowReader<'_, '_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RowReader")
             .field("next", &self.next)
@@ -327,30 +437,25 @@ impl fmt::Debug for RowReader<'_, '_> {
     }
 }
 
-impl<'r, 's> RowReader<'r, 's> {
+impl<'r, 's, B> RowReader<'r, 's, B> {
+    /// A reader of `row`: made only by backend `B`'s module, for its own
+    /// statements.
     #[inline]
-    pub(crate) fn new(row: &'r rusqlite::Row<'s>) -> Self {
+    pub(crate) fn new(row: RowSource<'r, 's>) -> Self {
         RowReader {
-            row: RowSource::Sqlite(row),
+            row,
             next: 0,
+            backend: PhantomData,
         }
     }
+}
 
-    /// A reader of a PostgreSQL row.
-    #[cfg(feature = "postgres")]
-    #[inline]
-    pub(crate) fn postgres(row: &'r postgres::Row) -> Self {
-        RowReader {
-            row: RowSource::Postgres(row),
-            next: 0,
-        }
-    }
-
+impl<B> RowReader<'_, '_, B> {
     /// Skips the next column without reading it: for a value the caller
     /// already has, such as the key a record was loaded by.
     ///
     /// ```
-    /// # use txmanager::{Record, RecordMeta, RowReader, Binder, ValueError};
+    /// # use txmanager::{Record, RecordMeta, RecordValues, RowReader, Binder, Sqlite, ValueError};
     /// # #[derive(Debug)] struct Tag { id: Option<i64>, label: String }
     /// # impl Record for Tag {
     /// #     type Key = i64;
@@ -359,10 +464,12 @@ impl<'r, 's> RowReader<'r, 's> {
     /// #     fn set_primary_key(&mut self, pk: Option<i64>) { self.id = pk; }
     /// #     fn version(&self) -> Option<i64> { None }
     /// #     fn set_version(&mut self, _: Option<i64>) {}
-    /// #     fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> { values.bind(&self.label) }
-    /// #     fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> { Ok(Tag { id: row.read()?, label: row.read()? }) }
-    /// // In `impl Record for Tag`: a row loaded by key `pk` has `pk` first.
-    /// fn from_row_with_key(pk: &i64, row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+    /// # }
+    /// # impl RecordValues<Sqlite> for Tag {
+    /// #     fn bind_columns(&self, values: &mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError> { values.bind(&self.label) }
+    /// #     fn from_row(row: &mut RowReader<'_, '_, Sqlite>) -> Result<Self, ValueError> { Ok(Tag { id: row.read()?, label: row.read()? }) }
+    /// // In `impl RecordValues<Sqlite> for Tag`: a row loaded by key `pk` has `pk` first.
+    /// fn from_row_with_key(pk: &i64, row: &mut RowReader<'_, '_, Sqlite>) -> Result<Self, ValueError> {
     ///     row.skip();
     ///     Ok(Tag { id: Some(*pk), label: row.read()? })
     /// }
@@ -380,18 +487,15 @@ impl<'r, 's> RowReader<'r, 's> {
         self.next += 1;
     }
 
-    /// Reads the next column.
+    /// Reads the next column. `V` must convert on this reader's backend
+    /// `B` ([`FromSqlValue<B>`]).
     ///
     /// # Errors
     ///
     /// The database's error if the column does not convert to `V`.
     #[inline]
-    pub fn read<V: FromSqlValue>(&mut self) -> Result<V, ValueError> {
-        let value = match self.row {
-            RowSource::Sqlite(row) => row.get(self.next)?,
-            #[cfg(feature = "postgres")]
-            RowSource::Postgres(row) => row.try_get(self.next)?,
-        };
+    pub fn read<V: FromSqlValue<B>>(&mut self) -> Result<V, ValueError> {
+        let value = V::read_column(&self.row, self.next)?;
         self.next += 1;
         Ok(value)
     }
@@ -434,20 +538,14 @@ impl KeyValue {
     ///
     /// ```
     /// use txmanager::KeyValue;
-    /// assert_eq!(KeyValue::of(&String::from("x")), KeyValue::Text("x".into()));
+    /// assert_eq!(KeyValue::of::<txmanager::Sqlite, _>(&String::from("x")), KeyValue::Text("x".into()));
     /// ```
     #[must_use]
-    pub fn of<V: SqlValue + ?Sized>(value: &V) -> Self {
-        let value_ref = match ToSql::to_sql(value) {
-            Ok(ToSqlOutput::Borrowed(v)) => v,
-            Ok(ToSqlOutput::Owned(ref v)) => return Self::from_ref(v.into()),
-            Ok(_) => return KeyValue::Other("(unrepresentable)".to_owned()),
-            Err(e) => return KeyValue::Other(format!("(unrepresentable: {e})")),
-        };
-        Self::from_ref(value_ref)
+    pub fn of<B, V: SqlValue<B> + ?Sized>(value: &V) -> Self {
+        value.key_value()
     }
 
-    fn from_ref(value: ValueRef<'_>) -> Self {
+    pub(crate) fn from_ref(value: ValueRef<'_>) -> Self {
         match value {
             ValueRef::Integer(i) => KeyValue::Integer(i),
             ValueRef::Text(t) => KeyValue::Text(String::from_utf8_lossy(t).into_owned()),

@@ -17,7 +17,7 @@ use crate::sqlite::Sqlite;
 use crate::store::{FoundTrigger, RecordStore, TriggerState};
 use crate::value::KeyValue;
 use crate::version::VersionKind;
-use crate::{Error, Mode, Record, RecordMeta, Scope, Transaction};
+use crate::{Error, Mode, Record, RecordMeta, RecordValues, Scope, Transaction};
 
 /// What a [`disable_concurrency`] or [`disable_version_increment`] scope
 /// applies to: every record, one record *type*, or one saved record of a
@@ -86,14 +86,14 @@ impl ConcurrencyTarget {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn record<R: Record>(record: &R) -> Result<Self, Error> {
+    pub fn record<R: RecordValues>(record: &R) -> Result<Self, Error> {
         let meta = R::meta();
         let pk = record.primary_key().ok_or(Error::RecordNotSaved {
             table: meta.table(),
         })?;
         Ok(ConcurrencyTarget(Target::Row(
             record_type(meta),
-            KeyValue::of(pk),
+            KeyValue::of::<Sqlite, _>(pk),
         )))
     }
 }
@@ -376,7 +376,7 @@ pub fn with_version_increment_disabled<B: Backend, S: Scope<B>, T>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn concurrency_check<B: Backend, S: Scope<B>, R: Record>(
+pub fn concurrency_check<B: Backend, S: Scope<B>, R: RecordValues<B>>(
     scope: &S,
     record: &R,
 ) -> Result<(), Error> {
@@ -422,7 +422,7 @@ pub fn concurrency_check<B: Backend, S: Scope<B>, R: Record>(
 /// # Ok(())
 /// # }
 /// ```
-pub fn has_changed<B: Backend, S: Scope<B>, R: Record>(
+pub fn has_changed<B: Backend, S: Scope<B>, R: RecordValues<B>>(
     scope: &S,
     record: &R,
 ) -> Result<bool, Error> {

@@ -8,3 +8,14 @@ fn each_macro_misuse_is_a_compile_error_on_the_offending_token() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
 }
+
+/// With the `postgres` feature: a record whose field type only SQLite
+/// converts cannot be used on PostgreSQL, and the error says which type
+/// (the feature itself changes nothing for SQLite records: see
+/// `tests/derive.rs`).
+#[cfg(feature = "postgres")]
+#[test]
+fn a_record_with_a_sqlite_only_field_type_used_on_postgresql_is_a_compile_error_naming_the_type() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui-postgres/*.rs");
+}

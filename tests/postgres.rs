@@ -307,13 +307,18 @@ impl txmanager::Record for Doomed {
         None
     }
     fn set_version(&mut self, _: Option<i64>) {}
+}
+
+impl txmanager::RecordValues<Postgres> for Doomed {
     fn bind_columns(
         &self,
-        values: &mut txmanager::Binder<'_, '_>,
+        values: &mut txmanager::Binder<'_, '_, Postgres>,
     ) -> Result<(), txmanager::ValueError> {
         values.bind(&self.label)
     }
-    fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+    fn from_row(
+        row: &mut txmanager::RowReader<'_, '_, Postgres>,
+    ) -> Result<Self, txmanager::ValueError> {
         ON_READ.with(|hook| hook.borrow().as_ref().map(|run| run()));
         Ok(Doomed {
             id: row.read()?,

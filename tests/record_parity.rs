@@ -255,7 +255,10 @@ fn setup_with_versions<H: Harness>(version_type: &str) -> (H, TransactionManager
 
 fn every_version_kind_inserts_updates_and_deletes<H: Harness>() {
     let (db, tm) = setup::<H>();
-    fn round_trip<H: Harness, R: Labeled>(db: &H, tm: &TransactionManager<H::B>) -> Vec<i64> {
+    fn round_trip<H: Harness, R: Labeled + txmanager::RecordValues<H::B>>(
+        db: &H,
+        tm: &TransactionManager<H::B>,
+    ) -> Vec<i64> {
         let table = R::meta().table();
         let mut r = R::default();
         r.set_label("a");
@@ -288,7 +291,9 @@ fn every_version_kind_inserts_updates_and_deletes<H: Harness>() {
 
 fn a_stale_save_of_every_kind_is_record_modified_and_writes_nothing<H: Harness>() {
     let (_db, tm) = setup::<H>();
-    fn stale<H: Harness, R: Labeled>(tm: &TransactionManager<H::B>) {
+    fn stale<H: Harness, R: Labeled + txmanager::RecordValues<H::B>>(
+        tm: &TransactionManager<H::B>,
+    ) {
         let table = R::meta().table();
         let mut first = R::default();
         first.set_label("first");
@@ -717,13 +722,18 @@ fn bad_names_are_refused_before_anything_runs<H: Harness>() {
         fn set_version(&mut self, version: Option<i64>) {
             self.version = version;
         }
+    }
+
+    impl<B: Backend> txmanager::RecordValues<B> for Bad {
         fn bind_columns(
             &self,
-            _: &mut txmanager::Binder<'_, '_>,
+            _: &mut txmanager::Binder<'_, '_, B>,
         ) -> Result<(), txmanager::ValueError> {
             Ok(())
         }
-        fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+        fn from_row(
+            row: &mut txmanager::RowReader<'_, '_, B>,
+        ) -> Result<Self, txmanager::ValueError> {
             Ok(Bad {
                 id: row.read()?,
                 version: row.read()?,
@@ -811,7 +821,10 @@ fn get_version_loads_only_that_version_and_save_and_reload_reads_back<H: Harness
 /// save fails and writes nothing.
 fn every_version_kind_works_on_an_integer_version_column<H: Harness>() {
     let (db, mut tm) = setup_with_versions::<H>("INTEGER");
-    fn kind<H: Harness, R: Labeled>(db: &H, tm: &mut TransactionManager<H::B>) {
+    fn kind<H: Harness, R: Labeled + txmanager::RecordValues<H::B>>(
+        db: &H,
+        tm: &mut TransactionManager<H::B>,
+    ) {
         let table = R::meta().table();
         let mut r = R::default();
         r.set_label("a");
@@ -956,9 +969,12 @@ fn a_records_own_binding_code_may_use_the_manager<H: Harness>() {
         fn set_version(&mut self, version: Option<i64>) {
             self.version = version;
         }
+    }
+
+    impl<B: Backend> txmanager::RecordValues<B> for Audited<B> {
         fn bind_columns(
             &self,
-            values: &mut txmanager::Binder<'_, '_>,
+            values: &mut txmanager::Binder<'_, '_, B>,
         ) -> Result<(), txmanager::ValueError> {
             // Re-entering the manager: `Debug`, then a statement of its own.
             let shown = format!("{:?}", self.tm);
@@ -967,7 +983,9 @@ fn a_records_own_binding_code_may_use_the_manager<H: Harness>() {
             let label = format!("{} after {} tags", self.label, tags.len());
             values.bind(&label)
         }
-        fn from_row(_: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+        fn from_row(
+            _: &mut txmanager::RowReader<'_, '_, B>,
+        ) -> Result<Self, txmanager::ValueError> {
             unreachable!("only saved in this test")
         }
     }

@@ -324,9 +324,12 @@ impl Record for Fragile {
     fn set_version(&mut self, version: Option<i64>) {
         self.version = version;
     }
+}
+
+impl<B: txmanager::Backend> txmanager::RecordValues<B> for Fragile {
     fn bind_columns(
         &self,
-        values: &mut txmanager::Binder<'_, '_>,
+        values: &mut txmanager::Binder<'_, '_, B>,
     ) -> Result<(), txmanager::ValueError> {
         assert_ne!(
             self.label, "panic in bind",
@@ -334,7 +337,7 @@ impl Record for Fragile {
         );
         values.bind(&self.label)
     }
-    fn from_row(row: &mut txmanager::RowReader<'_, '_>) -> Result<Self, txmanager::ValueError> {
+    fn from_row(row: &mut txmanager::RowReader<'_, '_, B>) -> Result<Self, txmanager::ValueError> {
         let (id, version, label) = (row.read()?, row.read()?, row.read::<String>()?);
         assert_ne!(label, "panic in read", "a record's row mapper panicked");
         Ok(Fragile { id, version, label })

@@ -760,10 +760,18 @@ macro_rules! hand_written {
             fn set_version(&mut self, version: Option<i64>) {
                 self.0.version = version;
             }
-            fn bind_columns(&self, values: &mut Binder<'_, '_>) -> Result<(), ValueError> {
+        }
+
+        impl txmanager::RecordValues for $name {
+            fn bind_columns(
+                &self,
+                values: &mut Binder<'_, '_, txmanager::Sqlite>,
+            ) -> Result<(), ValueError> {
                 values.bind(&self.0.label)
             }
-            fn from_row(row: &mut RowReader<'_, '_>) -> Result<Self, ValueError> {
+            fn from_row(
+                row: &mut RowReader<'_, '_, txmanager::Sqlite>,
+            ) -> Result<Self, ValueError> {
                 Ok($name(HandWritten {
                     id: row.read()?,
                     version: row.read()?,

@@ -13,14 +13,17 @@
 //! any integer type (an `INTEGER` one from a migrated Django table) reads
 //! as an `i64`.
 
-use postgres::types::ToSql;
+use postgres::types::{FromSqlOwned, IsNull, ToSql, Type};
 
 use super::Postgres;
 use crate::Error;
 use crate::block::Engine;
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
-use crate::value::{Binder, Encoded, FromSqlValue, RowReader, ValueError};
+use crate::value::{
+    BindTarget, Binder, BindsValue, Encoded, FromSqlValue, KeyValue, ReadsValue, RowReader,
+    RowSource, ValueError,
+};
 
 /// PostgreSQL's [`RecordStore`].
 #[derive(Debug)]
@@ -242,7 +245,7 @@ const BEFORE_UPDATE_ROW: i32 = 1 | 2 | 16;
 fn run<R>(
     tm: &Engine<Postgres>,
     sql: &str,
-    bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+    bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
     op: impl Fn(
         &mut postgres::Client,
         &postgres::Statement,
@@ -255,7 +258,11 @@ fn run<R>(
         // record's `bind_columns`, which may be user code.
         |stmt| {
             let mut values = Vec::with_capacity(stmt.params().len());
-            bind(&mut Binder::postgres(stmt.params(), &mut values)).map(|()| values)
+            bind(&mut Binder::new(
+                BindTarget::Postgres(stmt.params(), &mut values),
+                1,
+            ))
+            .map(|()| values)
         },
         |client, stmt, values| match values {
             Ok(values) => {
@@ -276,10 +283,13 @@ fn run<R>(
 fn read_rows<T>(
     sql: &str,
     rows: &[postgres::Row],
-    mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+    mut read: impl FnMut(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
 ) -> Result<Vec<T>, Error> {
     rows.iter()
-        .map(|row| read(&mut RowReader::postgres(row)).map_err(|e| e.into_statement_error(sql)))
+        .map(|row| {
+            read(&mut RowReader::new(RowSource::Postgres(row)))
+                .map_err(|e| e.into_statement_error(sql))
+        })
         .collect()
 }
 
@@ -304,7 +314,7 @@ impl RecordStore<Postgres> for PgRecords {
     fn execute(
         tm: &Engine<Postgres>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
     ) -> Result<u64, Error> {
         run(tm, sql, bind, |client, stmt, params| {
             client.execute(stmt, params)
@@ -314,21 +324,24 @@ impl RecordStore<Postgres> for PgRecords {
     fn query_first<T>(
         tm: &Engine<Postgres>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
+        read: impl FnOnce(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
     ) -> Result<Option<T>, Error> {
         let row = run(tm, sql, bind, |client, stmt, params| {
             client.query_opt(stmt, params)
         })?;
-        row.map(|row| read(&mut RowReader::postgres(&row)).map_err(|e| e.into_statement_error(sql)))
-            .transpose()
+        row.map(|row| {
+            read(&mut RowReader::new(RowSource::Postgres(&row)))
+                .map_err(|e| e.into_statement_error(sql))
+        })
+        .transpose()
     }
 
     fn query_all<T>(
         tm: &Engine<Postgres>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         let rows = run(tm, sql, bind, |client, stmt, params| {
             client.query(stmt, params)
@@ -341,19 +354,19 @@ impl RecordStore<Postgres> for PgRecords {
     /// column converts to; a key column without a default refuses the
     /// insert with the server's not-null error.
     #[inline]
-    fn can_assign_key<K: FromSqlValue>() -> bool {
+    fn can_assign_key<K: FromSqlValue<Postgres>>() -> bool {
         true
     }
 
-    fn insert_assigning_key<K: FromSqlValue>(
+    fn insert_assigning_key<K: FromSqlValue<Postgres>>(
         tm: &Engine<Postgres>,
         sql: &RecordSql,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
         let row = run(tm, &sql.insert, bind, |client, stmt, params| {
             client.query_one(stmt, params)
         })?;
-        RowReader::postgres(&row)
+        RowReader::new(RowSource::Postgres(&row))
             .read()
             .map_err(|e| e.into_statement_error(&sql.insert))
     }
@@ -446,7 +459,7 @@ impl ClauseParams<Postgres> for &[&(dyn ToSql + Sync)] {
         self,
         tm: &Engine<Postgres>,
         sql: &str,
-        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         let rows = tm.query(sql, self)?;
         read_rows(sql, &rows, read)
@@ -461,11 +474,69 @@ impl<V: ToSql + Sync, const N: usize> ClauseParams<Postgres> for [V; N] {
         self,
         tm: &Engine<Postgres>,
         sql: &str,
-        read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        read: impl FnMut(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         let params: Vec<&(dyn ToSql + Sync)> =
             self.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         params.as_slice().query_all(tm, sql, read)
+    }
+}
+
+// ---------- values: what PostgreSQL binds and reads ----------
+
+/// PostgreSQL binds every type the `postgres` crate binds, encoded for
+/// the parameter's type as it is bound.
+impl<T: ToSql + Sync + ?Sized> BindsValue<T> for Postgres {
+    #[inline]
+    fn bind_value(
+        value: &T,
+        target: &mut BindTarget<'_, '_>,
+        index: usize,
+    ) -> Result<(), ValueError> {
+        match target {
+            BindTarget::Postgres(types, values) => {
+                values.push(Encoded::new(types.get(index - 1), value));
+                Ok(())
+            }
+            BindTarget::Sqlite(_) => Err(crate::value::wrong_backend()),
+        }
+    }
+
+    /// The value as PostgreSQL stores it in an integer, text or `bytea`
+    /// key column; anything else by its `Debug` form.
+    fn key_value(value: &T) -> KeyValue {
+        let mut out = bytes::BytesMut::new();
+        let mut encoded = |ty: &Type| {
+            out.clear();
+            matches!(value.to_sql_checked(ty, &mut out), Ok(IsNull::No)).then(|| out.to_vec())
+        };
+        if let Some(Ok(b)) = encoded(&Type::INT8).map(<[u8; 8]>::try_from) {
+            return KeyValue::Integer(i64::from_be_bytes(b));
+        }
+        if let Some(Ok(b)) = encoded(&Type::INT4).map(<[u8; 4]>::try_from) {
+            return KeyValue::Integer(i32::from_be_bytes(b).into());
+        }
+        if let Some(Ok(b)) = encoded(&Type::INT2).map(<[u8; 2]>::try_from) {
+            return KeyValue::Integer(i16::from_be_bytes(b).into());
+        }
+        if let Some(b) = encoded(&Type::TEXT) {
+            return KeyValue::Text(String::from_utf8_lossy(&b).into_owned());
+        }
+        if let Some(b) = encoded(&Type::BYTEA) {
+            return KeyValue::Blob(b);
+        }
+        KeyValue::Other(format!("{value:?}"))
+    }
+}
+
+/// PostgreSQL reads every type the `postgres` crate reads into an owned value.
+impl<T: FromSqlOwned> ReadsValue<T> for Postgres {
+    #[inline]
+    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
+        match row {
+            RowSource::Postgres(row) => Ok(row.try_get(index)?),
+            RowSource::Sqlite(_) | RowSource::SqliteValue(_) => Err(crate::value::wrong_backend()),
+        }
     }
 }
 

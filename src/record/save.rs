@@ -12,10 +12,10 @@ use crate::overrides::RecordType;
 use crate::shape::RecordSql;
 use crate::store::RecordStore;
 use crate::trace;
-use crate::value::{Binder, KeyValue, SqlValue};
+use crate::value::{Binder, SqlValue};
 use crate::version::{VersionField, VersionKind, clock_micros};
 
-use super::{Record, RecordMeta};
+use super::{RecordMeta, RecordValues};
 
 /// The record operations of backend `B`.
 pub(crate) type Store<B> = <B as crate::backend::sealed::Sealed>::Records;
@@ -35,7 +35,7 @@ pub(crate) struct Policy {
 }
 
 #[inline(always)] // on every save: a loop over nothing in the common case
-pub(crate) fn concurrency_policy<B: Backend, K: SqlValue + ?Sized>(
+pub(crate) fn concurrency_policy<B: Backend, K: SqlValue<B> + ?Sized>(
     tm: &Engine<B>,
     meta: &RecordMeta,
     pk: &K,
@@ -74,7 +74,10 @@ struct Written<K> {
     version: Option<i64>,
 }
 
-pub(crate) fn save<B: Backend, R: Record>(tm: &Engine<B>, record: &mut R) -> Result<(), Error> {
+pub(crate) fn save<B: Backend, R: RecordValues<B>>(
+    tm: &Engine<B>,
+    record: &mut R,
+) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
     let written = if reads_back_the_version(meta) {
@@ -106,7 +109,7 @@ fn reads_back_the_version(meta: &RecordMeta) -> bool {
 /// `save_and_reload`: the save and the read of the row it wrote, in one
 /// transaction (see [`TransactionManager::all_or_nothing`]). The record is
 /// changed only when both succeeded (and, outside a block, committed).
-pub(crate) fn save_and_reload<B: Backend, R: Record>(
+pub(crate) fn save_and_reload<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     record: &mut R,
 ) -> Result<(), Error> {
@@ -128,7 +131,7 @@ pub(crate) fn save_and_reload<B: Backend, R: Record>(
 }
 
 #[inline]
-fn write<B: Backend, R: Record>(
+fn write<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
@@ -172,7 +175,7 @@ fn write<B: Backend, R: Record>(
     }
 }
 
-fn insert<B: Backend, R: Record>(
+fn insert<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
@@ -187,7 +190,7 @@ fn insert<B: Backend, R: Record>(
             table: meta.table(),
         });
     }
-    let bind = |values: &mut Binder<'_, '_>| {
+    let bind = |values: &mut Binder<'_, '_, B>| {
         record.bind_columns(values)?;
         if let Some(version) = &version {
             values.bind(version)?;
@@ -219,7 +222,7 @@ fn insert<B: Backend, R: Record>(
 }
 
 #[inline(always)] // one caller, on the hot path: keep it inside `save`
-fn update_versioned<B: Backend, R: Record>(
+fn update_versioned<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     meta: &'static RecordMeta,
     sql: &RecordSql,
@@ -263,7 +266,7 @@ struct UpdatePlan {
 /// The check and the version parameter of an update, from the policy. A
 /// record with no version (`expected: None`) is never checked.
 #[inline(always)]
-fn plan_update<B: Backend, K: SqlValue + ?Sized>(
+fn plan_update<B: Backend, K: SqlValue<B> + ?Sized>(
     tm: &Engine<B>,
     meta: &RecordMeta,
     field: crate::VersionField,
@@ -295,7 +298,7 @@ fn plan_update<B: Backend, K: SqlValue + ?Sized>(
 /// `save_fields` one; both bind alike) and returns the row's new version,
 /// or `None` if no row matched.
 #[inline(always)]
-fn run_update<B: Backend, R: Record>(
+fn run_update<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     sql: &RecordSql,
     text: &str,
@@ -305,7 +308,7 @@ fn run_update<B: Backend, R: Record>(
     pk: &R::Key,
 ) -> Result<Option<i64>, Error> {
     let returns_version = plan.checked.is_none() || sql.checked_update_returns_version;
-    let bind = |values: &mut Binder<'_, '_>| {
+    let bind = |values: &mut Binder<'_, '_, B>| {
         record.bind_columns(values)?;
         if sql.version_param.is_some() {
             values.bind(&plan.version_value)?;
@@ -333,7 +336,7 @@ fn run_update<B: Backend, R: Record>(
 
 /// `save(update_fields=...)`: writes only `fields` (column names) of a
 /// saved row, with the same check and bump as a full save.
-pub(crate) fn save_fields<B: Backend, R: Record>(
+pub(crate) fn save_fields<B: Backend, R: RecordValues<B>>(
     tm: &Engine<B>,
     record: &mut R,
     fields: &[&str],
@@ -381,7 +384,7 @@ pub(crate) fn save_fields<B: Backend, R: Record>(
     if expected.is_none() && meta.is_version_required() {
         return Err(Error::VersionMissing {
             table: meta.table(),
-            pk: KeyValue::of(pk),
+            pk: pk.key_value(),
         });
     }
     let plan = plan_update(tm, meta, field, pk, expected);
@@ -409,14 +412,17 @@ pub(crate) fn save_fields<B: Backend, R: Record>(
     Ok(())
 }
 
-fn not_found<K: SqlValue + ?Sized>(meta: &RecordMeta, pk: &K) -> Error {
+fn not_found<B, K: SqlValue<B> + ?Sized>(meta: &RecordMeta, pk: &K) -> Error {
     Error::RecordNotFound {
         table: meta.table(),
-        pk: KeyValue::of(pk),
+        pk: pk.key_value(),
     }
 }
 
-pub(crate) fn delete<B: Backend, R: Record>(tm: &Engine<B>, record: &mut R) -> Result<(), Error> {
+pub(crate) fn delete<B: Backend, R: RecordValues<B>>(
+    tm: &Engine<B>,
+    record: &mut R,
+) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
     let pk = record.primary_key().ok_or(Error::RecordNotSaved {
@@ -450,7 +456,7 @@ pub(crate) fn delete<B: Backend, R: Record>(tm: &Engine<B>, record: &mut R) -> R
     Ok(())
 }
 
-pub(crate) fn current_version<B: Backend, K: SqlValue + ?Sized>(
+pub(crate) fn current_version<B: Backend, K: SqlValue<B> + ?Sized>(
     tm: &Engine<B>,
     sql: &RecordSql,
     pk: &K,
@@ -465,7 +471,7 @@ pub(crate) fn current_version<B: Backend, K: SqlValue + ?Sized>(
 
 /// The error for a stale write, with the version found just after it. If
 /// even that read fails, its error is returned instead: it says more.
-pub(crate) fn conflict<B: Backend, K: SqlValue + ?Sized>(
+pub(crate) fn conflict<B: Backend, K: SqlValue<B> + ?Sized>(
     tm: &Engine<B>,
     meta: &RecordMeta,
     sql: &RecordSql,
@@ -481,14 +487,14 @@ pub(crate) fn conflict<B: Backend, K: SqlValue + ?Sized>(
 /// Every version conflict is made here: traced, shown to the manager's
 /// conflict handler, then returned.
 #[cold]
-pub(crate) fn record_modified<B: Backend, K: SqlValue + ?Sized>(
+pub(crate) fn record_modified<B: Backend, K: SqlValue<B> + ?Sized>(
     tm: &Engine<B>,
     meta: &RecordMeta,
     pk: &K,
     expected: i64,
     found: Option<i64>,
 ) -> Error {
-    let pk = KeyValue::of(pk);
+    let pk = pk.key_value();
     trace::conflict(meta.table(), &pk, expected, found);
     let err = Error::RecordModified {
         table: meta.table(),

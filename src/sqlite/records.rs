@@ -4,7 +4,7 @@
 //! clauses take anything rusqlite binds.
 
 use rusqlite::Params;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{FromSql, ToSql, ToSqlOutput, ValueRef};
 
 use super::{
     Sqlite, TABLE_COLUMNS, TRIGGER_SQL, VERSION_TRIGGERS, WITHOUT_ROWID_KEY, add_version_column,
@@ -15,7 +15,10 @@ use crate::Error;
 use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
-use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
+use crate::value::{
+    BindTarget, Binder, BindsValue, FromSqlValue, KeyValue, ReadsValue, RowReader, RowSource,
+    ValueError,
+};
 
 /// SQLite's [`RecordStore`].
 #[derive(Debug)]
@@ -43,10 +46,10 @@ impl RecordStore<Sqlite> for SqliteRecords {
     fn execute(
         tm: &Engine<Sqlite>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
     ) -> Result<u64, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(stmt, 1))?;
+            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
             stmt.raw_execute()
         })
         .map(|n| n as u64)
@@ -56,14 +59,14 @@ impl RecordStore<Sqlite> for SqliteRecords {
     fn query_first<T>(
         tm: &Engine<Sqlite>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        read: impl FnOnce(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
+        read: impl FnOnce(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Option<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(stmt, 1))?;
+            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
             let mut rows = stmt.raw_query();
             match rows.next()? {
-                Some(row) => Ok(Some(read(&mut RowReader::new(row))?)),
+                Some(row) => Ok(Some(read(&mut RowReader::new(RowSource::Sqlite(row)))?)),
                 None => Ok(None),
             }
         })
@@ -72,15 +75,15 @@ impl RecordStore<Sqlite> for SqliteRecords {
     fn query_all<T>(
         tm: &Engine<Sqlite>,
         sql: &str,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
-        mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
+        mut read: impl FnMut(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(stmt, 1))?;
+            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
             let mut rows = stmt.raw_query();
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
-                found.push(read(&mut RowReader::new(row))?);
+                found.push(read(&mut RowReader::new(RowSource::Sqlite(row)))?);
             }
             Ok(found)
         })
@@ -88,20 +91,20 @@ impl RecordStore<Sqlite> for SqliteRecords {
 
     /// SQLite assigns a rowid: a key type that holds an integer.
     #[inline]
-    fn can_assign_key<K: FromSqlValue>() -> bool {
+    fn can_assign_key<K: FromSqlValue<Sqlite>>() -> bool {
         key_from_rowid::<K>(1).is_ok()
     }
 
     #[inline]
-    fn insert_assigning_key<K: FromSqlValue>(
+    fn insert_assigning_key<K: FromSqlValue<Sqlite>>(
         tm: &Engine<Sqlite>,
         sql: &RecordSql,
-        bind: impl Fn(&mut Binder<'_, '_>) -> Result<(), ValueError>,
+        bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
         tm.run_statement(&sql.insert, |stmt| {
-            bind(&mut Binder::new(stmt, 1))?;
+            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
             stmt.raw_execute()?;
-            key_from_rowid(tm.conn.last_insert_rowid())
+            Ok(key_from_rowid(tm.conn.last_insert_rowid())?)
         })
     }
 
@@ -202,10 +205,12 @@ impl<P: Params> ClauseParams<Sqlite> for P {
         self,
         tm: &Engine<Sqlite>,
         sql: &str,
-        mut read: impl FnMut(&mut RowReader<'_, '_>) -> Result<T, ValueError>,
+        mut read: impl FnMut(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            let rows = stmt.query_map(self, |row| Ok(read(&mut RowReader::new(row))?))?;
+            let rows = stmt.query_map(self, |row| {
+                Ok(read(&mut RowReader::new(RowSource::Sqlite(row)))?)
+            })?;
             rows.collect()
         })
     }
@@ -214,8 +219,50 @@ impl<P: Params> ClauseParams<Sqlite> for P {
 /// Converts a rowid SQLite assigned on insert into the key type, or says
 /// why the key type cannot hold one.
 #[inline]
-fn key_from_rowid<K: FromSqlValue>(rowid: i64) -> Result<K, rusqlite::Error> {
-    K::column_result(ValueRef::Integer(rowid)).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
+fn key_from_rowid<K: FromSqlValue<Sqlite>>(rowid: i64) -> Result<K, ValueError> {
+    K::read_column(&RowSource::SqliteValue(ValueRef::Integer(rowid)), 0)
+}
+
+// ---------- values: what SQLite binds and reads ----------
+
+/// SQLite binds every type rusqlite binds.
+impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
+    #[inline]
+    fn bind_value(
+        value: &T,
+        target: &mut BindTarget<'_, '_>,
+        index: usize,
+    ) -> Result<(), ValueError> {
+        match target {
+            BindTarget::Sqlite(stmt) => Ok(stmt.raw_bind_parameter(index, value)?),
+            #[cfg(feature = "postgres")]
+            BindTarget::Postgres(..) => Err(crate::value::wrong_backend()),
+        }
+    }
+
+    fn key_value(value: &T) -> KeyValue {
+        let value_ref = match ToSql::to_sql(value) {
+            Ok(ToSqlOutput::Borrowed(v)) => v,
+            Ok(ToSqlOutput::Owned(ref v)) => return KeyValue::from_ref(v.into()),
+            Ok(_) => return KeyValue::Other("(unrepresentable)".to_owned()),
+            Err(e) => return KeyValue::Other(format!("(unrepresentable: {e})")),
+        };
+        KeyValue::from_ref(value_ref)
+    }
+}
+
+/// SQLite reads every type rusqlite reads.
+impl<T: FromSql> ReadsValue<T> for Sqlite {
+    #[inline]
+    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
+        match row {
+            RowSource::Sqlite(row) => Ok(row.get(index)?),
+            RowSource::SqliteValue(value) => T::column_result(*value).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(e))
+                    .into()
+            }),
+            #[cfg(feature = "postgres")]
+            RowSource::Postgres(_) => Err(crate::value::wrong_backend()),
+        }
+    }
 }

@@ -509,6 +509,7 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
     // key holds the caller's key: skip its column instead of decoding it.
     // (A text key may match under a collation, `NOCASE`, without being
     // equal: read it back.)
+    let backend = Ident::new("__TxmanagerBackend", Span::call_site());
     let keyed_from_row = is_integer(key_ty).then(|| {
         let key_local = format_ident!("__txmanager_column_0");
         let rest = &reads[1..];
@@ -516,7 +517,7 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
             #[inline]
             fn from_row_with_key(
                 pk: &Self::Key,
-                row: &mut #krate::RowReader<'_, '_>,
+                row: &mut #krate::RowReader<'_, '_, #backend>,
             ) -> ::core::result::Result<Self, #krate::ValueError> {
                 row.skip();
                 let #key_local = ::core::option::Option::Some(*pk);
@@ -526,23 +527,49 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
         }
     });
 
-    // Generic structs: each field type must convert (or default, if skipped).
+    // Generic structs: the key clones, skipped fields default.
     let mut generics = input.generics.clone();
     if !generics.params.is_empty() {
         let where_clause = generics.make_where_clause();
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#key_ty: ::core::clone::Clone));
+        for field in by_role(Role::Skip) {
+            let ty = &field.ty;
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ty: ::core::default::Default));
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    // `RecordValues<B>` for every backend `B` on which the key and the
+    // field types convert: a type only one backend supports fails only
+    // where the record is used on another.
+    let mut values_generics = generics.clone();
+    values_generics
+        .params
+        .push(syn::parse_quote!(#backend: #krate::Backend));
+    {
+        let where_clause = values_generics.make_where_clause();
+        where_clause.predicates.push(syn::parse_quote!(
+            #key_ty: #krate::SqlValue<#backend> + #krate::FromSqlValue<#backend>
+        ));
         for field in fields {
             let ty = &field.ty;
             let predicate: syn::WherePredicate = match field.role {
-                Role::Skip => syn::parse_quote!(#ty: ::core::default::Default),
-                Role::PrimaryKey => syn::parse_quote!(
-                    #key_ty: #krate::SqlValue + #krate::FromSqlValue + ::core::clone::Clone
+                Role::Data => syn::parse_quote_spanned!(ty.span()=>
+                    #ty: #krate::SqlValue<#backend> + #krate::FromSqlValue<#backend>
                 ),
-                _ => syn::parse_quote!(#ty: #krate::SqlValue + #krate::FromSqlValue),
+                Role::PrimaryKey | Role::Version | Role::ReadOnly => {
+                    syn::parse_quote_spanned!(ty.span()=> #ty: #krate::FromSqlValue<#backend>)
+                }
+                Role::Skip => continue,
             };
             where_clause.predicates.push(predicate);
         }
     }
-    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let (values_impl_generics, _, values_where_clause) = values_generics.split_for_impl();
 
     quote! {
         #[automatically_derived]
@@ -581,10 +608,16 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
                 #version_set
             }
 
+        }
+
+        #[automatically_derived]
+        impl #values_impl_generics #krate::RecordValues<#backend> for #name #ty_generics
+            #values_where_clause
+        {
             #[inline]
             fn bind_columns(
                 &self,
-                values: &mut #krate::Binder<'_, '_>,
+                values: &mut #krate::Binder<'_, '_, #backend>,
             ) -> ::core::result::Result<(), #krate::ValueError> {
                 #(#binds)*
                 let _ = values;
@@ -592,7 +625,7 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
             }
 
             fn from_row(
-                row: &mut #krate::RowReader<'_, '_>,
+                row: &mut #krate::RowReader<'_, '_, #backend>,
             ) -> ::core::result::Result<Self, #krate::ValueError> {
                 #(#reads)*
                 ::core::result::Result::Ok(Self { #(#inits),* })
