@@ -488,7 +488,12 @@ pub trait Record: Sized {
     /// [`Error::RecordModified`] if the row changed or was deleted since this
     /// record was loaded (nothing is written; the in-memory version is
     /// unchanged); [`Error::Statement`] for SQL errors;
-    /// [`Error::InvalidIdentifier`] for a bad declaration.
+    /// [`Error::InvalidIdentifier`] for a bad declaration. Outside a block,
+    /// a trigger-versioned save's own transaction (below) can also fail at
+    /// its `BEGIN` ([`Error::StepFailed`] with [`Step::Begin`](crate::Step),
+    /// e.g. `SQLITE_BUSY`: nothing was written) or its `COMMIT`
+    /// ([`Error::CommitFailed`], rolled back; [`Error::CommitOutcomeUnknown`]
+    /// if the connection was lost), as a block's would.
     ///
     /// A save is all-or-nothing, and the record changes only when it
     /// succeeded. A save of a trigger-versioned record is two statements:

@@ -561,6 +561,53 @@ where
 
 // ---------- SQLite: the opener ----------
 
+#[derive(Debug, Clone, Default, Record)]
+struct Stamped {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(trigger))]
+    version: Option<i64>,
+    body: String,
+}
+
+/// Outside a block, a trigger-versioned save runs in a transaction of its
+/// own, whose `BEGIN IMMEDIATE` waits for the write lock like a block's:
+/// when another connection holds it past the busy timeout, the save fails
+/// at that step (`StepFailed { Begin }`, retryable), nothing is written, and
+/// the record is unchanged.
+#[test]
+fn a_trigger_versioned_save_outside_a_block_that_cannot_begin_fails_at_begin_and_writes_nothing() {
+    let db = Db::new();
+    db.observer()
+        .execute_batch("CREATE TABLE stamped (id INTEGER PRIMARY KEY, version INTEGER, body TEXT)")
+        .unwrap();
+    let mut tm = db.manager_with(&Settings::default().with_busy_timeout(Duration::from_millis(5)));
+    apply_concurrency_check_for::<Stamped, _>(&mut tm).unwrap();
+    let holder = db.observer();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut stamped = Stamped {
+        body: "first".into(),
+        ..Default::default()
+    };
+    let err = stamped.save(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StepFailed {
+                step: txmanager::Step::Begin,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!((stamped.id, stamped.version), (None, None));
+    assert!(tm.is_autocommit());
+    holder.execute_batch("COMMIT").unwrap();
+    stamped.save(&tm).unwrap();
+    assert_eq!((stamped.id, stamped.version), (Some(1), Some(1)));
+}
+
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 fn assert_send<T: Send>() {}
 
