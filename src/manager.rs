@@ -49,18 +49,24 @@ use crate::{Error, Mode};
 /// A block's handle cannot escape the block:
 ///
 /// ```compile_fail
-/// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
-/// let leaked = tm.commit_on_success(|tx| Ok::<_, txmanager::Error>(tx));
+/// # fn main() -> Result<(), txmanager::Error> {
+/// # let mut tm = txmanager::TransactionManager::open_in_memory()?;
+/// let leaked = tm.commit_on_success(|tx| Ok::<_, txmanager::Error>(tx))?;
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// and a block cannot be opened on the manager while another block runs on
 /// it; nest through the handle instead:
 ///
 /// ```compile_fail
-/// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
+/// # fn main() -> Result<(), txmanager::Error> {
+/// # let mut tm = txmanager::TransactionManager::open_in_memory()?;
 /// tm.commit_on_success(|tx| {
 ///     tm.commit_on_success(|inner| Ok::<_, txmanager::Error>(()))
-/// });
+/// })?;
+/// # Ok(())
+/// # }
 /// ```
 pub struct TransactionManager<B: Backend = Sqlite> {
     /// The connection and the state of its blocks.

@@ -696,7 +696,7 @@ pub trait Record: Sized {
         Self: RecordValues<B>,
     {
         let pk = pk.into();
-        Self::find(scope, &pk)?.ok_or_else(|| Error::RecordNotFound {
+        find_by_key(scope, &pk)?.ok_or_else(|| Error::RecordNotFound {
             table: Self::meta().table(),
             pk: pk.key_value(),
         })
@@ -719,22 +719,19 @@ pub trait Record: Sized {
     /// let tm = TransactionManager::open_in_memory()?;
     /// tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, label TEXT)", [])?;
     /// Tag { label: "urgent".into(), ..Default::default() }.save(&tm)?;
-    /// assert_eq!(Tag::find(&tm, &1)?.map(|t| t.label), Some("urgent".to_owned()));
-    /// assert!(Tag::find(&tm, &2)?.is_none());
+    /// assert_eq!(Tag::find(&tm, 1)?.map(|t| t.label), Some("urgent".to_owned()));
+    /// assert!(Tag::find(&tm, 2)?.is_none());
     /// # Ok(())
     /// # }
     /// ```
-    fn find<B: Backend, S: Scope<B>>(scope: &S, pk: &Self::Key) -> Result<Option<Self>, Error>
+    fn find<B: Backend, S: Scope<B>>(
+        scope: &S,
+        pk: impl Into<Self::Key>,
+    ) -> Result<Option<Self>, Error>
     where
         Self: RecordValues<B>,
     {
-        let sql = Self::meta().sql::<B>()?;
-        <B::Records as RecordStore<B>>::query_first(
-            scope.engine(),
-            &sql.get,
-            |values| values.bind(pk),
-            |row| Self::from_row_with_key(pk, row),
-        )
+        find_by_key(scope, &pk.into())
     }
 
     /// Loads the record with primary key `pk` only if its row still has
@@ -783,7 +780,7 @@ pub trait Record: Sized {
             });
         }
         let pk = pk.into();
-        match Self::find(scope, &pk)? {
+        match find_by_key::<B, S, Self>(scope, &pk)? {
             Some(record) if record.version() == Some(version) => Ok(record),
             other => Err(save::record_modified(
                 scope.engine(),
@@ -911,6 +908,22 @@ pub trait Record: Sized {
     }
 }
 
+/// Loads the record of type `R` whose primary key is `pk`, if its row
+/// exists: [`Record::find`], [`Record::get`] and [`Record::get_version`].
+#[inline]
+fn find_by_key<B: Backend, S: Scope<B>, R: RecordValues<B>>(
+    scope: &S,
+    pk: &R::Key,
+) -> Result<Option<R>, Error> {
+    let sql = R::meta().sql::<B>()?;
+    <B::Records as RecordStore<B>>::query_first(
+        scope.engine(),
+        &sql.get,
+        |values| values.bind(pk),
+        |row| R::from_row_with_key(pk, row),
+    )
+}
+
 /// How a record's values cross to backend `B` (SQLite by default): its
 /// data columns bound as parameters, a row read back into a record.
 /// `#[derive(Record)]` implements it for every backend on which the
@@ -1006,7 +1019,7 @@ pub trait RecordValues<B: Backend = Sqlite>: Record<Key: SqlValue<B> + FromSqlVa
     /// # let tm = TransactionManager::open_in_memory()?;
     /// # tm.execute("CREATE TABLE tag (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)", [])?;
     /// tm.execute("INSERT INTO tag VALUES (5, 2, 'rust')", [])?;
-    /// let tag = Tag::find(&tm, &5)?; // the key comes from the caller
+    /// let tag = Tag::find(&tm, 5)?; // the key comes from the caller
     /// assert_eq!(tag.map(|t| (t.id, t.label)), Some((Some(5), "rust".to_owned())));
     /// # Ok(())
     /// # }

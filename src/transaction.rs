@@ -206,13 +206,16 @@ impl<'m> Transaction<'m, Sqlite> {
     /// `rollback()` or a nested block, where the dirty mark would go stale:
     ///
     /// ```compile_fail
-    /// # let mut tm = txmanager::TransactionManager::open_in_memory().unwrap();
+    /// # fn main() -> Result<(), txmanager::Error> {
+    /// # let mut tm = txmanager::TransactionManager::open_in_memory()?;
     /// tm.commit_manually(|tx| {
     ///     let mut insert = tx.prepare("INSERT INTO t VALUES (1)")?;
     ///     tx.commit()?;
     ///     insert.execute([])?; // would write after the commit, unseen
     ///     Ok::<_, txmanager::Error>(())
-    /// });
+    /// })?;
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Errors

@@ -704,9 +704,9 @@ fn optional_lookups_answer_none_for_a_missing_row_and_keep_every_other_error() {
     first_page(&db);
     let tm = db.manager();
     // find: Ok(None); get: an error that .optional() turns into None.
-    assert!(Page::find(&tm, &2).unwrap().is_none());
+    assert!(Page::find(&tm, 2).unwrap().is_none());
     assert_eq!(
-        Page::find(&tm, &1).unwrap().map(|p| p.title),
+        Page::find(&tm, 1).unwrap().map(|p| p.title),
         Some("Home".into())
     );
     assert!(matches!(

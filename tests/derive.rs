@@ -148,7 +148,7 @@ fn a_text_primary_key_saves_loads_and_reports_conflicts_with_the_key() {
         Account::get(&tm1, "bob"),
         Err(Error::RecordNotFound { pk: KeyValue::Text(ref k), .. }) if k == "bob"
     ));
-    assert_eq!(Account::find(&tm1, &"bob".to_owned()).unwrap(), None);
+    assert_eq!(Account::find(&tm1, "bob").unwrap(), None);
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn a_text_key_loaded_under_a_nocase_collation_holds_the_key_the_row_stores() {
     // key, not the caller's spelling (only integer keys are taken as given).
     let ann = Account::get(&tm, "ANN").unwrap();
     assert_eq!(ann.username.as_deref(), Some("ann"));
-    let found = Account::find(&tm, &"Ann".to_owned()).unwrap().unwrap();
+    let found = Account::find(&tm, "Ann").unwrap().unwrap();
     assert_eq!(found.username.as_deref(), Some("ann"));
 }
 
@@ -218,7 +218,7 @@ fn an_integer_key_loaded_by_get_holds_the_key_and_reads_every_other_column() {
         format!("{item:?}").contains(r#"name: "second""#),
         "{item:?}"
     );
-    assert!(Item::find(&tm, &43).unwrap().is_none());
+    assert!(Item::find(&tm, 43).unwrap().is_none());
     let first = Item::get_version(&tm, 41, 1).unwrap();
     assert_eq!(
         (first.id(), first.kind(), first.created()),

@@ -514,7 +514,7 @@ fn get_find_all_reload_and_a_text_key<H: Harness>() {
         .map(|t| t.label)
         .collect();
     assert_eq!(labels, ["x", "y"]);
-    assert!(Tag::find(&tm, &3).unwrap().is_none());
+    assert!(Tag::find(&tm, 3).unwrap().is_none());
     assert!(matches!(
         Tag::get(&tm, 3),
         Err(Error::RecordNotFound { table: "tag", ref pk }) if *pk == 3
