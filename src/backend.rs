@@ -52,13 +52,19 @@ pub(crate) mod sealed {
             Self::run_control(conn, Self::commit_sql())
         }
 
-        /// Whether the open transaction wrote something that dirty tracking
-        /// may have missed (PostgreSQL: a `SELECT` calling a writing function).
-        /// Asked only when an outermost manual block ends without known
-        /// writes, after a known read in the work it still holds.
+        /// The SQL of [`rows_written`](Self::rows_written), for its errors.
+        const ROWS_WRITTEN_SQL: &'static str = "";
+
+        /// How many rows the open transaction has inserted, updated or
+        /// deleted so far, as the server counts them: writes that dirty
+        /// tracking may miss included (PostgreSQL: a `SELECT` calling a
+        /// writing function), and those of savepoints rolled back. Only the
+        /// difference between two counts in one transaction means anything.
+        /// Asked when a known read runs in a clean manual block, and when
+        /// such a block ends without known writes (see `Frame::read`).
         #[inline]
-        fn transaction_wrote(_conn: &Self::Connection) -> bool {
-            false
+        fn rows_written(_conn: &Self::Connection) -> Result<i64, DatabaseError> {
+            Ok(0)
         }
 
         /// The statements of the savepoint at `depth`: (open, release, rollback to).

@@ -53,10 +53,14 @@ pub(crate) struct Frame {
     /// A known read ran since the block began or last committed or rolled
     /// back, here or in a nested block released into this one. On
     /// PostgreSQL a read may write (a `SELECT` of a writing function), so a
-    /// manual block that ends without known writes asks the server only
-    /// then: a write in a nested block that was rolled back is gone, yet
-    /// it gave the transaction the id the server would report.
+    /// manual block that ends without known writes asks the server then
+    /// whether its rows written moved since `rows_written_before_read`.
     read: Cell<bool>,
+    /// For a clean manual block: the transaction's rows written
+    /// (`Sealed::rows_written`) just before the first known read that ran
+    /// in it or in a block nested in it, since it began or last committed
+    /// or rolled back. `None` until then.
+    rows_written_before_read: Cell<Option<i64>>,
     /// Index in `hooks` where this frame's uncommitted hooks start.
     hooks_mark: usize,
     /// Whether the frame's transaction is open. Only an outermost manual
@@ -332,6 +336,7 @@ impl<B: Backend> Engine<B> {
             scope,
             dirty: Cell::new(false),
             read: Cell::new(false),
+            rows_written_before_read: Cell::new(None),
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
             failed: Cell::new(false),
@@ -364,10 +369,7 @@ impl<B: Backend> Engine<B> {
         }
         if frame.mode == Mode::CommitManually
             && (frame.dirty.get()
-                || frame.scope == FrameScope::Transaction
-                    && frame.open.get()
-                    && frame.read.get()
-                    && B::transaction_wrote(&self.conn))
+                || frame.open.get() && frame.read.get() && self.wrote_since_read(frame))
         {
             self.finish(Outcome::Discard)?;
             return Err(Error::PendingCommitRollback);
@@ -380,6 +382,20 @@ impl<B: Backend> Engine<B> {
             Outcome::Keep
         };
         self.finish(outcome)
+    }
+
+    /// Whether the transaction wrote rows since the first known read of
+    /// `frame`, a clean manual block (see `Frame::read`): one round trip,
+    /// asked only when such a block ends after a known read. A write that
+    /// dirty tracking missed (a `SELECT` of a writing function, `EXPLAIN
+    /// ANALYZE` of a write) moves the count; a row lock (`SELECT … FOR
+    /// UPDATE`) does not. If it cannot be asked, the answer is yes.
+    #[cold]
+    fn wrote_since_read(&self, frame: &Frame) -> bool {
+        frame
+            .rows_written_before_read
+            .get()
+            .is_none_or(|before| B::rows_written(&self.conn).map_or(true, |now| now != before))
     }
 
     /// Called by the guard when a block's closure panics. Errors are not
@@ -727,6 +743,7 @@ impl<B: Backend> Engine<B> {
         if let Some(top) = self.frames.last() {
             top.dirty.set(false);
             top.read.set(false);
+            top.rows_written_before_read.set(None);
             top.open.set(open);
             top.failed.set(false);
         }
@@ -828,14 +845,36 @@ impl<B: Backend> Engine<B> {
         }
     }
 
-    /// A known read ran in the top block (see `Frame::read`). Only
-    /// PostgreSQL needs it: SQLite's dirty tracking is exact.
+    /// A known read is about to run in the top block (see `Frame::read`).
+    /// Only PostgreSQL needs it: SQLite's dirty tracking is exact. Every
+    /// clean manual block on the stack that has not counted the rows its
+    /// transaction wrote yet counts them now, before the read runs (one
+    /// round trip; none when no such block runs, so a read in a
+    /// `commit_on_success` block costs nothing more).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] when the count fails (the read does not run).
     #[cfg(feature = "postgres")]
     #[inline]
-    pub(crate) fn mark_read(&self) {
-        if let Some(top) = self.frames.last() {
-            top.read.set(true);
+    pub(crate) fn mark_read(&self) -> Result<(), Error> {
+        let Some(top) = self.frames.last() else {
+            return Ok(());
+        };
+        top.read.set(true);
+        let uncounted = |f: &Frame| {
+            f.mode == Mode::CommitManually
+                && !f.dirty.get()
+                && f.rows_written_before_read.get().is_none()
+        };
+        if self.frames.iter().any(uncounted) {
+            let rows = B::rows_written(&self.conn)
+                .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))?;
+            for frame in self.frames.iter().filter(|f| uncounted(f)) {
+                frame.rows_written_before_read.set(Some(rows));
+            }
         }
+        Ok(())
     }
 
     /// Whether there is a block whose dirtiness a statement could change:

@@ -17,7 +17,9 @@
 //!   batch too ([`Error::TransactionControlRefused`]);
 //! - there is no "read-only statement" flag: every statement that is not a
 //!   known read (`SELECT`, `SHOW`, `VALUES`, `TABLE`, `EXPLAIN` without
-//!   `ANALYZE`) counts as a write for dirty tracking.
+//!   `ANALYZE`) counts as a write for dirty tracking; a manual block that
+//!   ran a known read and no known write compares the server's count of
+//!   rows written by the transaction before that read and at its end.
 //!
 //! `docs/postgresql.md` covers isolation levels, retries, and the
 //! PostgreSQL-compatible distributed engines.
@@ -402,16 +404,26 @@ impl sealed::Sealed for Postgres {
         }
     }
 
-    /// Whether the server assigned the open transaction an id, which it does
-    /// at its first write (a `SELECT` calling a function that writes,
-    /// `SELECT … INTO`, …): one round trip, asked only when a manual block
-    /// ends without known writes after a known read. If it cannot be
-    /// asked, the answer is yes.
-    fn transaction_wrote(conn: &PgConnection) -> bool {
-        conn.client
+    /// The rows this backend's transaction inserted, updated and deleted,
+    /// over every table, from the counters of `pg_stat_xact_all_tables`
+    /// (the same functions, without the view's joins). The server updates
+    /// them as each row is written, in the backend itself: a function's
+    /// writes count, and so do those of savepoints rolled back; row locks
+    /// do not. They include counts not yet flushed from the session's
+    /// earlier transactions, and are flushed only between transactions, so
+    /// within one transaction only a difference means anything.
+    const ROWS_WRITTEN_SQL: &'static str = "SELECT coalesce(sum(\
+        pg_stat_get_xact_tuples_inserted(oid) + pg_stat_get_xact_tuples_updated(oid) \
+        + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 \
+        FROM pg_class WHERE relkind IN ('r', 't', 'm', 'p')";
+
+    /// One round trip (sent unprepared, so it needs no cache).
+    fn rows_written(conn: &PgConnection) -> Result<i64, DatabaseError> {
+        let row = conn
+            .client
             .borrow_mut()
-            .query_one("SELECT txid_current_if_assigned() IS NOT NULL", &[])
-            .map_or(true, |row| row.get::<_, bool>(0))
+            .query_typed_one(Self::ROWS_WRITTEN_SQL, &[])?;
+        Ok(row.try_get(0)?)
     }
 
     fn savepoint_sql(depth: usize) -> (String, String, String) {
@@ -882,14 +894,14 @@ impl Engine<Postgres> {
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), Error> {
         let facts = SqlFacts::of(sql).refuse_control(sql)?;
         self.before_statement()?;
-        let result = self.conn.client.borrow_mut().batch_execute(sql);
         // A batch cannot be inspected statement by statement as it runs:
         // it counts as a write, even when it fails part way.
         if facts.read_only {
-            self.mark_read();
+            self.mark_read()?;
         } else {
             self.mark_dirty();
         }
+        let result = self.conn.client.borrow_mut().batch_execute(sql);
         result.map_err(|source| self.statement_failed(sql, source))
     }
 
@@ -945,7 +957,7 @@ impl Engine<Postgres> {
         };
         self.before_statement()?;
         if read_only {
-            self.mark_read();
+            self.mark_read()?;
         } else {
             // Even when it then fails: a statement that was sent may have
             // written before it failed.

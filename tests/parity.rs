@@ -149,10 +149,10 @@ where
     assert_eq!(n, 0);
 }
 
-/// On PostgreSQL a write in a savepoint gives the transaction an id even when
-/// the savepoint is then rolled back, so asking the server whether the
-/// transaction wrote would answer yes: the block must not ask when nothing
-/// it kept could have written.
+/// On PostgreSQL the server counts a row written in a savepoint even when
+/// the savepoint is then rolled back, so asking it whether the transaction
+/// wrote would answer yes: the block must not ask when nothing it kept
+/// could have written.
 fn a_manual_block_whose_writes_nested_blocks_rolled_back_ends_ok<H: Harness>()
 where
     TransactionManager<H::B>: Statements,

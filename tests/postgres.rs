@@ -12,7 +12,8 @@ use std::thread;
 
 use common::pg::PgDb;
 use txmanager::{
-    Error, GaveUp, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, TransactionManager,
+    Error, GaveUp, PgBlockOptions, PgIsolation, Postgres, RetryPolicy, Transaction,
+    TransactionManager,
 };
 
 fn serializable() -> PgBlockOptions {
@@ -582,14 +583,9 @@ fn transaction_control_hidden_by_nested_comments_or_escaped_quotes_is_refused_an
 #[test]
 fn a_manual_block_whose_only_writes_are_selects_of_writing_functions_does_not_end_ok() {
     let db = PgDb::new();
-    db.observer()
-        .batch_execute(
-            "CREATE FUNCTION add_reporter() RETURNS void LANGUAGE sql AS
-             $$ INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith') $$",
-        )
-        .unwrap();
+    create_add_reporter(&db);
     let mut tm = db.manager();
-    for sql in ["SELECT add_reporter()", "SELECT 1 AS x INTO copied"] {
+    for sql in WRITING_READS {
         let result = tm.commit_manually(|tx| tx.query(sql, &[]).map(|_| ()));
         assert!(
             matches!(result, Err(Error::PendingCommitRollback)),
@@ -620,6 +616,119 @@ fn a_manual_block_whose_only_writes_are_selects_of_writing_functions_does_not_en
     // A manual block that only read still ends Ok.
     tm.commit_manually(|tx| tx.query("SELECT * FROM reporter", &[]).map(|_| ()))
         .unwrap();
+}
+
+/// Statements classified as reads that write: dirty tracking misses them,
+/// the server's row counters do not.
+const WRITING_READS: [&str; 3] = [
+    "SELECT add_reporter()",
+    "EXPLAIN ANALYZE INSERT INTO reporter (first_name, last_name) VALUES ('Ben', 'Jones')",
+    "SELECT 1 AS x INTO copied",
+];
+
+fn create_add_reporter(db: &PgDb) {
+    db.observer()
+        .batch_execute(
+            "CREATE FUNCTION add_reporter() RETURNS void LANGUAGE sql AS
+             $$ INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith') $$",
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_nested_manual_block_whose_only_write_is_a_writing_read_does_not_end_ok() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    let mut tm = db.manager();
+    for sql in WRITING_READS {
+        for outer in ["commit_on_success", "commit_manually"] {
+            let body = |tx: &mut Transaction<'_, Postgres>| {
+                let nested = tx.commit_manually(|inner| inner.query(sql, &[]).map(|_| ()));
+                assert!(
+                    matches!(nested, Err(Error::PendingCommitRollback)),
+                    "{sql} in {outer}: the nested block ended {nested:?}"
+                );
+                // The nested block's work was rolled back: the outer one
+                // holds nothing, and ends Ok (a manual one too).
+                Ok::<_, Error>(())
+            };
+            let outer_result = if outer == "commit_manually" {
+                tm.commit_manually(body)
+            } else {
+                tm.commit_on_success(body)
+            };
+            assert!(outer_result.is_ok(), "{sql} in {outer}: {outer_result:?}");
+            assert_eq!(db.committed(), Vec::<String>::new(), "{sql} in {outer}");
+            assert!(db.outside_transaction(&tm), "{sql} in {outer}");
+        }
+    }
+    // After a write the outer block kept, a nested manual block that only
+    // reads ends Ok: the counters moved before its read.
+    tm.commit_on_success(|tx| {
+        tx.execute(
+            "INSERT INTO reporter (first_name, last_name) VALUES ('Carol', 'Doe')",
+            &[],
+        )?;
+        tx.commit_manually(|inner| inner.query("SELECT * FROM reporter", &[]).map(|_| ()))
+    })
+    .unwrap();
+    assert_eq!(db.committed(), ["Carol Doe"]);
+}
+
+#[test]
+fn a_manual_block_that_only_locks_rows_ends_ok() {
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute("INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')")
+        .unwrap();
+    let mut tm = db.manager();
+    for sql in [
+        "SELECT * FROM reporter FOR UPDATE",
+        "SELECT * FROM reporter FOR SHARE",
+    ] {
+        // A row lock gives the transaction an id, yet writes no row.
+        let outermost = tm.commit_manually(|tx| tx.query(sql, &[]).map(|_| ()));
+        assert!(outermost.is_ok(), "{sql}, outermost: {outermost:?}");
+        let nested = tm
+            .commit_on_success(|tx| tx.commit_manually(|inner| inner.query(sql, &[]).map(|_| ())));
+        assert!(nested.is_ok(), "{sql}, nested: {nested:?}");
+        assert!(db.outside_transaction(&tm), "{sql}");
+    }
+    assert_eq!(db.committed(), ["Alice Smith"]);
+}
+
+#[test]
+fn a_manual_block_reading_after_a_nested_block_rolled_back_its_write_ends_ok() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let insert = "INSERT INTO reporter (first_name, last_name) VALUES ('Nobody', 'Here')";
+    let result = tm.commit_manually(|tx| {
+        let rolled_back = tx.commit_on_success(|inner| {
+            inner.execute(insert, &[])?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(rolled_back.is_err());
+        tx.query("SELECT * FROM reporter", &[]).map(|_| ())
+    });
+    assert!(result.is_ok(), "{result:?}");
+    // A read *before* the rolled-back write: the server counts the
+    // rolled-back row too, so the block cannot tell, and ends with
+    // PendingCommitRollback (nothing is lost either way).
+    let result = tm.commit_manually(|tx| {
+        tx.query("SELECT * FROM reporter", &[])?;
+        let rolled_back = tx.commit_on_success(|inner| {
+            inner.execute(insert, &[])?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(rolled_back.is_err());
+        Ok::<_, Error>(())
+    });
+    assert!(
+        matches!(result, Err(Error::PendingCommitRollback)),
+        "{result:?}"
+    );
+    assert_eq!(db.committed(), Vec::<String>::new());
+    assert!(db.outside_transaction(&tm));
 }
 
 #[test]
