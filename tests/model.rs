@@ -134,13 +134,15 @@ struct Rules {
     /// authorizer refuses the control statement when it is prepared, after
     /// the statements before it in the batch ran.
     control_refused_before_batch_runs: bool,
-    /// An outermost manual block that ends without known writes but ran a
-    /// read asks the server whether its transaction wrote, since a read may
-    /// write (PostgreSQL: `SELECT f()`). The server says yes once any write
-    /// ran in the transaction, one that a nested block rolled back included
-    /// (it gave the transaction an id): the block then ends with
-    /// `PendingCommitRollback`. SQLite knows which statements write.
-    manual_block_after_a_read_counts_rolled_back_writes: bool,
+    /// A manual block (outermost or nested) that ends without known writes
+    /// but ran a read compares the server's count of rows its transaction
+    /// wrote before its first read and at its end, since a read may write
+    /// (PostgreSQL: `SELECT f()`). The server counts every row written in
+    /// the transaction, those of savepoints rolled back included: a write
+    /// that a nested block rolled back after the manual block's first read
+    /// makes the block end with `PendingCommitRollback`. SQLite knows which
+    /// statements write.
+    manual_block_counts_rolled_back_writes_after_a_read: bool,
 }
 
 /// What the model needs of a backend beyond the shared harness.
@@ -180,7 +182,7 @@ impl ModelBackend for SqliteDb {
         error_aborts_transaction: false,
         failed_batch_outside_transaction_keeps_nothing: false,
         control_refused_before_batch_runs: false,
-        manual_block_after_a_read_counts_rolled_back_writes: false,
+        manual_block_counts_rolled_back_writes_after_a_read: false,
     };
     const CASES: u32 = 1000;
     const MORE_CONTROL: &'static [&'static str] = &[];
@@ -219,7 +221,7 @@ impl ModelBackend for common::backends::pg::PgHarness {
         error_aborts_transaction: true,
         failed_batch_outside_transaction_keeps_nothing: true,
         control_refused_before_batch_runs: true,
-        manual_block_after_a_read_counts_rolled_back_writes: true,
+        manual_block_counts_rolled_back_writes_after_a_read: true,
     };
     const CASES: u32 = 500;
     const MORE_CONTROL: &'static [&'static str] = &[
@@ -272,6 +274,10 @@ struct ModelFrame {
     /// A read ran in this block since its start or last commit or rollback,
     /// or in a nested block released into it.
     read: bool,
+    /// A clean manual block's `rows_written` before the first read in it
+    /// (or in a block nested in it) since its start or last commit or
+    /// rollback.
+    rows_before_read: Option<u64>,
     /// Hooks queued in this block since its start or last commit.
     hooks: Vec<i64>,
     /// A statement failed in this block since its start or last commit or
@@ -286,9 +292,9 @@ struct Model {
     /// What the manager's own connection sees.
     current: Vec<i64>,
     frames: Vec<ModelFrame>,
-    /// A write ran in the open transaction, kept or not: PostgreSQL gave
-    /// the transaction an id.
-    transaction_wrote: bool,
+    /// Rows written in transactions, kept or not, as PostgreSQL's
+    /// per-transaction counters count them (only differences matter).
+    rows_written: u64,
     fired: Vec<i64>,
     next: i64,
 }
@@ -311,7 +317,7 @@ impl Model {
             committed: Vec::new(),
             current: Vec::new(),
             frames: Vec::new(),
-            transaction_wrote: false,
+            rows_written: 0,
             fired: Vec::new(),
             next: 0,
         }
@@ -331,7 +337,7 @@ impl Model {
         match self.frames.last_mut() {
             Some(top) if top.transactional => {
                 top.dirty = true;
-                self.transaction_wrote = true;
+                self.rows_written += 1;
             }
             _ => self.committed.push(v),
         }
@@ -340,6 +346,14 @@ impl Model {
     fn read(&mut self) {
         if let Some(top) = self.frames.last_mut() {
             top.read = true;
+        }
+        for frame in &mut self.frames {
+            if frame.mode == Mode::CommitManually
+                && !frame.dirty
+                && frame.rows_before_read.is_none()
+            {
+                frame.rows_before_read = Some(self.rows_written);
+            }
         }
     }
 
@@ -361,9 +375,9 @@ impl Model {
     fn failed_batch(&mut self, v: i64) {
         if self.in_transaction() {
             if self.rules.error_aborts_transaction {
-                // PostgreSQL: the insert ran (giving the transaction an id),
+                // PostgreSQL: the insert ran (the server counted its row),
                 // then the failure aborted the block.
-                self.transaction_wrote = true;
+                self.rows_written += 1;
                 self.failed();
             } else {
                 // SQLite: the insert before the failure stays in the block.
@@ -403,7 +417,6 @@ impl Model {
         if outermost {
             self.committed = self.current.clone();
             self.fired.extend(hooks);
-            self.transaction_wrote = false;
         } else if let Some(parent) = self.frames.last_mut() {
             parent.dirty |= dirty;
             parent.read |= read;
@@ -420,18 +433,16 @@ impl Model {
         top.snapshot = self.current.clone();
         top.dirty = false;
         top.read = false;
+        top.rows_before_read = None;
         self.frames.push(top);
     }
 
     fn rollback(&mut self) {
-        if self.frames.iter().filter(|f| f.transactional).count() == 1 {
-            // The outermost transaction's rollback ends it.
-            self.transaction_wrote = false;
-        }
         if let Some(top) = self.frames.last_mut() {
             self.current = top.snapshot.clone();
             top.dirty = false;
             top.read = false;
+            top.rows_before_read = None;
             top.hooks.clear();
             top.aborted = false;
         }
@@ -444,6 +455,7 @@ impl Model {
             snapshot: self.current.clone(),
             dirty: false,
             read: false,
+            rows_before_read: None,
             hooks: Vec::new(),
             aborted: false,
         });
@@ -461,17 +473,14 @@ impl Model {
         if !frame.transactional {
             return outcome;
         }
-        let outermost = !self.in_transaction();
-        // PostgreSQL: see `Rules::manual_block_after_a_read_counts_rolled_back_writes`.
+        // PostgreSQL: see `Rules::manual_block_counts_rolled_back_writes_after_a_read`.
         let server_says_wrote = self
             .rules
-            .manual_block_after_a_read_counts_rolled_back_writes
-            && outermost
+            .manual_block_counts_rolled_back_writes_after_a_read
             && frame.read
-            && self.transaction_wrote;
-        if outermost {
-            self.transaction_wrote = false;
-        }
+            && frame
+                .rows_before_read
+                .is_none_or(|before| before != self.rows_written);
         match (frame.mode, end) {
             // PostgreSQL: a block the database aborted rolls back, and a
             // closure that swallowed the error and returned `Ok` gets
