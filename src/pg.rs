@@ -604,8 +604,8 @@ struct SqlFacts {
     /// (in capitals), if any: such a text is refused.
     control: Option<&'static str>,
     /// Whether every statement is a known read (`SELECT`, `SHOW`, `VALUES`,
-    /// `TABLE`, or one `EXPLAIN` without `ANALYZE`, which would run its
-    /// statement). `WITH` may hide a data-modifying statement, so it counts
+    /// `TABLE`, or one `EXPLAIN` without `ANALYZE`/`ANALYSE`, which would
+    /// run its statement: see `explain_may_run`). `WITH` may hide a data-modifying statement, so it counts
     /// as a write.
     read_only: bool,
 }
@@ -615,6 +615,21 @@ thread_local! {
     /// How many texts this thread scanned, for the tests that check that a
     /// cached statement is not scanned again.
     static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether an `EXPLAIN` text may run its statement: it holds `ANALYZE` or
+/// `ANALYSE` (PostgreSQL accepts both spellings, bare or among the options
+/// in parentheses, in any case) anywhere, or a Unicode-escaped identifier
+/// (`U&"…"`) that could spell either. Anywhere, comments and literals
+/// included: a false "may run" only costs a `PendingCommitRollback`.
+fn explain_may_run(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(7)
+        .any(|w| w.eq_ignore_ascii_case(b"ANALYZE") || w.eq_ignore_ascii_case(b"ANALYSE"))
+        || sql
+            .as_bytes()
+            .windows(2)
+            .any(|w| w.eq_ignore_ascii_case(b"U&"))
 }
 
 impl SqlFacts {
@@ -638,13 +653,7 @@ impl SqlFacts {
                 .any(|r| r.eq_ignore_ascii_case(keyword));
             explain = statements == 1 && keyword.eq_ignore_ascii_case("EXPLAIN");
         });
-        let read_only = statements > 0
-            && (all_reads
-                || (explain
-                    && !sql
-                        .as_bytes()
-                        .windows(b"ANALYZE".len())
-                        .any(|w| w.eq_ignore_ascii_case(b"ANALYZE"))));
+        let read_only = statements > 0 && (all_reads || (explain && !explain_may_run(sql)));
         SqlFacts { control, read_only }
     }
 
@@ -1532,6 +1541,29 @@ mod tests {
         assert!(is_read_only("SHOW transaction_isolation"));
         assert!(is_read_only("EXPLAIN SELECT 1"));
         assert!(!is_read_only("EXPLAIN ANALYZE DELETE FROM t"));
+        // The EXPLAIN family: whether it may run its statement (a write).
+        for (sql, read_only) in [
+            ("EXPLAIN SELECT 1", true),
+            ("explain verbose select 1", true),
+            ("EXPLAIN (COSTS OFF, FORMAT JSON) DELETE FROM t", true),
+            ("EXPLAIN ANALYSE DELETE FROM t", false),
+            ("explain analyse delete from t", false),
+            ("EXPLAIN\n\tAnalyse\nDELETE FROM t", false),
+            ("EXPLAIN /* why */ ANALYSE DELETE FROM t", false),
+            ("EXPLAIN ANALYZE VERBOSE DELETE FROM t", false),
+            ("EXPLAIN (ANALYSE) DELETE FROM t", false),
+            ("EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET x = 1", false),
+            (
+                "EXPLAIN (FORMAT JSON, analyse true) INSERT INTO t VALUES (1)",
+                false,
+            ),
+            ("EXPLAIN ( Analyze ) DELETE FROM t", false),
+            ("EXPLAIN (\"analyse\") DELETE FROM t", false),
+            ("EXPLAIN (U&\"\\0061nalyze\") DELETE FROM t", false),
+            ("EXPLAIN (ANALYZE false) DELETE FROM t", false), // cautious
+        ] {
+            assert_eq!(is_read_only(sql), read_only, "{sql}");
+        }
         assert!(!is_read_only(
             "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"
         ));

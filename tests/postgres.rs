@@ -732,6 +732,46 @@ fn a_manual_block_reading_after_a_nested_block_rolled_back_its_write_ends_ok() {
 }
 
 #[test]
+fn every_explain_that_runs_its_statement_marks_the_block_dirty() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let insert = "INSERT INTO reporter (first_name, last_name) VALUES ('Alice', 'Smith')";
+    let variants = [
+        "EXPLAIN ANALYZE",
+        "EXPLAIN ANALYSE",
+        "explain analyse",
+        "EXPLAIN\n  Analyse\n",
+        "EXPLAIN /* why */ ANALYSE",
+        "EXPLAIN (ANALYSE)",
+        "EXPLAIN (FORMAT JSON, analyse true)",
+        "EXPLAIN ( Analyze , BUFFERS )",
+        "EXPLAIN (\"analyze\")",
+        "EXPLAIN (U&\"\\0061nalyze\")",
+    ];
+    for (n, explain) in variants.into_iter().enumerate() {
+        let sql = format!("{explain} {insert}");
+        let dirty = tm
+            .commit_on_success(|tx| {
+                tx.query(&sql, &[])?;
+                Ok::<_, Error>(tx.is_dirty())
+            })
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(dirty, "{sql}: counted as a read");
+        // The server ran the insert: the statement is one that writes.
+        assert_eq!(db.committed().len(), n + 1, "{sql}");
+    }
+    // Without ANALYZE the statement does not run, and is a read.
+    let dirty = tm
+        .commit_on_success(|tx| {
+            tx.query(&format!("EXPLAIN (COSTS OFF) {insert}"), &[])?;
+            Ok::<_, Error>(tx.is_dirty())
+        })
+        .unwrap();
+    assert!(!dirty);
+    assert_eq!(db.committed().len(), variants.len());
+}
+
+#[test]
 fn a_client_already_inside_a_transaction_is_refused_and_its_work_is_not_committed() {
     let db = PgDb::new();
     let mut client = db.config().connect(postgres::NoTls).unwrap();
