@@ -375,6 +375,33 @@ pub enum Error {
         table: &'static str,
     },
 
+    /// A record without a key was saved, and the key the database assigns
+    /// does not convert to the record's key type (a `String` or `i32` key
+    /// on a `BIGSERIAL` column; an `i32` key past 2^31 on a SQLite rowid).
+    /// The row is not kept: on PostgreSQL the key column's type is checked
+    /// before the insert runs, so nothing ran; on SQLite the rowid is known
+    /// only after the insert, which outside a block runs in a transaction
+    /// of its own that is rolled back, and inside one belongs to the
+    /// block's transaction (return this error, and the block rolls it
+    /// back). The record is unchanged.
+    #[error(
+        "the key {table}.{column} assigns is {column_type}, which the record's key type \
+         {key_type} cannot hold; the row was not kept (in a block, return this error so \
+         that the block rolls back); use a key type that holds every key the column \
+         assigns (i64 for BIGSERIAL or a SQLite rowid)"
+    )]
+    AssignedKeyType {
+        /// The record's table.
+        table: &'static str,
+        /// Its primary key column.
+        column: &'static str,
+        /// What the database assigns: PostgreSQL's column type (`int8`),
+        /// or the SQLite rowid that did not convert.
+        column_type: String,
+        /// The record's Rust key type.
+        key_type: &'static str,
+    },
+
     /// The record has no primary key yet: it was never saved.
     #[error("this {table} record has no primary key yet: it was never saved; save it first")]
     RecordNotSaved {

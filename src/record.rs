@@ -502,9 +502,15 @@ pub trait Record: Sized {
     /// or in an autocommit block) they run in a transaction of their own
     /// (one `BEGIN` and `COMMIT`), so if the read fails (a lost connection,
     /// `SQLITE_BUSY`, a version that does not read as an integer) nothing
-    /// is committed and the record keeps its key and version. A save of
+    /// is committed and the record keeps its key and version. So does the
+    /// insert of a record without a key whose key type is narrower than a
+    /// SQLite rowid (`i32`): if the rowid does not fit,
+    /// [`Error::AssignedKeyType`], and nothing is committed. On PostgreSQL
+    /// the key column's type is checked against the key type before the
+    /// insert runs ([`Error::AssignedKeyType`], nothing written). A save of
     /// any other kind writes in one statement and needs no transaction of
-    /// its own.
+    /// its own. Inside a block, return the error: the block rolls back
+    /// whatever the save wrote.
     ///
     /// # Example
     ///

@@ -190,12 +190,28 @@ pub trait RecordStore<B: ?Sized> {
     where
         B: Backend;
 
+    /// Whether every key the database may assign converts to `K`, so that
+    /// the conversion after an insert cannot fail once the row is written
+    /// (PostgreSQL checks the key column's type before the insert runs;
+    /// SQLite's rowid is an `i64`). A save whose key type does not runs
+    /// its insert in a transaction of its own (`all_or_nothing`).
+    #[doc(hidden)]
+    #[inline]
+    fn holds_every_assigned_key<K: FromSqlValue<B>>() -> bool
+    where
+        B: Backend,
+    {
+        true
+    }
+
     /// Runs `sql.insert` (a record without a key) and returns the key the
-    /// database assigned, converted to `K`.
+    /// database assigned, converted to `K`; `Error::AssignedKeyType`
+    /// (naming `table` and its key `column`) when it does not convert.
     #[doc(hidden)]
     fn insert_assigning_key<K: FromSqlValue<B>>(
         tm: &Engine<B>,
         sql: &RecordSql,
+        key: (&'static str, &'static str),
         bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
     ) -> Result<K, Error>
     where

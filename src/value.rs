@@ -100,12 +100,24 @@ pub trait FromSqlValue<B>: Sized {
     /// Reads column `index` (0-based) of `row`.
     #[doc(hidden)]
     fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError>;
+
+    /// Whether a PostgreSQL column of type `ty` reads as `Self`: asked
+    /// before a statement whose result must read once it has written.
+    #[cfg(feature = "postgres")]
+    #[doc(hidden)]
+    fn reads_postgres_type(ty: &postgres::types::Type) -> bool;
 }
 
 impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
     #[inline]
     fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError> {
         B::read_value(row, index)
+    }
+
+    #[cfg(feature = "postgres")]
+    #[inline]
+    fn reads_postgres_type(ty: &postgres::types::Type) -> bool {
+        B::reads_postgres_type(ty)
     }
 }
 
@@ -137,6 +149,14 @@ pub trait BindsValue<T: ?Sized> {
 pub trait ReadsValue<T> {
     /// Reads column `index` (0-based) of `row`.
     fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError>;
+
+    /// Whether a PostgreSQL column of type `ty` reads as a `T` (only
+    /// PostgreSQL's driver says; other backends read or fail per value).
+    #[cfg(feature = "postgres")]
+    #[inline]
+    fn reads_postgres_type(_ty: &postgres::types::Type) -> bool {
+        true
+    }
 }
 
 /// The value types every backend converts (the version's `i64`, and the

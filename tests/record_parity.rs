@@ -1116,3 +1116,96 @@ fn a_save_whose_read_back_fails_outside_a_block_commits_nothing<H: Harness>() {
         .unwrap();
     assert_eq!((entry.version, rows()), (Some(1), Some(2)));
 }
+
+/// A record with a 32-bit key, on a table whose keys the database assigns.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "narrow")]
+struct Narrow {
+    #[record(primary_key)]
+    id: Option<i32>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+}
+
+/// A record with a text key, on the same table.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "narrow")]
+struct TextKeyed {
+    #[record(primary_key)]
+    id: Option<String>,
+    label: String,
+}
+
+fn assert_assigned_key_refused(err: &Error, key_type: &str, what: &str) {
+    match err {
+        Error::AssignedKeyType {
+            table,
+            column,
+            key_type: found,
+            ..
+        } => assert_eq!(
+            (*table, *column, *found),
+            ("narrow", "id", key_type),
+            "{what}"
+        ),
+        other => panic!("{what}: the key conversion's error, not {other:?}"),
+    }
+}
+
+/// SQLite: a rowid past an `i32` key's range is known only after the
+/// insert; the insert runs in a transaction of its own and is rolled back,
+/// so a retry cannot insert the row twice.
+#[test]
+fn an_insert_whose_rowid_does_not_fit_the_key_type_commits_nothing() {
+    let db = SqliteDb::new();
+    db.raw("CREATE TABLE narrow (id INTEGER PRIMARY KEY, version INTEGER, label TEXT)");
+    db.raw("INSERT INTO narrow (id, version, label) VALUES (2147483647, 1, 'last i32')");
+    let mut tm = db.manager();
+    let rows = || db.scalar("SELECT count(*) FROM narrow");
+    let mut record = Narrow {
+        label: "past".into(),
+        ..Default::default()
+    };
+    let err = record.save(&tm).unwrap_err();
+    assert_assigned_key_refused(&err, "i32", "on the manager");
+    assert!(err.to_string().contains("the rowid 2147483648"), "{err}");
+    assert_eq!((record.id, record.version, rows()), (None, None, Some(1)));
+    assert!(db.outside_transaction(&tm));
+    let err = tm.commit_on_success(|tx| record.save(tx)).unwrap_err();
+    assert_assigned_key_refused(&err, "i32", "in a block that returns the error");
+    assert_eq!((record.id, rows()), (None, Some(1)));
+    // A rowid that fits is read as before.
+    db.raw("DELETE FROM narrow");
+    record.save(&tm).unwrap();
+    assert_eq!(
+        (record.id, record.version, rows()),
+        (Some(1), Some(1), Some(1))
+    );
+}
+
+/// PostgreSQL: the key column's type is checked against the key type
+/// before the insert runs, so nothing is written.
+#[cfg(feature = "postgres")]
+#[test]
+fn an_insert_whose_key_column_type_is_not_the_key_type_writes_nothing() {
+    let db = pg::PgHarness::new();
+    db.raw("CREATE TABLE narrow (id BIGSERIAL PRIMARY KEY, version BIGINT, label TEXT)");
+    let tm = db.manager();
+    let rows = || db.scalar("SELECT count(*) FROM narrow");
+    let mut narrow = Narrow {
+        label: "int4 key".into(),
+        ..Default::default()
+    };
+    let err = narrow.save(&tm).unwrap_err();
+    assert_assigned_key_refused(&err, "i32", "an i32 key on BIGSERIAL");
+    assert!(err.to_string().contains("int8"), "{err}");
+    let mut text = TextKeyed {
+        label: "text key".into(),
+        ..Default::default()
+    };
+    let err = text.save(&tm).unwrap_err();
+    assert_assigned_key_refused(&err, "alloc::string::String", "a String key on BIGSERIAL");
+    assert_eq!((narrow.id, text.id.clone(), rows()), (None, None, Some(0)));
+    assert!(db.outside_transaction(&tm));
+}

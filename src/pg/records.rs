@@ -358,13 +358,26 @@ impl RecordStore<Postgres> for PgRecords {
         true
     }
 
+    /// The key column's type is checked against `K` from the prepared
+    /// statement, before the insert runs: a key that would not convert
+    /// after the row is committed is refused with nothing written.
     fn insert_assigning_key<K: FromSqlValue<Postgres>>(
         tm: &Engine<Postgres>,
         sql: &RecordSql,
+        (table, column): (&'static str, &'static str),
         bind: impl Fn(&mut Binder<'_, '_, Postgres>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
         let row = run(tm, &sql.insert, bind, |client, stmt, params| {
-            client.query_one(stmt, params)
+            match stmt.columns().first().map(postgres::Column::type_) {
+                Some(ty) if !K::reads_postgres_type(ty) => Ok(Err(ty.name().to_owned())),
+                _ => client.query_one(stmt, params).map(Ok),
+            }
+        })?
+        .map_err(|column_type| Error::AssignedKeyType {
+            table,
+            column,
+            column_type,
+            key_type: std::any::type_name::<K>(),
         })?;
         RowReader::new(RowSource::Postgres(&row))
             .read()
@@ -537,6 +550,11 @@ impl<T: FromSqlOwned> ReadsValue<T> for Postgres {
             RowSource::Postgres(row) => Ok(row.try_get(index)?),
             RowSource::Sqlite(_) | RowSource::SqliteValue(_) => Err(crate::value::wrong_backend()),
         }
+    }
+
+    #[inline]
+    fn reads_postgres_type(ty: &Type) -> bool {
+        <T as postgres::types::FromSql<'_>>::accepts(ty)
     }
 }
 

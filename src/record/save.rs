@@ -80,7 +80,9 @@ pub(crate) fn save<B: Backend, R: RecordValues<B>>(
 ) -> Result<(), Error> {
     let meta = R::meta();
     let sql = meta.sql::<B>()?;
-    let written = if reads_back_the_version(meta) {
+    let written = if reads_back_the_version(meta)
+        || record.primary_key().is_none() && !Store::<B>::holds_every_assigned_key::<R::Key>()
+    {
         tm.all_or_nothing(|| write(tm, meta, sql, record))?
     } else {
         write(tm, meta, sql, record)?
@@ -205,7 +207,12 @@ fn insert<B: Backend, R: RecordValues<B>>(
             Store::<B>::execute(tm, &sql.insert_with_pk, bind)?;
             None
         }
-        None => Some(Store::<B>::insert_assigning_key::<R::Key>(tm, sql, bind)?),
+        None => Some(Store::<B>::insert_assigning_key::<R::Key>(
+            tm,
+            sql,
+            (meta.table(), meta.primary_key()),
+            bind,
+        )?),
     };
     // A table's own AFTER INSERT trigger may update the new row, which
     // fires the version trigger: read what the row holds.

@@ -95,16 +95,29 @@ impl RecordStore<Sqlite> for SqliteRecords {
         key_from_rowid::<K>(1).is_ok()
     }
 
+    /// A rowid is an `i64`: a narrower key type may not hold it.
+    #[inline]
+    fn holds_every_assigned_key<K: FromSqlValue<Sqlite>>() -> bool {
+        key_from_rowid::<K>(i64::MAX).is_ok() && key_from_rowid::<K>(i64::MIN).is_ok()
+    }
+
     #[inline]
     fn insert_assigning_key<K: FromSqlValue<Sqlite>>(
         tm: &Engine<Sqlite>,
         sql: &RecordSql,
+        (table, column): (&'static str, &'static str),
         bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
-        tm.run_statement(&sql.insert, |stmt| {
+        let rowid = tm.run_statement(&sql.insert, |stmt| {
             bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
             stmt.raw_execute()?;
-            Ok(key_from_rowid(tm.conn.last_insert_rowid())?)
+            Ok(tm.conn.last_insert_rowid())
+        })?;
+        key_from_rowid(rowid).map_err(|_| Error::AssignedKeyType {
+            table,
+            column,
+            column_type: format!("the rowid {rowid}"),
+            key_type: std::any::type_name::<K>(),
         })
     }
 
