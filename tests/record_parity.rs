@@ -1129,6 +1129,7 @@ struct Narrow {
 }
 
 /// A record with a text key, on the same table.
+#[cfg(feature = "postgres")]
 #[derive(Debug, Clone, Default, Record)]
 #[record(table = "narrow")]
 struct TextKeyed {
