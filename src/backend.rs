@@ -67,6 +67,14 @@ pub(crate) mod sealed {
             Ok(0)
         }
 
+        /// Whether `error` says that a prepared statement was stale (the
+        /// server no longer knows it, or DDL changed its result type), so
+        /// that, prepared afresh, it may succeed.
+        #[inline]
+        fn is_stale_statement(_error: &DatabaseError) -> bool {
+            false
+        }
+
         /// The statements of the savepoint at `depth`: (open, release, rollback to).
         fn savepoint_sql(depth: usize) -> (String, String, String);
 

@@ -565,13 +565,29 @@ impl<B: Backend> Engine<B> {
     /// `f` returns `Ok`; a rollback when it returns `Err` or panics (its
     /// error wins), and when the `COMMIT` fails (as a block's). Operations
     /// of one statement never come here: they keep their cost.
-    pub(crate) fn all_or_nothing<T>(
-        &self,
-        f: impl FnOnce() -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    ///
+    /// A statement the server no longer knows (PostgreSQL after `DISCARD
+    /// ALL` or DDL: the backend's `is_stale_statement`) fails the first
+    /// run, which is rolled back; the statement is then prepared afresh,
+    /// and `f` runs once more in a new transaction, as a single statement
+    /// outside a block is re-prepared and run again.
+    pub(crate) fn all_or_nothing<T>(&self, f: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
         if self.txn_root.is_some() || self.internal_transaction.get() {
             return f();
         }
+        match self.all_or_nothing_once(&f) {
+            Err(err)
+                if err.database_error().is_some_and(B::is_stale_statement)
+                    && self.check_usable().is_ok() =>
+            {
+                self.all_or_nothing_once(&f)
+            }
+            result => result,
+        }
+    }
+
+    /// One run of `all_or_nothing`'s transaction.
+    fn all_or_nothing_once<T>(&self, f: &impl Fn() -> Result<T, Error>) -> Result<T, Error> {
         self.check_usable()?;
         self.roll_back_stray_transaction()?;
         // The default options, not the manager's: the statements run as

@@ -426,6 +426,19 @@ impl sealed::Sealed for Postgres {
         Ok(row.try_get(0)?)
     }
 
+    /// 26000 (the server knows no such prepared statement: `DISCARD ALL`),
+    /// or the 0A000 of a plan DDL made stale; see `forget_stale`.
+    fn is_stale_statement(error: &DatabaseError) -> bool {
+        match error {
+            DatabaseError::Postgres(e) => match e.code().map(postgres::error::SqlState::code) {
+                Some("26000") => true,
+                Some("0A000") => is_stale_plan(e),
+                _ => false,
+            },
+            DatabaseError::Sqlite(_) => false,
+        }
+    }
+
     fn savepoint_sql(depth: usize) -> (String, String, String) {
         let name = format!("\"txmanager_sp_{depth}\"");
         (

@@ -1210,3 +1210,49 @@ fn an_insert_whose_key_column_type_is_not_the_key_type_writes_nothing() {
     assert_eq!((narrow.id, text.id.clone(), rows()), (None, None, Some(0)));
     assert!(db.outside_transaction(&tm));
 }
+
+/// After `DISCARD ALL` / `DEALLOCATE ALL` (a pooler's reset), a save in a
+/// transaction of its own outside a block is prepared again and run once
+/// more, as a single statement outside a block is: the first run was
+/// rolled back whole.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_save_in_its_own_transaction_survives_deallocate_all() {
+    let db = pg::PgHarness::new();
+    db.raw("CREATE TABLE ledger (id BIGSERIAL PRIMARY KEY, version BIGINT, label TEXT)");
+    let mut tm = db.manager();
+    apply_concurrency_check_for::<Ledger, _>(&mut tm).expect("create the version trigger");
+    let mut ledger = Ledger {
+        label: "first".into(),
+        ..Default::default()
+    };
+    ledger
+        .save(&tm)
+        .expect("the first save prepares its statements");
+    for (n, reset) in ["DEALLOCATE ALL", "DISCARD ALL"].into_iter().enumerate() {
+        tm.execute_batch(reset).unwrap();
+        ledger.label = format!("after {reset}");
+        ledger
+            .save(&tm)
+            .unwrap_or_else(|e| panic!("a save after {reset}: {e}"));
+        assert_eq!(ledger.version, Some(n as i64 + 2), "{reset}");
+        tm.execute_batch(reset).unwrap();
+        let mut other = Ledger {
+            label: format!("inserted after {reset}"),
+            ..Default::default()
+        };
+        other
+            .save(&tm)
+            .unwrap_or_else(|e| panic!("an insert after {reset}: {e}"));
+        assert!(db.outside_transaction(&tm), "{reset}");
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM ledger WHERE label LIKE '%after%'"),
+        Some(3),
+        "the two inserts and the updated row, each once"
+    );
+    assert_eq!(
+        db.scalar("SELECT version FROM ledger WHERE label = 'after DISCARD ALL'"),
+        Some(3)
+    );
+}
