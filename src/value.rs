@@ -64,11 +64,13 @@ pub trait SqlValue<B> {
 }
 
 impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
+    #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
     #[inline]
     fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError> {
         B::bind_value(self, target, index)
     }
 
+    #[doc(hidden)]
     #[inline]
     fn key_value(&self) -> KeyValue {
         B::key_value(self)
@@ -109,12 +111,14 @@ pub trait FromSqlValue<B>: Sized {
 }
 
 impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
+    #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
     #[inline]
     fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError> {
         B::read_value(row, index)
     }
 
     #[cfg(feature = "postgres")]
+    #[doc(hidden)]
     #[inline]
     fn reads_postgres_type(ty: &postgres::types::Type) -> bool {
         B::reads_postgres_type(ty)
