@@ -159,7 +159,9 @@ enum Outcome {
 ///
 /// `pub` in this private module because the sealed `Scope` trait's methods
 /// name it (a `pub(crate)` type there is a private type in a public
-/// interface); it cannot be named from outside the crate.
+/// interface); it cannot be named from outside the crate, and is hidden
+/// from the documentation.
+#[doc(hidden)]
 pub struct Engine<B: Backend> {
     pub(crate) conn: B::Connection,
     /// The running blocks, outermost first.
