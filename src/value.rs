@@ -65,7 +65,7 @@ pub trait SqlValue<B> {
 
 impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
     #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
-    #[inline]
+    #[inline(always)] // a forwarding call per field: keep the field's bind in line
     fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError> {
         B::bind_value(self, target, index)
     }
@@ -108,11 +108,15 @@ pub trait FromSqlValue<B>: Sized {
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
     fn reads_postgres_type(ty: &postgres::types::Type) -> bool;
+
+    /// Converts a rowid SQLite assigned on insert.
+    #[doc(hidden)]
+    fn from_rowid(rowid: i64) -> Result<Self, ValueError>;
 }
 
 impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
     #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
-    #[inline]
+    #[inline(always)] // a forwarding call per field: keep the field's read in line
     fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError> {
         B::read_value(row, index)
     }
@@ -122,6 +126,11 @@ impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
     #[inline]
     fn reads_postgres_type(ty: &postgres::types::Type) -> bool {
         B::reads_postgres_type(ty)
+    }
+
+    #[inline]
+    fn from_rowid(rowid: i64) -> Result<Self, ValueError> {
+        B::from_rowid(rowid)
     }
 }
 
@@ -161,6 +170,9 @@ pub trait ReadsValue<T> {
     fn reads_postgres_type(_ty: &postgres::types::Type) -> bool {
         true
     }
+
+    /// Converts a rowid SQLite assigned on insert (only SQLite has them).
+    fn from_rowid(rowid: i64) -> Result<T, ValueError>;
 }
 
 /// The value types every backend converts (the version's `i64`, and the
@@ -356,7 +368,7 @@ impl<B> Binder<'_, '_, B> {
     /// value that does not convert to its parameter's type is reported when
     /// the statement runs, as an [`Error::Statement`](crate::Error::Statement) naming the SQL and the
     /// parameter.)
-    #[inline]
+    #[inline(always)] // once per field: the derive's binds stay one pass
     pub fn bind<V: SqlValue<B> + ?Sized>(&mut self, value: &V) -> Result<(), ValueError> {
         value.bind_param(&mut self.target, self.next)?;
         self.next += 1;
@@ -441,14 +453,12 @@ pub struct RowReader<'r, 's, B> {
     backend: PhantomData<fn() -> B>,
 }
 
-/// What a [`RowReader`] reads: a SQLite row (or one SQLite value), or a
+/// What a [`RowReader`] reads: a SQLite row, or a
 /// PostgreSQL row. `pub` in this private module for the same reason as
 /// [`BindTarget`].
 #[derive(Debug)]
 pub enum RowSource<'r, 's> {
     Sqlite(&'r rusqlite::Row<'s>),
-    /// One value, such as the rowid SQLite assigned on insert.
-    SqliteValue(ValueRef<'r>),
     #[cfg(feature = "postgres")]
     Postgres(&'r postgres::Row),
 }
@@ -517,7 +527,7 @@ impl<B> RowReader<'_, '_, B> {
     /// # Errors
     ///
     /// The database's error if the column does not convert to `V`.
-    #[inline]
+    #[inline(always)] // once per field: the derive's reads stay one pass
     pub fn read<V: FromSqlValue<B>>(&mut self) -> Result<V, ValueError> {
         let value = V::read_column(&self.row, self.next)?;
         self.next += 1;

@@ -548,13 +548,19 @@ impl<T: FromSqlOwned> ReadsValue<T> for Postgres {
     fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
         match row {
             RowSource::Postgres(row) => Ok(row.try_get(index)?),
-            RowSource::Sqlite(_) | RowSource::SqliteValue(_) => Err(crate::value::wrong_backend()),
+            RowSource::Sqlite(_) => Err(crate::value::wrong_backend()),
         }
     }
 
     #[inline]
     fn reads_postgres_type(ty: &Type) -> bool {
         <T as postgres::types::FromSql<'_>>::accepts(ty)
+    }
+
+    /// PostgreSQL has no rowids: a key it assigns is read back with
+    /// `RETURNING`.
+    fn from_rowid(_: i64) -> Result<T, ValueError> {
+        Err(crate::value::wrong_backend())
     }
 }
 

@@ -233,14 +233,14 @@ impl<P: Params> ClauseParams<Sqlite> for P {
 /// why the key type cannot hold one.
 #[inline]
 fn key_from_rowid<K: FromSqlValue<Sqlite>>(rowid: i64) -> Result<K, ValueError> {
-    K::read_column(&RowSource::SqliteValue(ValueRef::Integer(rowid)), 0)
+    K::from_rowid(rowid)
 }
 
 // ---------- values: what SQLite binds and reads ----------
 
 /// SQLite binds every type rusqlite binds.
 impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
-    #[inline]
+    #[inline(always)] // once per field, on every save
     fn bind_value(
         value: &T,
         target: &mut BindTarget<'_, '_>,
@@ -266,16 +266,23 @@ impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
 
 /// SQLite reads every type rusqlite reads.
 impl<T: FromSql> ReadsValue<T> for Sqlite {
-    #[inline]
+    #[inline(always)] // once per field, on every load
     fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
         match row {
             RowSource::Sqlite(row) => Ok(row.get(index)?),
-            RowSource::SqliteValue(value) => T::column_result(*value).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(e))
-                    .into()
-            }),
             #[cfg(feature = "postgres")]
             RowSource::Postgres(_) => Err(crate::value::wrong_backend()),
         }
+    }
+
+    fn from_rowid(rowid: i64) -> Result<T, ValueError> {
+        T::column_result(ValueRef::Integer(rowid)).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Integer,
+                Box::new(e),
+            )
+            .into()
+        })
     }
 }
