@@ -128,6 +128,7 @@ impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
         B::reads_postgres_type(ty)
     }
 
+    #[doc(hidden)]
     #[inline]
     fn from_rowid(rowid: i64) -> Result<Self, ValueError> {
         B::from_rowid(rowid)
