@@ -885,7 +885,9 @@ impl<B: Backend> Engine<B> {
                 && !f.dirty.get()
                 && f.rows_written_before_read.get().is_none()
         };
-        if self.frames.iter().any(uncounted) {
+        // In a block the server aborted, the read fails with its own SQL
+        // (25P02), and the block can only roll back: nothing to count.
+        if !top.failed.get() && self.frames.iter().any(uncounted) {
             let rows = B::rows_written(&self.conn)
                 .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))?;
             for frame in self.frames.iter().filter(|f| uncounted(f)) {

@@ -771,6 +771,36 @@ fn every_explain_that_runs_its_statement_marks_the_block_dirty() {
     assert_eq!(db.committed().len(), variants.len());
 }
 
+/// In a block the server aborted, a read fails with its own SQL (25P02),
+/// not with the count of rows written that a clean manual block around it
+/// would take first.
+#[test]
+fn a_read_in_an_aborted_block_inside_a_clean_manual_block_fails_with_its_own_sql() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let read = "SELECT count(*) FROM reporter";
+    let result = tm.commit_manually(|tx| {
+        let nested = tx.commit_on_success(|inner| {
+            assert!(
+                inner
+                    .execute("INSERT INTO no_such_table VALUES (1)", &[])
+                    .is_err()
+            );
+            let err = inner.query(read, &[]).unwrap_err();
+            match &err {
+                Error::Statement { sql, .. } => assert_eq!(sql, read),
+                other => panic!("the read's own error, not {other:?}"),
+            }
+            assert_eq!(err.sqlstate(), Some("25P02"), "{err:?}");
+            Ok::<_, Error>(())
+        });
+        assert!(matches!(nested, Err(Error::BlockAborted)), "{nested:?}");
+        tx.query(read, &[]).map(|_| ())
+    });
+    assert!(result.is_ok(), "{result:?}");
+    assert!(db.outside_transaction(&tm));
+}
+
 #[test]
 fn a_client_already_inside_a_transaction_is_refused_and_its_work_is_not_committed() {
     let db = PgDb::new();
