@@ -598,32 +598,18 @@ impl<B: Backend> Engine<B> {
         // write lock first), only together.
         self.begin_with(B::BlockOptions::default())?;
         self.internal_transaction.set(true);
-        // Rolls back on every exit that does not defuse it, a panic in `f`
-        // (a record's binding code, a conflict handler) included.
+        // Rolls back on every exit that does not defuse it: an error (which
+        // wins over a failed rollback, and that marks the manager broken),
+        // and a panic in `f` (a record's binding code, a conflict handler).
         let guard = scopeguard::guard(self, |tm| {
             let _ = tm.end_internal_transaction();
         });
-        let result = f();
+        let value = f().and_then(|value| guard.check_usable().map(|()| value))?;
         let tm = ScopeGuard::into_inner(guard);
-        match result {
-            Ok(value) => {
-                if let Err(err) = tm.check_usable() {
-                    let _ = tm.end_internal_transaction();
-                    return Err(err);
-                }
-                tm.internal_transaction.set(false);
-                match tm.run_commit() {
-                    Ok(()) => Ok(value),
-                    Err(source) => Err(tm.commit_failed(source)),
-                }
-            }
-            Err(err) => {
-                // The operation's error wins; a failed rollback marks the
-                // manager broken.
-                let _ = tm.end_internal_transaction();
-                Err(err)
-            }
-        }
+        tm.internal_transaction.set(false);
+        tm.run_commit()
+            .map(|()| value)
+            .map_err(|source| tm.commit_failed(source))
     }
 
     /// Rolls back the transaction of `all_or_nothing`, if it is still

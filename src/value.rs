@@ -179,7 +179,9 @@ pub trait ReadsValue<T> {
 /// The value types every backend converts (the version's `i64`, and the
 /// usual field types, plain and in an `Option`): a supertrait of
 /// [`Backend`](crate::Backend), so that code generic over the backend can
-/// load and save records made of them.
+/// load and save records made of them. Each backend's records module
+/// implements it with an empty `impl`, which the compiler checks against
+/// this list.
 pub trait CommonValues:
     BindsValue<i64>
     + ReadsValue<i64>
@@ -205,34 +207,6 @@ pub trait CommonValues:
     + ReadsValue<Vec<u8>>
     + BindsValue<Option<Vec<u8>>>
     + ReadsValue<Option<Vec<u8>>>
-{
-}
-
-impl<B> CommonValues for B where
-    B: BindsValue<i64>
-        + ReadsValue<i64>
-        + BindsValue<Option<i64>>
-        + ReadsValue<Option<i64>>
-        + BindsValue<i32>
-        + ReadsValue<i32>
-        + BindsValue<Option<i32>>
-        + ReadsValue<Option<i32>>
-        + BindsValue<f64>
-        + ReadsValue<f64>
-        + BindsValue<Option<f64>>
-        + ReadsValue<Option<f64>>
-        + BindsValue<bool>
-        + ReadsValue<bool>
-        + BindsValue<Option<bool>>
-        + ReadsValue<Option<bool>>
-        + BindsValue<String>
-        + ReadsValue<String>
-        + BindsValue<Option<String>>
-        + ReadsValue<Option<String>>
-        + BindsValue<Vec<u8>>
-        + ReadsValue<Vec<u8>>
-        + BindsValue<Option<Vec<u8>>>
-        + ReadsValue<Option<Vec<u8>>>
 {
 }
 

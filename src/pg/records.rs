@@ -21,8 +21,8 @@ use crate::block::Engine;
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{
-    BindTarget, Binder, BindsValue, Encoded, FromSqlValue, KeyValue, ReadsValue, RowReader,
-    RowSource, ValueError,
+    BindTarget, Binder, BindsValue, CommonValues, Encoded, FromSqlValue, KeyValue, ReadsValue,
+    RowReader, RowSource, ValueError,
 };
 
 /// PostgreSQL's [`RecordStore`].
@@ -496,6 +496,9 @@ impl<V: ToSql + Sync, const N: usize> ClauseParams<Postgres> for [V; N] {
 }
 
 // ---------- values: what PostgreSQL binds and reads ----------
+
+/// Every type in the list binds and reads here.
+impl CommonValues for Postgres {}
 
 /// PostgreSQL binds every type the `postgres` crate binds, encoded for
 /// the parameter's type as it is bound.

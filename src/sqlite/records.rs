@@ -16,8 +16,8 @@ use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{
-    BindTarget, Binder, BindsValue, FromSqlValue, KeyValue, ReadsValue, RowReader, RowSource,
-    ValueError,
+    BindTarget, Binder, BindsValue, CommonValues, FromSqlValue, KeyValue, ReadsValue, RowReader,
+    RowSource, ValueError,
 };
 
 /// SQLite's [`RecordStore`].
@@ -237,6 +237,9 @@ fn key_from_rowid<K: FromSqlValue<Sqlite>>(rowid: i64) -> Result<K, ValueError> 
 }
 
 // ---------- values: what SQLite binds and reads ----------
+
+/// Every type in the list binds and reads here.
+impl CommonValues for Sqlite {}
 
 /// SQLite binds every type rusqlite binds.
 impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
