@@ -3,10 +3,11 @@
 //! (the frame stack, dirty tracking, `on_commit` hooks, the broken state).
 //!
 //! Everything here is [`Engine<B>`], written once for every backend over
-//! the [`Backend`] trait: a [`TransactionManager`](crate::TransactionManager)
-//! owns one, and a [`Transaction`](crate::Transaction) handle borrows it;
-//! their mode methods reach [`Engine::run_block`] through
-//! `transaction::run_block`, which hands the closure its handle. It imports
+//! the [`TransactionControl`] trait (the engine's side of a backend): a
+//! [`TransactionManager`](crate::TransactionManager) owns one, and a
+//! [`Transaction`](crate::Transaction) handle borrows it; their mode
+//! methods reach [`Engine::run_block`] through `transaction::run_block`,
+//! which hands the closure its handle. It imports
 //! no backend module, nor the manager or the handle: each backend's
 //! statement path (`impl Engine<Sqlite>` in `sqlite.rs`, `impl
 //! Engine<Postgres>` in `pg.rs`) calls the hooks below (`ensure_open`,
@@ -17,7 +18,7 @@ use std::fmt;
 
 use scopeguard::ScopeGuard;
 
-use crate::backend::Backend;
+use crate::control::TransactionControl;
 use crate::error::{Breakage, DatabaseError};
 
 use crate::conflict::ConflictHandler;
@@ -57,9 +58,9 @@ pub(crate) struct Frame {
     /// whether its rows written moved since `rows_written_before_read`.
     read: Cell<bool>,
     /// For a clean manual block: the transaction's rows written
-    /// (`Sealed::rows_written`) just before the first known read that ran
-    /// in it or in a block nested in it, since it began or last committed
-    /// or rolled back. `None` until then.
+    /// (`TransactionControl::rows_written`) just before the first known read
+    /// that ran in it or in a block nested in it, since it began or last
+    /// committed or rolled back. `None` until then.
     rows_written_before_read: Cell<Option<i64>>,
     /// Index in `hooks` where this frame's uncommitted hooks start.
     hooks_mark: usize,
@@ -108,7 +109,7 @@ impl SavepointCache {
             .flat_map(|sql| [&*sql.open, &*sql.release, &*sql.rollback_to])
     }
 
-    pub(crate) fn get<B: Backend>(&mut self, depth: usize) -> &SavepointSql {
+    pub(crate) fn get<B: TransactionControl>(&mut self, depth: usize) -> &SavepointSql {
         while self.by_depth.len() <= depth {
             let (open, release, rollback_to) = B::savepoint_sql(self.by_depth.len());
             self.by_depth.push(SavepointSql {
@@ -123,7 +124,7 @@ impl SavepointCache {
     /// Replaces the `SAVEPOINT` statement of `depth`, so a test can make the
     /// server reject it.
     #[cfg(all(test, feature = "postgres"))]
-    pub(crate) fn replace_open<B: Backend>(&mut self, depth: usize, open: &str) {
+    pub(crate) fn replace_open<B: TransactionControl>(&mut self, depth: usize, open: &str) {
         self.get::<B>(depth);
         open.clone_into(&mut self.by_depth[depth].open);
     }
@@ -162,7 +163,7 @@ enum Outcome {
 /// interface); it cannot be named from outside the crate, and is hidden
 /// from the documentation.
 #[doc(hidden)]
-pub struct Engine<B: Backend> {
+pub struct Engine<B: TransactionControl> {
     pub(crate) conn: B::Connection,
     /// The running blocks, outermost first.
     pub(crate) frames: Vec<Frame>,
@@ -175,10 +176,10 @@ pub struct Engine<B: Backend> {
     pub(crate) transaction_lost: Cell<bool>,
     /// Why the manager is broken, if a rollback failed.
     pub(crate) broken: OnceCell<Breakage>,
-    pub(crate) block_options: B::BlockOptions,
+    pub(crate) block_options: B::BeginOptions,
     /// The options the running outermost block began with (a manual block
     /// begins again with it after a commit).
-    pub(crate) active_options: B::BlockOptions,
+    pub(crate) active_options: B::BeginOptions,
     pub(crate) savepoints: SavepointCache,
     /// Whether the engine began a transaction it has not ended, for backends
     /// that cannot say so themselves (PostgreSQL).
@@ -207,7 +208,7 @@ pub struct Engine<B: Backend> {
     pub(crate) internal_transaction: Cell<bool>,
 }
 
-impl<B: Backend> fmt::Debug for Engine<B> {
+impl<B: TransactionControl> fmt::Debug for Engine<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("depth", &self.frames.len())
@@ -216,9 +217,9 @@ impl<B: Backend> fmt::Debug for Engine<B> {
     }
 }
 
-impl<B: Backend> Engine<B> {
+impl<B: TransactionControl> Engine<B> {
     /// An engine around a connection its backend has opened and configured.
-    pub(crate) fn new(conn: B::Connection, options: B::BlockOptions) -> Self {
+    pub(crate) fn new(conn: B::Connection, options: B::BeginOptions) -> Self {
         Engine {
             conn,
             frames: Vec::new(),
@@ -248,7 +249,7 @@ impl<B: Backend> Engine<B> {
     }
 }
 
-impl<B: Backend> Engine<B> {
+impl<B: TransactionControl> Engine<B> {
     /// Runs `f` as a block in `mode`: the single code path behind every mode
     /// method, outermost or nested. `options` says how to `BEGIN` if this
     /// block opens the transaction (`None`: the manager's default);
@@ -258,7 +259,7 @@ impl<B: Backend> Engine<B> {
     pub(crate) fn run_block<T, E, F>(
         &mut self,
         mode: Mode,
-        options: Option<B::BlockOptions>,
+        options: Option<B::BeginOptions>,
         always_rollback: bool,
         f: F,
     ) -> Result<T, E>
@@ -293,7 +294,7 @@ impl<B: Backend> Engine<B> {
     fn enter(
         &mut self,
         mode: Mode,
-        options: Option<B::BlockOptions>,
+        options: Option<B::BeginOptions>,
         always_rollback: bool,
     ) -> Result<(), Error> {
         self.check_usable()?;
@@ -596,7 +597,7 @@ impl<B: Backend> Engine<B> {
         // they would have in autocommit mode (a read-write transaction at
         // the server's default isolation; SQLite's `BEGIN IMMEDIATE`, the
         // write lock first), only together.
-        self.begin_with(B::BlockOptions::default())?;
+        self.begin_with(B::BeginOptions::default())?;
         self.internal_transaction.set(true);
         // Rolls back on every exit that does not defuse it: an error (which
         // wins over a failed rollback, and that marks the manager broken),
@@ -952,7 +953,7 @@ impl<B: Backend> Engine<B> {
         self.begin_with(self.active_options)
     }
 
-    fn begin_with(&self, options: B::BlockOptions) -> Result<(), Error> {
+    fn begin_with(&self, options: B::BeginOptions) -> Result<(), Error> {
         match run_control::<B>(&self.conn, &self.state_checked, B::begin_sql(options)) {
             Ok(()) => {
                 self.tracked_open.set(true);
@@ -1134,7 +1135,7 @@ impl<B: Backend> Engine<B> {
 /// Runs one of the engine's control statements. A failed one may have left
 /// the transaction in any state, so the next check asks the database again.
 #[inline]
-fn run_control<B: Backend>(
+fn run_control<B: TransactionControl>(
     conn: &B::Connection,
     state_checked: &Cell<bool>,
     sql: &str,

@@ -350,6 +350,7 @@ pub use txmanager_macros::{autocommit, commit_manually, commit_on_success};
 mod backend;
 mod block;
 mod conflict;
+mod control;
 mod error;
 pub mod guide;
 mod manager;

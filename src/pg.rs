@@ -35,6 +35,7 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::backend::{Backend, sealed};
 use crate::block::Engine;
+use crate::control::TransactionControl;
 use crate::error::DatabaseError;
 use crate::{Error, Transaction, TransactionManager};
 
@@ -350,8 +351,12 @@ impl Backend for Postgres {
 }
 
 impl sealed::Sealed for Postgres {
-    type Connection = PgConnection;
     type Records = records::PgRecords;
+}
+
+impl TransactionControl for Postgres {
+    type Connection = PgConnection;
+    type BeginOptions = PgBlockOptions;
 
     const ERROR_ABORTS_TRANSACTION: bool = true;
 
@@ -1166,7 +1171,6 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::backend::sealed::Sealed as _;
 
     fn statement_keywords(sql: &str) -> Vec<&str> {
         let mut keywords = Vec::new();

@@ -16,6 +16,7 @@ use rusqlite::{Batch, CachedStatement, Connection, ErrorCode};
 use crate::Error;
 use crate::backend::Backend;
 use crate::block::Engine;
+use crate::control::TransactionControl;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
@@ -73,8 +74,12 @@ impl Backend for Sqlite {
 }
 
 impl crate::backend::sealed::Sealed for Sqlite {
-    type Connection = SqliteConnection;
     type Records = records::SqliteRecords;
+}
+
+impl TransactionControl for Sqlite {
+    type Connection = SqliteConnection;
+    type BeginOptions = BeginMode;
 
     const ERROR_ABORTS_TRANSACTION: bool = false;
 
@@ -1100,7 +1105,6 @@ fn own_control_refused(sql: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sealed::Sealed as _;
 
     #[test]
     fn own_control_statements_are_recognised_by_their_exact_text_and_nothing_else() {
