@@ -1,25 +1,23 @@
-//! The seam between the block engine and a database: the [`Backend`] trait.
+//! A database as the rest of the crate and its users see it: the
+//! [`Backend`] trait.
 //!
-//! The engine in `block.rs` (frames, savepoints, dirty tracking, hooks, the
-//! broken state) is written once, over this trait. Each backend module
-//! (`sqlite.rs`, `pg.rs`) implements it with the few statements and
-//! facts that differ between databases, plus its own statement API on
+//! `Backend` is the sum of two private supertraits and the block options:
+//! `control::TransactionControl`, the engine's side (the connection and
+//! the control statements, over which the engine in `block.rs` is written
+//! once), and `store::RecordBackend`, the record side (which `RecordStore`
+//! runs record statements). It is defined above both, so neither the
+//! engine nor the record seam imports it, and the module graph stays a
+//! tree. Each backend module (`sqlite.rs`, `pg.rs`) implements all three
+//! with the few statements and facts that differ between databases, plus
+//! its own statement API on
 //! [`TransactionManager<B>`](crate::TransactionManager) and
 //! [`Transaction<'_, B>`](crate::Transaction).
 
 use std::fmt;
 
 use crate::control::TransactionControl;
+use crate::store::RecordBackend;
 use crate::value::CommonValues;
-
-pub(crate) mod sealed {
-    /// The record side of a backend (see [`RecordStore`](crate::store::RecordStore)).
-    pub trait Sealed {
-        /// How this backend runs record statements and version triggers
-        /// (`sqlite/records.rs`, `pg/records.rs`).
-        type Records: crate::store::RecordStore<Self>;
-    }
-}
 
 /// A database txmanager can run blocks on: [`Sqlite`](crate::Sqlite) (the
 /// default) or, with the `postgres` feature, `Postgres`.
@@ -28,7 +26,8 @@ pub(crate) mod sealed {
 /// [`TransactionManager<B>`](crate::TransactionManager) and
 /// [`Transaction<'_, B>`](crate::Transaction), whose default is SQLite, so
 /// SQLite code never names it. The trait is sealed, and it is all the API there
-/// is: the engine's methods live on a private supertrait.
+/// is: the engine's methods and the record statements live on private
+/// supertraits.
 ///
 /// # Example
 ///
@@ -65,9 +64,15 @@ pub(crate) mod sealed {
 /// ```compile_fail
 /// let _: Option<<txmanager::Sqlite as txmanager::Backend>::Connection> = None;
 /// ```
+///
+/// nor the type that runs its record statements:
+///
+/// ```compile_fail
+/// let _: Option<<txmanager::Sqlite as txmanager::Backend>::Records> = None;
+/// ```
 pub trait Backend:
     TransactionControl<BeginOptions = <Self as Backend>::BlockOptions>
-    + sealed::Sealed
+    + RecordBackend
     + CommonValues
     + Sized
     + 'static

@@ -22,7 +22,7 @@ use crate::error::DatabaseError;
 /// `pub` in this private module because it is a supertrait of the public
 /// [`Backend`](crate::Backend) (a `pub(crate)` trait there is a private
 /// bound in a public interface); it cannot be named from outside the crate.
-pub trait TransactionControl {
+pub trait TransactionControl: Sized {
     /// The connection the manager owns (`SqliteConnection`,
     /// `PgConnection`: crate-private types).
     type Connection;

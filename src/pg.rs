@@ -33,10 +33,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
-use crate::backend::{Backend, sealed};
+use crate::backend::Backend;
 use crate::block::Engine;
 use crate::control::TransactionControl;
 use crate::error::DatabaseError;
+use crate::store::RecordBackend;
 use crate::{Error, Transaction, TransactionManager};
 
 mod records;
@@ -350,7 +351,7 @@ impl Backend for Postgres {
     type BlockOptions = PgBlockOptions;
 }
 
-impl sealed::Sealed for Postgres {
+impl RecordBackend for Postgres {
     type Records = records::PgRecords;
 }
 

@@ -20,6 +20,7 @@ use crate::control::TransactionControl;
 use crate::error::DatabaseError;
 use crate::settings::{BeginMode, Settings, Synchronous};
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
+use crate::store::RecordBackend;
 
 mod records;
 
@@ -73,7 +74,7 @@ impl Backend for Sqlite {
     type BlockOptions = BeginMode;
 }
 
-impl crate::backend::sealed::Sealed for Sqlite {
+impl RecordBackend for Sqlite {
     type Records = records::SqliteRecords;
 }
 

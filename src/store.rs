@@ -11,8 +11,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Error;
-use crate::backend::Backend;
 use crate::block::Engine;
+use crate::control::TransactionControl;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::value::{Binder, FromSqlValue, RowReader, ValueError};
 
@@ -115,12 +115,25 @@ impl SqlCache {
     }
 }
 
+/// The record side of a backend: which [`RecordStore`] runs its record
+/// statements. A supertrait of the public [`Backend`](crate::Backend), as
+/// [`TransactionControl`] is, so that `B: Backend` is all that record and
+/// versioning code (and users' code generic over the backend) needs.
+///
+/// `pub` in this private module, as [`RecordStore`] is; it cannot be
+/// named from outside the crate.
+pub trait RecordBackend {
+    /// How this backend runs record statements and version triggers
+    /// (`sqlite/records.rs`, `pg/records.rs`).
+    type Records: RecordStore<Self>;
+}
+
 /// A backend's record operations. Implemented once per backend, by a
-/// marker type named in the backend's sealed `Records` type.
+/// marker type named in the backend's [`RecordBackend::Records`].
 ///
 /// The trait is public only so that it can bound that associated type; it
 /// lives in a private module and cannot be named. `B` is bounded on each
-/// method, not here, so that the sealed trait can name `RecordStore<Self>`.
+/// method, not here, so that `RecordBackend` can name `RecordStore<Self>`.
 pub trait RecordStore<B: ?Sized> {
     /// This backend's SQL for every record type used on it: a `static` in
     /// the backend's records module.
@@ -131,20 +144,20 @@ pub trait RecordStore<B: ?Sized> {
     #[doc(hidden)]
     fn validate_identifier(what: &'static str, name: &str) -> Result<(), BadName>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Builds a record type's SQL, validating every name first.
     #[doc(hidden)]
     fn record_sql(shape: &TableShape) -> Result<RecordSql, BadName>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Builds the `UPDATE`s that write only the data columns in `written`
     /// (`save_fields`), with `record_sql`'s parameter layout.
     #[doc(hidden)]
     fn update_sql(shape: &TableShape, written: ColumnSet<'_>) -> UpdateSql
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Runs a record statement that returns no rows, binding its parameters
     /// with `bind`; the number of rows it changed.
@@ -155,7 +168,7 @@ pub trait RecordStore<B: ?Sized> {
         bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
     ) -> Result<u64, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Runs a record statement and reads its first row with `read`, if it
     /// returned one.
@@ -167,7 +180,7 @@ pub trait RecordStore<B: ?Sized> {
         read: impl FnOnce(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Option<T>, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Runs a record statement and reads every row with `read`.
     #[doc(hidden)]
@@ -178,7 +191,7 @@ pub trait RecordStore<B: ?Sized> {
         read: impl FnMut(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Whether the database can assign a key of type `K` to a record
     /// inserted without one (SQLite: a rowid, so an integer type;
@@ -188,7 +201,7 @@ pub trait RecordStore<B: ?Sized> {
     #[doc(hidden)]
     fn can_assign_key<K: FromSqlValue<B>>() -> bool
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Whether every key the database may assign converts to `K`, so that
     /// the conversion after an insert cannot fail once the row is written
@@ -199,7 +212,7 @@ pub trait RecordStore<B: ?Sized> {
     #[inline]
     fn holds_every_assigned_key<K: FromSqlValue<B>>() -> bool
     where
-        B: Backend,
+        B: TransactionControl,
     {
         true
     }
@@ -215,26 +228,26 @@ pub trait RecordStore<B: ?Sized> {
         bind: impl Fn(&mut Binder<'_, '_, B>) -> Result<(), ValueError>,
     ) -> Result<K, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// The names of `table`'s columns; empty if there is no such table.
     #[doc(hidden)]
     fn table_columns(tm: &Engine<B>, table: &str) -> Result<Vec<String>, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Adds a version column to `table` (existing rows start at 1).
     #[doc(hidden)]
     fn add_version_column(tx: &Engine<B>, table: &str, column: &str) -> Result<(), Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Creates the version trigger of `table`'s `column`, or replaces one
     /// that differs, inside the caller's block.
     #[doc(hidden)]
     fn ensure_version_trigger(tx: &Engine<B>, table: &str, column: &str) -> Result<(), Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Whether the version trigger of `table`'s `column` is as created.
     #[doc(hidden)]
@@ -244,20 +257,20 @@ pub trait RecordStore<B: ?Sized> {
         column: &str,
     ) -> Result<TriggerState, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Every version trigger in the database (the current schema, on
     /// PostgreSQL), by name.
     #[doc(hidden)]
     fn version_triggers(tm: &Engine<B>) -> Result<Vec<FoundTrigger>, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 
     /// Drops a version trigger found by [`version_triggers`](Self::version_triggers).
     #[doc(hidden)]
     fn drop_version_trigger(tx: &Engine<B>, trigger: &FoundTrigger) -> Result<(), Error>
     where
-        B: Backend;
+        B: TransactionControl;
 }
 
 pub(crate) mod sealed {
@@ -302,7 +315,7 @@ pub(crate) mod sealed {
 ///     }
 /// }
 /// ```
-pub trait ClauseParams<B: Backend>: sealed::Params<B> {
+pub trait ClauseParams<B>: sealed::Params<B> {
     /// Runs `sql` with these parameters and reads every row with `read`.
     #[doc(hidden)]
     fn query_all<T>(
@@ -312,5 +325,5 @@ pub trait ClauseParams<B: Backend>: sealed::Params<B> {
         read: impl FnMut(&mut RowReader<'_, '_, B>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error>
     where
-        B: Backend;
+        B: TransactionControl;
 }

@@ -18,7 +18,7 @@ use crate::version::{VersionField, VersionKind, clock_micros};
 use super::{RecordMeta, RecordValues};
 
 /// The record operations of backend `B`.
-pub(crate) type Store<B> = <B as crate::backend::sealed::Sealed>::Records;
+pub(crate) type Store<B> = <B as crate::store::RecordBackend>::Records;
 
 /// A record type as a scope's target names it: its `RecordMeta`, a
 /// `static` per type, so its address is the type's identity.
