@@ -55,13 +55,12 @@ pub(crate) struct Frame {
     /// back, here or in a nested block released into this one. On
     /// PostgreSQL a read may write (a `SELECT` of a writing function), so a
     /// manual block that ends without known writes asks the server then
-    /// whether its rows written moved since `rows_written_before_read`.
+    /// whether the transaction kept rows it wrote since its count
+    /// (`rows`, see `RowCounts`).
     read: Cell<bool>,
-    /// For a clean manual block: the transaction's rows written
-    /// (`TransactionControl::rows_written`) just before the first known read
-    /// that ran in it or in a block nested in it, since it began or last
-    /// committed or rolled back. `None` until then.
-    rows_written_before_read: Cell<Option<i64>>,
+    /// The server's counts of rows the transaction wrote, as this block
+    /// tracks them (PostgreSQL; never taken on SQLite).
+    rows: RowCounts,
     /// Index in `hooks` where this frame's uncommitted hooks start.
     hooks_mark: usize,
     /// Whether the frame's transaction is open. Only an outermost manual
@@ -77,6 +76,44 @@ pub(crate) struct Frame {
     rollback: Cell<bool>,
     /// A test transaction: the mark above cannot be cleared.
     always_rollback: bool,
+}
+
+/// What a frame knows of the server's count of rows the transaction wrote
+/// (`TransactionControl::rows_written`: inserted, updated and deleted, over every table;
+/// it only grows within a transaction, and it counts the rows of savepoints
+/// rolled back too). A clean manual block uses it to learn, at its end,
+/// whether a read wrote a row it did not keep (see `Frame::read`): rows
+/// written since `before_read`, less those that savepoints nested in it
+/// rolled back since (`rolled_back_since_read`). To know the latter, a
+/// savepoint opened while a block below has counted takes the count too
+/// (`at_savepoint`), and so does its rollback (`Engine::count_rolled_back`).
+/// Nothing here is counted unless a clean manual block read, so other
+/// blocks pay nothing.
+#[derive(Debug, Default)]
+struct RowCounts {
+    /// A clean manual block: the count just before the first known read
+    /// that ran in it or in a block nested in it, since it began or last
+    /// committed or rolled back. `None` until then, and again when the
+    /// nested block that read rolled back (everything it read is undone).
+    before_read: Cell<Option<i64>>,
+    /// Of the rows written since `before_read`, how many savepoints nested
+    /// in this block rolled back.
+    rolled_back_since_read: Cell<i64>,
+    /// A savepoint: the count when it was opened (or opened again by a
+    /// manual `commit()`), taken only when a block below had counted then.
+    /// `None` means no block below had: every count below was taken while
+    /// the savepoint was open.
+    at_savepoint: Cell<Option<i64>>,
+    /// Of the rows written since `at_savepoint`, how many blocks nested in
+    /// this one (or a manual `rollback()` of this one) rolled back already.
+    rolled_back_inside: Cell<i64>,
+}
+
+impl RowCounts {
+    fn rolled_back_inside_add(&self, rows: i64) {
+        self.rolled_back_inside
+            .set(self.rolled_back_inside.get() + rows);
+    }
 }
 
 /// The three statements that manage one nesting level's savepoint.
@@ -299,6 +336,7 @@ impl<B: TransactionControl> Engine<B> {
     ) -> Result<(), Error> {
         self.check_usable()?;
         let depth = self.frames.len();
+        let rows = RowCounts::default();
         let scope = match (mode, self.txn_root.is_some()) {
             (Mode::Autocommit, true) => {
                 let enclosing = self.frames.last().map_or(Mode::CommitOnSuccess, |f| f.mode);
@@ -320,6 +358,9 @@ impl<B: TransactionControl> Engine<B> {
                 if depth >= self.savepoints.depths() {
                     B::savepoint_depth_reached(&self.conn, depth);
                 }
+                // Before the savepoint: the same count, and a failure to
+                // take it leaves no savepoint behind.
+                rows.at_savepoint.set(self.rows_written_if_counted()?);
                 let sql = &self.savepoints.get::<B>(depth).open;
                 if let Err(source) = run_control::<B>(&self.conn, &self.state_checked, sql) {
                     // On PostgreSQL a failed SAVEPOINT aborts the enclosing
@@ -339,7 +380,7 @@ impl<B: TransactionControl> Engine<B> {
             scope,
             dirty: Cell::new(false),
             read: Cell::new(false),
-            rows_written_before_read: Cell::new(None),
+            rows,
             hooks_mark: self.hooks.len(),
             open: Cell::new(scope != FrameScope::NoTransaction),
             failed: Cell::new(false),
@@ -395,10 +436,96 @@ impl<B: TransactionControl> Engine<B> {
     /// UPDATE`) does not. If it cannot be asked, the answer is yes.
     #[cold]
     fn wrote_since_read(&self, frame: &Frame) -> bool {
-        frame
-            .rows_written_before_read
-            .get()
-            .is_none_or(|before| B::rows_written(&self.conn).map_or(true, |now| now != before))
+        let rows = &frame.rows;
+        rows.before_read.get().is_none_or(|before| {
+            B::rows_written(&self.conn).map_or(true, |now| {
+                now - before != rows.rolled_back_since_read.get()
+            })
+        })
+    }
+
+    /// The transaction's rows written now, if a block on the stack has
+    /// counted them (`Frame::rows`): a savepoint opened now must know
+    /// where its rollback starts. `None`, and no round trip, otherwise, or
+    /// when the top block was aborted (its savepoint fails with its own
+    /// error; no count could run there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] when the count fails.
+    #[inline]
+    fn rows_written_if_counted(&self) -> Result<Option<i64>, Error> {
+        let counted = self
+            .frames
+            .iter()
+            .any(|f| f.rows.before_read.get().is_some());
+        if !counted || self.frames.last().is_some_and(|f| f.failed.get()) {
+            return Ok(None);
+        }
+        self.count_rows_written().map(Some)
+    }
+
+    /// One count of the rows the transaction wrote (`TransactionControl::rows_written`).
+    #[cold]
+    fn count_rows_written(&self) -> Result<i64, Error> {
+        B::rows_written(&self.conn)
+            .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))
+    }
+
+    /// After a savepoint was rolled back (`rolled_back` is its frame's
+    /// counts; the blocks below it are `frames[..below]`): what every
+    /// block below that counted learns. A count taken while the savepoint
+    /// was open belongs to reads the rollback undid: it is forgotten (the
+    /// next read counts again). A count taken before it opened (at most
+    /// `at_savepoint`) learns how many of its rows the savepoint rolled
+    /// back now: the rows written since `at_savepoint`, less those rolled
+    /// back inside it already. That costs one round trip, only when such a
+    /// count exists. Returns the rows written since `at_savepoint` (all of
+    /// them rolled back now) when it counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Statement`] when the count fails; the blocks that cannot
+    /// tell any more are marked dirty, so none of them can end `Ok` on a
+    /// write it did not keep.
+    fn count_rolled_back(
+        &self,
+        rolled_back: &RowCounts,
+        below: usize,
+    ) -> Result<Option<i64>, Error> {
+        let below = self.frames.get(..below).unwrap_or(&self.frames);
+        let at_savepoint = rolled_back.at_savepoint.get();
+        let mut counted_before = false;
+        for frame in below {
+            match (frame.rows.before_read.get(), at_savepoint) {
+                (None, _) => {}
+                (Some(before), Some(at)) if before <= at => counted_before = true,
+                (Some(_), _) => {
+                    frame.rows.before_read.set(None);
+                    frame.rows.rolled_back_since_read.set(0);
+                }
+            }
+        }
+        let Some(at_savepoint) = at_savepoint.filter(|_| counted_before) else {
+            return Ok(None);
+        };
+        let now = match self.count_rows_written() {
+            Ok(now) => now,
+            Err(err) => {
+                for frame in below.iter().filter(|f| f.rows.before_read.get().is_some()) {
+                    frame.dirty.set(true);
+                }
+                return Err(err);
+            }
+        };
+        let undone = now - at_savepoint - rolled_back.rolled_back_inside.get();
+        for frame in below {
+            if frame.rows.before_read.get().is_some() {
+                let since_read = &frame.rows.rolled_back_since_read;
+                since_read.set(since_read.get() + undone);
+            }
+        }
+        Ok(Some(now - at_savepoint))
     }
 
     /// Called by the guard when a block's closure panics. Errors are not
@@ -452,6 +579,9 @@ impl<B: TransactionControl> Engine<B> {
                     if let Some(parent) = self.frames.last() {
                         parent.dirty.set(parent.dirty.get() || frame.dirty.get());
                         parent.read.set(parent.read.get() || frame.read.get());
+                        parent
+                            .rows
+                            .rolled_back_inside_add(frame.rows.rolled_back_inside.get());
                     }
                     return Ok(());
                 }
@@ -466,7 +596,13 @@ impl<B: TransactionControl> Engine<B> {
             }
         }
         self.hooks.truncate(frame.hooks_mark);
-        self.roll_back_savepoint(depth)
+        self.roll_back_savepoint(depth)?;
+        if let Some(undone) = self.count_rolled_back(&frame.rows, depth)?
+            && let Some(parent) = self.frames.last()
+        {
+            parent.rows.rolled_back_inside_add(undone);
+        }
+        Ok(())
     }
 
     /// `ROLLBACK TO` then `RELEASE`, as rusqlite's `Savepoint` does; a
@@ -672,10 +808,31 @@ impl<B: TransactionControl> Engine<B> {
                 if let Some(parent) = depth.checked_sub(1).and_then(|i| self.frames.get(i)) {
                     parent.dirty.set(parent.dirty.get() || dirty);
                     parent.read.set(parent.read.get() || read);
+                    if let Some(top) = self.frames.last() {
+                        parent
+                            .rows
+                            .rolled_back_inside_add(top.rows.rolled_back_inside.get());
+                    }
                 }
                 self.reset_top_frame(true);
                 if let Some(top) = self.frames.last_mut() {
                     top.hooks_mark = self.hooks.len();
+                }
+                // A savepoint anew: its rollback starts here. If that
+                // cannot be counted, the blocks below cannot tell what a
+                // later rollback undoes, so they count as dirty.
+                let at_savepoint = self.rows_written_if_counted().inspect_err(|_| {
+                    for frame in self
+                        .frames
+                        .iter()
+                        .filter(|f| f.rows.before_read.get().is_some())
+                    {
+                        frame.dirty.set(true);
+                    }
+                });
+                if let Some(top) = self.frames.last() {
+                    top.rows.at_savepoint.set(at_savepoint?);
+                    top.rows.rolled_back_inside.set(0);
                 }
                 Ok(())
             }
@@ -709,6 +866,13 @@ impl<B: TransactionControl> Engine<B> {
                 run_control::<B>(&self.conn, &self.state_checked, sql)
                     .map_err(|source| self.break_on(Step::RollbackToSavepoint, source))?;
                 self.reset_top_frame(true);
+                // The savepoint stays, and everything written in it so far
+                // is undone.
+                if let Some(top) = self.frames.last()
+                    && let Some(undone) = self.count_rolled_back(&top.rows, depth)?
+                {
+                    top.rows.rolled_back_inside.set(undone);
+                }
                 Ok(())
             }
             FrameScope::Transaction | FrameScope::NoTransaction => Ok(()),
@@ -748,7 +912,8 @@ impl<B: TransactionControl> Engine<B> {
         if let Some(top) = self.frames.last() {
             top.dirty.set(false);
             top.read.set(false);
-            top.rows_written_before_read.set(None);
+            top.rows.before_read.set(None);
+            top.rows.rolled_back_since_read.set(0);
             top.open.set(open);
             top.failed.set(false);
         }
@@ -868,17 +1033,15 @@ impl<B: TransactionControl> Engine<B> {
         };
         top.read.set(true);
         let uncounted = |f: &Frame| {
-            f.mode == Mode::CommitManually
-                && !f.dirty.get()
-                && f.rows_written_before_read.get().is_none()
+            f.mode == Mode::CommitManually && !f.dirty.get() && f.rows.before_read.get().is_none()
         };
         // In a block the server aborted, the read fails with its own SQL
         // (25P02), and the block can only roll back: nothing to count.
         if !top.failed.get() && self.frames.iter().any(uncounted) {
-            let rows = B::rows_written(&self.conn)
-                .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))?;
+            let rows = self.count_rows_written()?;
             for frame in self.frames.iter().filter(|f| uncounted(f)) {
-                frame.rows_written_before_read.set(Some(rows));
+                frame.rows.before_read.set(Some(rows));
+                frame.rows.rolled_back_since_read.set(0);
             }
         }
         Ok(())

@@ -134,15 +134,6 @@ struct Rules {
     /// authorizer refuses the control statement when it is prepared, after
     /// the statements before it in the batch ran.
     control_refused_before_batch_runs: bool,
-    /// A manual block (outermost or nested) that ends without known writes
-    /// but ran a read compares the server's count of rows its transaction
-    /// wrote before its first read and at its end, since a read may write
-    /// (PostgreSQL: `SELECT f()`). The server counts every row written in
-    /// the transaction, those of savepoints rolled back included: a write
-    /// that a nested block rolled back after the manual block's first read
-    /// makes the block end with `PendingCommitRollback`. SQLite knows which
-    /// statements write.
-    manual_block_counts_rolled_back_writes_after_a_read: bool,
 }
 
 /// What the model needs of a backend beyond the shared harness.
@@ -182,7 +173,6 @@ impl ModelBackend for SqliteDb {
         error_aborts_transaction: false,
         failed_batch_outside_transaction_keeps_nothing: false,
         control_refused_before_batch_runs: false,
-        manual_block_counts_rolled_back_writes_after_a_read: false,
     };
     const CASES: u32 = 1000;
     const MORE_CONTROL: &'static [&'static str] = &[];
@@ -221,7 +211,6 @@ impl ModelBackend for common::backends::pg::PgHarness {
         error_aborts_transaction: true,
         failed_batch_outside_transaction_keeps_nothing: true,
         control_refused_before_batch_runs: true,
-        manual_block_counts_rolled_back_writes_after_a_read: true,
     };
     const CASES: u32 = 500;
     const MORE_CONTROL: &'static [&'static str] = &[
@@ -271,13 +260,6 @@ struct ModelFrame {
     /// `current` at the block's start, or its last commit or rollback.
     snapshot: Vec<i64>,
     dirty: bool,
-    /// A read ran in this block since its start or last commit or rollback,
-    /// or in a nested block released into it.
-    read: bool,
-    /// A clean manual block's `rows_written` before the first read in it
-    /// (or in a block nested in it) since its start or last commit or
-    /// rollback.
-    rows_before_read: Option<u64>,
     /// Hooks queued in this block since its start or last commit.
     hooks: Vec<i64>,
     /// A statement failed in this block since its start or last commit or
@@ -292,9 +274,6 @@ struct Model {
     /// What the manager's own connection sees.
     current: Vec<i64>,
     frames: Vec<ModelFrame>,
-    /// Rows written in transactions, kept or not, as PostgreSQL's
-    /// per-transaction counters count them (only differences matter).
-    rows_written: u64,
     fired: Vec<i64>,
     next: i64,
 }
@@ -317,7 +296,6 @@ impl Model {
             committed: Vec::new(),
             current: Vec::new(),
             frames: Vec::new(),
-            rows_written: 0,
             fired: Vec::new(),
             next: 0,
         }
@@ -335,25 +313,8 @@ impl Model {
     fn insert(&mut self, v: i64) {
         self.current.push(v);
         match self.frames.last_mut() {
-            Some(top) if top.transactional => {
-                top.dirty = true;
-                self.rows_written += 1;
-            }
+            Some(top) if top.transactional => top.dirty = true,
             _ => self.committed.push(v),
-        }
-    }
-
-    fn read(&mut self) {
-        if let Some(top) = self.frames.last_mut() {
-            top.read = true;
-        }
-        for frame in &mut self.frames {
-            if frame.mode == Mode::CommitManually
-                && !frame.dirty
-                && frame.rows_before_read.is_none()
-            {
-                frame.rows_before_read = Some(self.rows_written);
-            }
         }
     }
 
@@ -375,9 +336,8 @@ impl Model {
     fn failed_batch(&mut self, v: i64) {
         if self.in_transaction() {
             if self.rules.error_aborts_transaction {
-                // PostgreSQL: the insert ran (the server counted its row),
-                // then the failure aborted the block.
-                self.rows_written += 1;
+                // PostgreSQL: the insert ran, then the failure aborted the
+                // block.
                 self.failed();
             } else {
                 // SQLite: the insert before the failure stays in the block.
@@ -412,14 +372,13 @@ impl Model {
 
     /// Keeps a frame's work: a real commit when it is the outermost
     /// transaction, a release into the parent otherwise.
-    fn keep(&mut self, dirty: bool, read: bool, hooks: Vec<i64>) {
+    fn keep(&mut self, dirty: bool, hooks: Vec<i64>) {
         let outermost = !self.in_transaction();
         if outermost {
             self.committed = self.current.clone();
             self.fired.extend(hooks);
         } else if let Some(parent) = self.frames.last_mut() {
             parent.dirty |= dirty;
-            parent.read |= read;
             parent.hooks.extend(hooks);
         }
     }
@@ -429,11 +388,9 @@ impl Model {
             return;
         };
         let hooks = std::mem::take(&mut top.hooks);
-        self.keep(top.dirty, top.read, hooks);
+        self.keep(top.dirty, hooks);
         top.snapshot = self.current.clone();
         top.dirty = false;
-        top.read = false;
-        top.rows_before_read = None;
         self.frames.push(top);
     }
 
@@ -441,8 +398,6 @@ impl Model {
         if let Some(top) = self.frames.last_mut() {
             self.current = top.snapshot.clone();
             top.dirty = false;
-            top.read = false;
-            top.rows_before_read = None;
             top.hooks.clear();
             top.aborted = false;
         }
@@ -454,8 +409,6 @@ impl Model {
             transactional: mode != Mode::Autocommit,
             snapshot: self.current.clone(),
             dirty: false,
-            read: false,
-            rows_before_read: None,
             hooks: Vec::new(),
             aborted: false,
         });
@@ -473,14 +426,6 @@ impl Model {
         if !frame.transactional {
             return outcome;
         }
-        // PostgreSQL: see `Rules::manual_block_counts_rolled_back_writes_after_a_read`.
-        let server_says_wrote = self
-            .rules
-            .manual_block_counts_rolled_back_writes_after_a_read
-            && frame.read
-            && frame
-                .rows_before_read
-                .is_none_or(|before| before != self.rows_written);
         match (frame.mode, end) {
             // PostgreSQL: a block the database aborted rolls back, and a
             // closure that swallowed the error and returned `Ok` gets
@@ -490,10 +435,10 @@ impl Model {
                 Outcome::Aborted
             }
             (Mode::CommitOnSuccess, End::Ok) => {
-                self.keep(frame.dirty, frame.read, frame.hooks);
+                self.keep(frame.dirty, frame.hooks);
                 Outcome::Ok
             }
-            (Mode::CommitManually, End::Ok) if frame.dirty || server_says_wrote => {
+            (Mode::CommitManually, End::Ok) if frame.dirty => {
                 self.current = frame.snapshot;
                 Outcome::Pending
             }
@@ -559,7 +504,6 @@ impl Run<'_> {
                     assert_refused_as_aborted(&result);
                 } else {
                     result.expect("read");
-                    self.model.read();
                 }
             }
             Op::FailingStatement => {
@@ -580,7 +524,6 @@ impl Run<'_> {
                         matches!(&result, Err(e @ Error::Statement { .. }) if e.sqlstate().is_none()),
                         "{result:?}"
                     );
-                    self.model.read();
                 }
             }
             Op::RawControl {

@@ -697,38 +697,259 @@ fn a_manual_block_that_only_locks_rows_ends_ok() {
     assert_eq!(db.committed(), ["Alice Smith"]);
 }
 
-#[test]
-fn a_manual_block_reading_after_a_nested_block_rolled_back_its_write_ends_ok() {
-    let db = PgDb::new();
-    let mut tm = db.manager();
-    let insert = "INSERT INTO reporter (first_name, last_name) VALUES ('Nobody', 'Here')";
-    let result = tm.commit_manually(|tx| {
-        let rolled_back = tx.commit_on_success(|inner| {
-            inner.execute(insert, &[])?;
-            Err::<(), _>(Error::PendingCommitRollback) // any error
-        });
-        assert!(rolled_back.is_err());
-        tx.query("SELECT * FROM reporter", &[]).map(|_| ())
-    });
-    assert!(result.is_ok(), "{result:?}");
-    // A read *before* the rolled-back write: the server counts the
-    // rolled-back row too, so the block cannot tell, and ends with
-    // PendingCommitRollback (nothing is lost either way).
-    let result = tm.commit_manually(|tx| {
-        tx.query("SELECT * FROM reporter", &[])?;
-        let rolled_back = tx.commit_on_success(|inner| {
-            inner.execute(insert, &[])?;
-            Err::<(), _>(Error::PendingCommitRollback) // any error
-        });
-        assert!(rolled_back.is_err());
-        Ok::<_, Error>(())
+const INSERT_NOBODY: &str =
+    "INSERT INTO reporter (first_name, last_name) VALUES ('Nobody', 'Here')";
+const READ: &str = "SELECT * FROM reporter";
+
+/// A nested `commit_on_success` block that runs `sql` and then fails, so
+/// that its write is rolled back.
+fn rolled_back_write(tx: &mut Transaction<'_, Postgres>, sql: &str) -> Result<(), Error> {
+    let rolled_back = tx.commit_on_success(|inner| {
+        inner.query(sql, &[])?;
+        Err::<(), _>(Error::PendingCommitRollback) // any error
     });
     assert!(
-        matches!(result, Err(Error::PendingCommitRollback)),
-        "{result:?}"
+        matches!(rolled_back, Err(Error::PendingCommitRollback)),
+        "{sql}: {rolled_back:?}"
     );
-    assert_eq!(db.committed(), Vec::<String>::new());
-    assert!(db.outside_transaction(&tm));
+    Ok(())
+}
+
+/// Manual blocks whose reads ran before, after or between nested blocks
+/// whose writes were all rolled back, in every way a nested block rolls
+/// back: each holds nothing uncommitted and ends `Ok`, as on SQLite.
+#[allow(clippy::type_complexity)]
+const NOTHING_KEPT: &[(
+    &str,
+    fn(&mut Transaction<'_, Postgres>) -> Result<(), Error>,
+)] = &[
+    ("read after the rolled-back write", |tx| {
+        rolled_back_write(tx, INSERT_NOBODY)?;
+        tx.query(READ, &[]).map(|_| ())
+    }),
+    ("read before the rolled-back write", |tx| {
+        tx.query(READ, &[])?;
+        rolled_back_write(tx, INSERT_NOBODY)
+    }),
+    ("read before a rolled-back writing read", |tx| {
+        tx.query(READ, &[])?;
+        rolled_back_write(tx, "SELECT add_reporter()")
+    }),
+    ("reads between rolled-back writes", |tx| {
+        rolled_back_write(tx, INSERT_NOBODY)?;
+        tx.query(READ, &[])?;
+        rolled_back_write(tx, "SELECT add_reporter()")?;
+        tx.query(READ, &[])?;
+        rolled_back_write(tx, INSERT_NOBODY)?;
+        tx.query(READ, &[]).map(|_| ())
+    }),
+    ("read before a nested block marked to roll back", |tx| {
+        tx.query(READ, &[])?;
+        tx.commit_on_success(|inner| {
+            inner.execute(INSERT_NOBODY, &[])?;
+            inner.set_rollback(true)
+        })
+    }),
+    (
+        "read before a nested block that swallowed its error",
+        |tx| {
+            tx.query(READ, &[])?;
+            let aborted = tx.commit_on_success(|inner| {
+                inner.execute(INSERT_NOBODY, &[])?;
+                assert!(inner.query("SELECT 1 / 0", &[]).is_err());
+                Ok::<_, Error>(())
+            });
+            assert!(matches!(aborted, Err(Error::BlockAborted)), "{aborted:?}");
+            Ok(())
+        },
+    ),
+    ("three levels, each reading and rolling back", |tx| {
+        tx.query(READ, &[])?;
+        let outer = tx.commit_on_success(|middle| {
+            middle.query(READ, &[])?;
+            middle.execute(INSERT_NOBODY, &[])?;
+            rolled_back_write(middle, "SELECT add_reporter()")?;
+            middle.query(READ, &[])?;
+            rolled_back_write(middle, INSERT_NOBODY)?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(outer.is_err());
+        tx.query(READ, &[]).map(|_| ())
+    }),
+    ("a released block whose nested write rolled back", |tx| {
+        tx.query(READ, &[])?;
+        tx.commit_on_success(|middle| {
+            middle.query(READ, &[])?;
+            rolled_back_write(middle, INSERT_NOBODY)
+        })?;
+        rolled_back_write(tx, INSERT_NOBODY)
+    }),
+    (
+        "a nested block that read, wrote and rolled back, then a read",
+        |tx| {
+            let outer = tx.commit_on_success(|middle| {
+                middle.query(READ, &[])?;
+                middle.query("SELECT add_reporter()", &[])?;
+                Err::<(), _>(Error::PendingCommitRollback) // any error
+            });
+            assert!(outer.is_err());
+            tx.query(READ, &[]).map(|_| ())
+        },
+    ),
+    (
+        "a nested manual block that rolled back, committed nothing, then rolled back again",
+        |tx| {
+            tx.query(READ, &[])?;
+            tx.commit_manually(|inner| {
+                inner.query("SELECT add_reporter()", &[])?;
+                inner.rollback()?;
+                inner.query(READ, &[])?;
+                inner.commit()?;
+                rolled_back_write(inner, INSERT_NOBODY)?;
+                inner.execute(INSERT_NOBODY, &[])?;
+                inner.rollback()
+            })
+        },
+    ),
+];
+
+/// Manual blocks that kept a write dirty tracking cannot see (a writing
+/// read), next to rolled-back writes: each must still fail.
+#[allow(clippy::type_complexity)]
+const WRITE_KEPT: &[(
+    &str,
+    fn(&mut Transaction<'_, Postgres>) -> Result<(), Error>,
+)] = &[
+    ("a writing read, then a rolled-back write", |tx| {
+        tx.query(READ, &[])?;
+        tx.query("SELECT add_reporter()", &[])?;
+        rolled_back_write(tx, INSERT_NOBODY)
+    }),
+    ("a rolled-back write, then a writing read", |tx| {
+        rolled_back_write(tx, INSERT_NOBODY)?;
+        tx.query("SELECT add_reporter()", &[]).map(|_| ())
+    }),
+    ("a writing read before two levels rolled back", |tx| {
+        tx.query("SELECT add_reporter()", &[])?;
+        let outer = tx.commit_on_success(|middle| {
+            rolled_back_write(middle, INSERT_NOBODY)?;
+            Err::<(), _>(Error::PendingCommitRollback) // any error
+        });
+        assert!(outer.is_err());
+        Ok(())
+    }),
+    (
+        "a released block's writing read after its nested rollback",
+        |tx| {
+            tx.commit_on_success(|middle| {
+                middle.query(READ, &[])?;
+                rolled_back_write(middle, INSERT_NOBODY)?;
+                middle.query("SELECT add_reporter()", &[]).map(|_| ())
+            })
+        },
+    ),
+    (
+        "a nested manual block's committed writing read, then its rollback",
+        |tx| {
+            tx.query(READ, &[])?;
+            tx.commit_manually(|inner| {
+                inner.query("SELECT add_reporter()", &[])?;
+                inner.commit()?;
+                inner.execute(INSERT_NOBODY, &[])?;
+                inner.rollback()
+            })
+        },
+    ),
+    (
+        "a writing read after a nested manual block counted in a rolled-back block",
+        |tx| {
+            tx.query(READ, &[])?;
+            tx.commit_manually(|inner| {
+                let rolled_back = inner.commit_on_success(|innermost| {
+                    innermost.execute(INSERT_NOBODY, &[])?;
+                    innermost.query(READ, &[])?;
+                    Err::<(), _>(Error::PendingCommitRollback) // any error
+                });
+                assert!(rolled_back.is_err());
+                inner.query("SELECT add_reporter()", &[]).map(|_| ())
+            })
+        },
+    ),
+    (
+        "a nested manual block's writing read, then a nested rollback in it",
+        |tx| {
+            tx.query(READ, &[])?;
+            let nested = tx.commit_manually(|inner| {
+                inner.query("SELECT add_reporter()", &[])?;
+                rolled_back_write(inner, INSERT_NOBODY)
+            });
+            assert!(
+                matches!(nested, Err(Error::PendingCommitRollback)),
+                "{nested:?}"
+            );
+            // The nested block rolled back its write: the outer one kept none.
+            tx.query("SELECT add_reporter()", &[]).map(|_| ())
+        },
+    ),
+];
+
+#[test]
+fn a_manual_block_whose_nested_writes_all_rolled_back_ends_ok_wherever_it_read() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    let mut tm = db.manager();
+    let mut wrong = Vec::new();
+    for (shape, body) in NOTHING_KEPT {
+        let result = tm.commit_manually(|tx| body(tx));
+        if result.is_err() {
+            wrong.push(format!("{shape}: {result:?}"));
+        }
+        // Also nested in a block that wrote and kept it.
+        let result = tm.commit_on_success(|tx| {
+            tx.execute(
+                "INSERT INTO reporter (first_name, last_name) VALUES ('Kept', 'Row')",
+                &[],
+            )?;
+            tx.commit_manually(|inner| body(inner))
+        });
+        if result.is_err() {
+            wrong.push(format!("{shape}, nested: {result:?}"));
+        }
+        assert!(db.outside_transaction(&tm), "{shape}");
+        let mut kept = db.committed();
+        kept.retain(|name| name != "Kept Row");
+        assert_eq!(kept, Vec::<String>::new(), "{shape}");
+    }
+    assert_eq!(wrong, Vec::<String>::new(), "these did not end Ok");
+}
+
+#[test]
+fn a_manual_block_that_kept_a_writing_reads_row_fails_beside_rolled_back_writes() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    let mut tm = db.manager();
+    let mut wrong = Vec::new();
+    for (shape, body) in WRITE_KEPT {
+        let result = tm.commit_manually(|tx| body(tx));
+        if !matches!(result, Err(Error::PendingCommitRollback)) {
+            wrong.push(format!("{shape}: {result:?}"));
+        }
+        let result = tm.commit_on_success(|tx| {
+            let nested = tx.commit_manually(|inner| body(inner));
+            if !matches!(nested, Err(Error::PendingCommitRollback)) {
+                wrong.push(format!("{shape}, nested: {nested:?}"));
+            }
+            Ok::<_, Error>(())
+        });
+        assert!(result.is_ok(), "{shape}, nested: {result:?}");
+        assert_eq!(db.committed(), Vec::<String>::new(), "{shape}");
+        assert!(db.outside_transaction(&tm), "{shape}");
+    }
+    assert_eq!(
+        wrong,
+        Vec::<String>::new(),
+        "these did not fail with PendingCommitRollback"
+    );
 }
 
 #[test]
