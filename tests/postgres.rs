@@ -900,7 +900,7 @@ fn a_manual_block_whose_nested_writes_all_rolled_back_ends_ok_wherever_it_read()
     let mut tm = db.manager();
     let mut wrong = Vec::new();
     for (shape, body) in NOTHING_KEPT {
-        let result = tm.commit_manually(|tx| body(tx));
+        let result = tm.commit_manually(*body);
         if result.is_err() {
             wrong.push(format!("{shape}: {result:?}"));
         }
@@ -910,7 +910,7 @@ fn a_manual_block_whose_nested_writes_all_rolled_back_ends_ok_wherever_it_read()
                 "INSERT INTO reporter (first_name, last_name) VALUES ('Kept', 'Row')",
                 &[],
             )?;
-            tx.commit_manually(|inner| body(inner))
+            tx.commit_manually(*body)
         });
         if result.is_err() {
             wrong.push(format!("{shape}, nested: {result:?}"));
@@ -930,12 +930,12 @@ fn a_manual_block_that_kept_a_writing_reads_row_fails_beside_rolled_back_writes(
     let mut tm = db.manager();
     let mut wrong = Vec::new();
     for (shape, body) in WRITE_KEPT {
-        let result = tm.commit_manually(|tx| body(tx));
+        let result = tm.commit_manually(*body);
         if !matches!(result, Err(Error::PendingCommitRollback)) {
             wrong.push(format!("{shape}: {result:?}"));
         }
         let result = tm.commit_on_success(|tx| {
-            let nested = tx.commit_manually(|inner| body(inner));
+            let nested = tx.commit_manually(*body);
             if !matches!(nested, Err(Error::PendingCommitRollback)) {
                 wrong.push(format!("{shape}, nested: {nested:?}"));
             }
