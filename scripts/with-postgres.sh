@@ -7,7 +7,10 @@
 # socket directory, fsync off: for tests and benchmarks only), exports
 # TXMANAGER_PG_URL pointing at a fresh database, runs CMD, and always stops
 # the cluster and deletes the directory, however CMD ends. Exits with CMD's
-# status.
+# status. A signal sent to this script alone (`kill PID`) is acted on when
+# CMD ends (bash runs a trap only after its foreground command): signal the
+# process group instead, as Ctrl-C and `timeout` do, to stop both at once.
+# Nothing can clean up after `kill -9`: the directory and server are left.
 #
 # Uses the newest /usr/lib/postgresql/*/bin, or initdb/pg_ctl on PATH; when
 # neither exists it installs the distribution's `postgresql` package (needs
