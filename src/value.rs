@@ -6,8 +6,10 @@
 //! This is the seam between record types and the database: code generated
 //! by `#[derive(Record)]` names only these items, never rusqlite's or
 //! `postgres`'s, so one declaration works on every backend. `Binder` and
-//! `RowReader` hold a SQLite statement or row, or (feature `postgres`) a
-//! PostgreSQL parameter list or row.
+//! `RowReader` hold what their backend binds to and reads from (a SQLite
+//! statement or row, a PostgreSQL parameter list or row): each backend
+//! module names those types in its [`ValueSeam`] impl, so this module names
+//! no database.
 //!
 //! The value traits and `Binder`/`RowReader` are generic over the backend
 //! (SQLite by default), so a field type is required to convert only on the
@@ -56,7 +58,14 @@ use rusqlite::types::ValueRef;
 pub trait SqlValue<B> {
     /// Binds the value to parameter `index` (1-based) of `target`.
     #[doc(hidden)]
-    fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError>;
+    fn bind_param<'s, 'c>(
+        &self,
+        target: &mut B::BindTarget<'s, 'c>,
+        index: usize,
+    ) -> Result<(), ValueError>
+    where
+        B: ValueSeam,
+        'c: 's;
 
     /// The value as a key, for errors and `disable_concurrency` rows.
     #[doc(hidden)]
@@ -66,7 +75,14 @@ pub trait SqlValue<B> {
 impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
     #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
     #[inline(always)] // a forwarding call per field: keep the field's bind in line
-    fn bind_param(&self, target: &mut BindTarget<'_, '_>, index: usize) -> Result<(), ValueError> {
+    fn bind_param<'s, 'c>(
+        &self,
+        target: &mut B::BindTarget<'s, 'c>,
+        index: usize,
+    ) -> Result<(), ValueError>
+    where
+        'c: 's,
+    {
         B::bind_value(self, target, index)
     }
 
@@ -101,38 +117,79 @@ impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
 pub trait FromSqlValue<B>: Sized {
     /// Reads column `index` (0-based) of `row`.
     #[doc(hidden)]
-    fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError>;
+    fn read_column<'r, 's>(row: &B::Row<'r, 's>, index: usize) -> Result<Self, ValueError>
+    where
+        B: ValueSeam,
+        's: 'r;
 
-    /// Whether a PostgreSQL column of type `ty` reads as `Self`: asked
-    /// before a statement whose result must read once it has written.
-    #[cfg(feature = "postgres")]
+    /// Whether a column of type `ty` reads as `Self`: asked before a
+    /// statement whose result must read once it has written.
     #[doc(hidden)]
-    fn reads_postgres_type(ty: &postgres::types::Type) -> bool;
+    fn reads_column_type(ty: &B::ColumnType) -> bool
+    where
+        B: ValueSeam;
 
-    /// Converts a rowid SQLite assigned on insert.
+    /// Converts a key the database assigned on insert (SQLite's rowid).
     #[doc(hidden)]
-    fn from_rowid(rowid: i64) -> Result<Self, ValueError>;
+    fn from_assigned_key(key: B::AssignedKey) -> Result<Self, ValueError>
+    where
+        B: ValueSeam;
 }
 
 impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
     #[doc(hidden)] // as in the trait: no dead links on the implementors' pages
     #[inline(always)] // a forwarding call per field: keep the field's read in line
-    fn read_column(row: &RowSource<'_, '_>, index: usize) -> Result<Self, ValueError> {
+    fn read_column<'r, 's>(row: &B::Row<'r, 's>, index: usize) -> Result<Self, ValueError>
+    where
+        's: 'r,
+    {
         B::read_value(row, index)
     }
 
-    #[cfg(feature = "postgres")]
     #[doc(hidden)]
     #[inline]
-    fn reads_postgres_type(ty: &postgres::types::Type) -> bool {
-        B::reads_postgres_type(ty)
+    fn reads_column_type(ty: &B::ColumnType) -> bool {
+        B::reads_column_type(ty)
     }
 
     #[doc(hidden)]
     #[inline]
-    fn from_rowid(rowid: i64) -> Result<Self, ValueError> {
-        B::from_rowid(rowid)
+    fn from_assigned_key(key: B::AssignedKey) -> Result<Self, ValueError> {
+        B::from_assigned_key(key)
     }
+}
+
+/// A backend's side of the value seam: what its statements bind values to
+/// and its rows are read from. Each backend module implements it for its
+/// backend type, and [`BindsValue`] and [`ReadsValue`] for the value types
+/// its driver converts; [`Binder`] and [`RowReader`] then hold that
+/// backend's own target and row, so a value can never reach another
+/// backend's statement. `pub` in this private module because the value
+/// traits name it; it cannot be named, or implemented, from outside the
+/// crate.
+pub trait ValueSeam: Sized {
+    /// What a [`Binder`] binds parameters to, for a statement borrowed for
+    /// `'s` from a connection borrowed for `'c`.
+    type BindTarget<'s, 'c>
+    where
+        'c: 's;
+
+    /// What a [`RowReader`] reads, a row borrowed for `'r` from a statement
+    /// borrowed for `'s`.
+    type Row<'r, 's>
+    where
+        's: 'r;
+
+    /// A result column's type, as the driver reports it before any row is
+    /// read (see [`ReadsValue::reads_column_type`]); `Infallible` where the
+    /// driver reports none.
+    type ColumnType;
+
+    /// A key the database assigns on insert and the driver reports apart
+    /// from any row (SQLite's rowid; see [`ReadsValue::from_assigned_key`]);
+    /// `Infallible` where an assigned key is read back from a row
+    /// (PostgreSQL's `RETURNING`).
+    type AssignedKey;
 }
 
 /// A backend that binds values of type `T`: implemented by each backend
@@ -143,11 +200,11 @@ impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
     message = "{Self} cannot bind a `{T}`",
     note = "PostgreSQL has no unsigned integers: use i64, or a type with the postgres crate's ToSql"
 )]
-pub trait BindsValue<T: ?Sized> {
+pub trait BindsValue<T: ?Sized>: ValueSeam {
     /// Binds `value` to parameter `index` (1-based) of `target`.
-    fn bind_value(
+    fn bind_value<'s, 'c: 's>(
         value: &T,
-        target: &mut BindTarget<'_, '_>,
+        target: &mut Self::BindTarget<'s, 'c>,
         index: usize,
     ) -> Result<(), ValueError>;
 
@@ -160,20 +217,19 @@ pub trait BindsValue<T: ?Sized> {
     message = "{Self} cannot read a `{T}`",
     note = "PostgreSQL has no unsigned integers: use i64, or a type with the postgres crate's FromSql"
 )]
-pub trait ReadsValue<T> {
+pub trait ReadsValue<T>: ValueSeam {
     /// Reads column `index` (0-based) of `row`.
-    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError>;
+    fn read_value<'r, 's: 'r>(row: &Self::Row<'r, 's>, index: usize) -> Result<T, ValueError>;
 
-    /// Whether a PostgreSQL column of type `ty` reads as a `T` (only
-    /// PostgreSQL's driver says; other backends read or fail per value).
-    #[cfg(feature = "postgres")]
+    /// Whether a column of type `ty` reads as a `T`. By default `true`:
+    /// a driver that says nothing before reading reads or fails per value.
     #[inline]
-    fn reads_postgres_type(_ty: &postgres::types::Type) -> bool {
+    fn reads_column_type(_ty: &Self::ColumnType) -> bool {
         true
     }
 
-    /// Converts a rowid SQLite assigned on insert (only SQLite has them).
-    fn from_rowid(rowid: i64) -> Result<T, ValueError>;
+    /// Converts a key the database assigned on insert.
+    fn from_assigned_key(key: Self::AssignedKey) -> Result<T, ValueError>;
 }
 
 /// The value types every backend converts (the version's `i64`, and the
@@ -208,17 +264,6 @@ pub trait CommonValues:
     + BindsValue<Option<Vec<u8>>>
     + ReadsValue<Option<Vec<u8>>>
 {
-}
-
-/// The error for a value handed to the other backend's statement, which
-/// no caller does: each backend module builds its own binders and readers.
-#[cfg(feature = "postgres")]
-#[cold]
-pub(crate) fn wrong_backend() -> ValueError {
-    rusqlite::Error::ToSqlConversionFailure(
-        "a value converted for one backend was given to another backend's statement".into(),
-    )
-    .into()
 }
 
 /// Why a value could not be bound or read: the database's own error. Only
@@ -290,29 +335,19 @@ impl From<ValueError> for rusqlite::Error {
 
 /// Binds the parameters of a record statement, in order: what
 /// [`RecordValues::bind_columns`](crate::RecordValues::bind_columns) writes its columns to.
-/// It holds a SQLite statement, or a PostgreSQL parameter list.
+/// It holds backend `B`'s own bind target: a SQLite statement, or a
+/// PostgreSQL parameter list.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
-pub struct Binder<'s, 'c, B> {
-    target: BindTarget<'s, 'c>,
+pub struct Binder<'s, 'c: 's, B: ValueSeam> {
+    target: B::BindTarget<'s, 'c>,
     next: usize,
     backend: PhantomData<fn() -> B>,
 }
 
-/// Where a [`Binder`] binds: a SQLite statement, or a PostgreSQL parameter
-/// list. `pub` in this private module because [`SqlValue`]'s hidden method
-/// names it; it cannot be named from outside the crate.
-#[derive(Debug)]
-pub enum BindTarget<'s, 'c> {
-    Sqlite(&'s mut rusqlite::Statement<'c>),
-    /// The statement's parameter types, and the values encoded so far.
-    #[cfg(feature = "postgres")]
-    Postgres(&'s [postgres::types::Type], &'s mut Vec<Encoded>),
-}
-
-impl<B> fmt::Debug for Binder<'_, '_, B> {
+impl<B: ValueSeam> fmt::Debug for Binder<'_, '_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Binder")
             .field("next", &self.next)
@@ -320,11 +355,11 @@ impl<B> fmt::Debug for Binder<'_, '_, B> {
     }
 }
 
-impl<'s, 'c, B> Binder<'s, 'c, B> {
+impl<'s, 'c: 's, B: ValueSeam> Binder<'s, 'c, B> {
     /// A binder of `target`'s parameters from `first` (1-based) on: made
     /// only by backend `B`'s module, for its own statements.
     #[inline]
-    pub(crate) fn new(target: BindTarget<'s, 'c>, first: usize) -> Self {
+    pub(crate) fn new(target: B::BindTarget<'s, 'c>, first: usize) -> Self {
         Binder {
             target,
             next: first,
@@ -333,7 +368,7 @@ impl<'s, 'c, B> Binder<'s, 'c, B> {
     }
 }
 
-impl<B> Binder<'_, '_, B> {
+impl<B: ValueSeam> Binder<'_, '_, B> {
     /// Binds `value` to the next parameter. `V` must convert on this
     /// binder's backend `B` ([`SqlValue<B>`]).
     ///
@@ -351,94 +386,20 @@ impl<B> Binder<'_, '_, B> {
     }
 }
 
-/// A value encoded for one parameter of a prepared PostgreSQL statement,
-/// in the format its own `ToSql` chose: what a [`Binder`] collects, because
-/// a record's fields are borrowed only while it binds them. The statement
-/// sends the bytes as they are. A value that would not convert keeps its
-/// error, and the statement fails with it (naming the parameter) when it
-/// runs.
-#[cfg(feature = "postgres")]
-#[derive(Debug)]
-pub struct Encoded(Result<Option<(bytes::BytesMut, postgres::types::Format)>, String>);
-
-#[cfg(feature = "postgres")]
-impl Encoded {
-    /// Encodes `value` for a parameter of type `ty`; `None` when the
-    /// statement has no such parameter (the server then refuses the count).
-    pub(crate) fn new<V: postgres::types::ToSql + ?Sized>(
-        ty: Option<&postgres::types::Type>,
-        value: &V,
-    ) -> Self {
-        let Some(ty) = ty else {
-            return Encoded(Err(
-                "the statement has no parameter for this value".to_owned()
-            ));
-        };
-        let mut out = bytes::BytesMut::new();
-        Encoded(match value.to_sql_checked(ty, &mut out) {
-            Ok(postgres::types::IsNull::Yes) => Ok(None),
-            Ok(postgres::types::IsNull::No) => Ok(Some((out, value.encode_format(ty)))),
-            Err(e) => Err(e.to_string()),
-        })
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl postgres::types::ToSql for Encoded {
-    fn to_sql(
-        &self,
-        _ty: &postgres::types::Type,
-        out: &mut bytes::BytesMut,
-    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match &self.0 {
-            Ok(Some((bytes, _))) => {
-                out.extend_from_slice(bytes);
-                Ok(postgres::types::IsNull::No)
-            }
-            Ok(None) => Ok(postgres::types::IsNull::Yes),
-            Err(e) => Err(e.clone().into()),
-        }
-    }
-
-    /// The type was checked when the value was encoded.
-    fn accepts(_ty: &postgres::types::Type) -> bool {
-        true
-    }
-
-    fn encode_format(&self, _ty: &postgres::types::Type) -> postgres::types::Format {
-        match &self.0 {
-            Ok(Some((_, format))) => *format,
-            _ => postgres::types::Format::Binary,
-        }
-    }
-
-    postgres::types::to_sql_checked!();
-}
-
 /// A result row of a record statement, read column by column in order: what
 /// [`RecordValues::from_row`](crate::RecordValues::from_row) builds a record from.
-/// It holds a SQLite row, or a PostgreSQL row.
+/// It holds backend `B`'s own row: a SQLite row, or a PostgreSQL row.
 ///
 /// # Example
 ///
 /// See [`Record`](crate::Record) for a hand-written implementation.
-pub struct RowReader<'r, 's, B> {
-    row: RowSource<'r, 's>,
+pub struct RowReader<'r, 's: 'r, B: ValueSeam> {
+    row: B::Row<'r, 's>,
     next: usize,
     backend: PhantomData<fn() -> B>,
 }
 
-/// What a [`RowReader`] reads: a SQLite row, or a
-/// PostgreSQL row. `pub` in this private module for the same reason as
-/// [`BindTarget`].
-#[derive(Debug)]
-pub enum RowSource<'r, 's> {
-    Sqlite(&'r rusqlite::Row<'s>),
-    #[cfg(feature = "postgres")]
-    Postgres(&'r postgres::Row),
-}
-
-impl<B> fmt::Debug for RowReader<'_, '_, B> {
+impl<B: ValueSeam> fmt::Debug for RowReader<'_, '_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RowReader")
             .field("next", &self.next)
@@ -446,11 +407,11 @@ impl<B> fmt::Debug for RowReader<'_, '_, B> {
     }
 }
 
-impl<'r, 's, B> RowReader<'r, 's, B> {
+impl<'r, 's: 'r, B: ValueSeam> RowReader<'r, 's, B> {
     /// A reader of `row`: made only by backend `B`'s module, for its own
     /// statements.
     #[inline]
-    pub(crate) fn new(row: RowSource<'r, 's>) -> Self {
+    pub(crate) fn new(row: B::Row<'r, 's>) -> Self {
         RowReader {
             row,
             next: 0,
@@ -459,7 +420,7 @@ impl<'r, 's, B> RowReader<'r, 's, B> {
     }
 }
 
-impl<B> RowReader<'_, '_, B> {
+impl<B: ValueSeam> RowReader<'_, '_, B> {
     /// Skips the next column without reading it: for a value the caller
     /// already has, such as the key a record was loaded by.
     ///

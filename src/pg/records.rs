@@ -21,8 +21,8 @@ use crate::block::Engine;
 use crate::shape::{self, BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{
-    BindTarget, Binder, BindsValue, CommonValues, Encoded, FromSqlValue, KeyValue, ReadsValue,
-    RowReader, RowSource, ValueError,
+    Binder, BindsValue, CommonValues, FromSqlValue, KeyValue, ReadsValue, RowReader, ValueError,
+    ValueSeam,
 };
 
 /// PostgreSQL's [`RecordStore`].
@@ -259,7 +259,10 @@ fn run<R>(
         |stmt| {
             let mut values = Vec::with_capacity(stmt.params().len());
             bind(&mut Binder::new(
-                BindTarget::Postgres(stmt.params(), &mut values),
+                PgParams {
+                    types: stmt.params(),
+                    values: &mut values,
+                },
                 1,
             ))
             .map(|()| values)
@@ -286,10 +289,7 @@ fn read_rows<T>(
     mut read: impl FnMut(&mut RowReader<'_, '_, Postgres>) -> Result<T, ValueError>,
 ) -> Result<Vec<T>, Error> {
     rows.iter()
-        .map(|row| {
-            read(&mut RowReader::new(RowSource::Postgres(row)))
-                .map_err(|e| e.into_statement_error(sql))
-        })
+        .map(|row| read(&mut RowReader::new(row)).map_err(|e| e.into_statement_error(sql)))
         .collect()
 }
 
@@ -330,11 +330,8 @@ impl RecordStore<Postgres> for PgRecords {
         let row = run(tm, sql, bind, |client, stmt, params| {
             client.query_opt(stmt, params)
         })?;
-        row.map(|row| {
-            read(&mut RowReader::new(RowSource::Postgres(&row)))
-                .map_err(|e| e.into_statement_error(sql))
-        })
-        .transpose()
+        row.map(|row| read(&mut RowReader::new(&row)).map_err(|e| e.into_statement_error(sql)))
+            .transpose()
     }
 
     fn query_all<T>(
@@ -369,7 +366,7 @@ impl RecordStore<Postgres> for PgRecords {
     ) -> Result<K, Error> {
         let row = run(tm, &sql.insert, bind, |client, stmt, params| {
             match stmt.columns().first().map(postgres::Column::type_) {
-                Some(ty) if !K::reads_postgres_type(ty) => Ok(Err(ty.name().to_owned())),
+                Some(ty) if !K::reads_column_type(ty) => Ok(Err(ty.name().to_owned())),
                 _ => client.query_one(stmt, params).map(Ok),
             }
         })?
@@ -379,7 +376,7 @@ impl RecordStore<Postgres> for PgRecords {
             column_type,
             key_type: std::any::type_name::<K>(),
         })?;
-        RowReader::new(RowSource::Postgres(&row))
+        RowReader::new(&row)
             .read()
             .map_err(|e| e.into_statement_error(&sql.insert))
     }
@@ -497,6 +494,88 @@ impl<V: ToSql + Sync, const N: usize> ClauseParams<Postgres> for [V; N] {
 
 // ---------- values: what PostgreSQL binds and reads ----------
 
+/// PostgreSQL binds to a statement's parameter list, encoding each value
+/// as it is bound, and reads from its row; the prepared statement reports
+/// each column's type before the statement runs.
+impl ValueSeam for Postgres {
+    type BindTarget<'s, 'c>
+        = PgParams<'s>
+    where
+        'c: 's;
+    type Row<'r, 's>
+        = &'r postgres::Row
+    where
+        's: 'r;
+    type ColumnType = Type;
+    type AssignedKey = std::convert::Infallible;
+}
+
+/// Where a `Binder` binds on PostgreSQL: the prepared statement's parameter
+/// types, and the values encoded so far.
+#[derive(Debug)]
+pub struct PgParams<'s> {
+    types: &'s [Type],
+    values: &'s mut Vec<Encoded>,
+}
+
+/// A value encoded for one parameter of a prepared PostgreSQL statement,
+/// in the format its own `ToSql` chose: what a `Binder` collects, because
+/// a record's fields are borrowed only while it binds them. The statement
+/// sends the bytes as they are. A value that would not convert keeps its
+/// error, and the statement fails with it (naming the parameter) when it
+/// runs.
+#[derive(Debug)]
+pub(crate) struct Encoded(Result<Option<(bytes::BytesMut, postgres::types::Format)>, String>);
+
+impl Encoded {
+    /// Encodes `value` for a parameter of type `ty`; `None` when the
+    /// statement has no such parameter (the server then refuses the count).
+    fn new<V: ToSql + ?Sized>(ty: Option<&Type>, value: &V) -> Self {
+        let Some(ty) = ty else {
+            return Encoded(Err(
+                "the statement has no parameter for this value".to_owned()
+            ));
+        };
+        let mut out = bytes::BytesMut::new();
+        Encoded(match value.to_sql_checked(ty, &mut out) {
+            Ok(IsNull::Yes) => Ok(None),
+            Ok(IsNull::No) => Ok(Some((out, value.encode_format(ty)))),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+}
+
+impl ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Ok(Some((bytes, _))) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+            Ok(None) => Ok(IsNull::Yes),
+            Err(e) => Err(e.clone().into()),
+        }
+    }
+
+    /// The type was checked when the value was encoded.
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> postgres::types::Format {
+        match &self.0 {
+            Ok(Some((_, format))) => *format,
+            _ => postgres::types::Format::Binary,
+        }
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 /// Every type in the list binds and reads here.
 impl CommonValues for Postgres {}
 
@@ -504,18 +583,15 @@ impl CommonValues for Postgres {}
 /// the parameter's type as it is bound.
 impl<T: ToSql + Sync + ?Sized> BindsValue<T> for Postgres {
     #[inline]
-    fn bind_value(
+    fn bind_value<'s, 'c: 's>(
         value: &T,
-        target: &mut BindTarget<'_, '_>,
+        target: &mut PgParams<'s>,
         index: usize,
     ) -> Result<(), ValueError> {
-        match target {
-            BindTarget::Postgres(types, values) => {
-                values.push(Encoded::new(types.get(index - 1), value));
-                Ok(())
-            }
-            BindTarget::Sqlite(_) => Err(crate::value::wrong_backend()),
-        }
+        target
+            .values
+            .push(Encoded::new(target.types.get(index - 1), value));
+        Ok(())
     }
 
     /// The value as PostgreSQL stores it in an integer, text or `bytea`
@@ -548,22 +624,19 @@ impl<T: ToSql + Sync + ?Sized> BindsValue<T> for Postgres {
 /// PostgreSQL reads every type the `postgres` crate reads into an owned value.
 impl<T: FromSqlOwned> ReadsValue<T> for Postgres {
     #[inline]
-    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
-        match row {
-            RowSource::Postgres(row) => Ok(row.try_get(index)?),
-            RowSource::Sqlite(_) => Err(crate::value::wrong_backend()),
-        }
+    fn read_value<'r, 's: 'r>(row: &&'r postgres::Row, index: usize) -> Result<T, ValueError> {
+        Ok(row.try_get(index)?)
     }
 
     #[inline]
-    fn reads_postgres_type(ty: &Type) -> bool {
+    fn reads_column_type(ty: &Type) -> bool {
         <T as postgres::types::FromSql<'_>>::accepts(ty)
     }
 
     /// PostgreSQL has no rowids: a key it assigns is read back with
     /// `RETURNING`.
-    fn from_rowid(_: i64) -> Result<T, ValueError> {
-        Err(crate::value::wrong_backend())
+    fn from_assigned_key(key: std::convert::Infallible) -> Result<T, ValueError> {
+        match key {}
     }
 }
 

@@ -16,8 +16,8 @@ use crate::block::Engine;
 use crate::shape::{BadName, ColumnSet, RecordSql, TableShape, UpdateSql};
 use crate::store::{ClauseParams, FoundTrigger, RecordStore, SqlCache, TriggerState};
 use crate::value::{
-    BindTarget, Binder, BindsValue, CommonValues, FromSqlValue, KeyValue, ReadsValue, RowReader,
-    RowSource, ValueError,
+    Binder, BindsValue, CommonValues, FromSqlValue, KeyValue, ReadsValue, RowReader, ValueError,
+    ValueSeam,
 };
 
 /// SQLite's [`RecordStore`].
@@ -49,7 +49,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
         bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
     ) -> Result<u64, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
+            bind(&mut Binder::<Sqlite>::new(stmt, 1))?;
             stmt.raw_execute()
         })
         .map(|n| n as u64)
@@ -63,10 +63,10 @@ impl RecordStore<Sqlite> for SqliteRecords {
         read: impl FnOnce(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Option<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
+            bind(&mut Binder::<Sqlite>::new(stmt, 1))?;
             let mut rows = stmt.raw_query();
             match rows.next()? {
-                Some(row) => Ok(Some(read(&mut RowReader::new(RowSource::Sqlite(row)))?)),
+                Some(row) => Ok(Some(read(&mut RowReader::new(row))?)),
                 None => Ok(None),
             }
         })
@@ -79,11 +79,11 @@ impl RecordStore<Sqlite> for SqliteRecords {
         mut read: impl FnMut(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
+            bind(&mut Binder::<Sqlite>::new(stmt, 1))?;
             let mut rows = stmt.raw_query();
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
-                found.push(read(&mut RowReader::new(RowSource::Sqlite(row)))?);
+                found.push(read(&mut RowReader::new(row))?);
             }
             Ok(found)
         })
@@ -109,7 +109,7 @@ impl RecordStore<Sqlite> for SqliteRecords {
         bind: impl Fn(&mut Binder<'_, '_, Sqlite>) -> Result<(), ValueError>,
     ) -> Result<K, Error> {
         let rowid = tm.run_statement(&sql.insert, |stmt| {
-            bind(&mut Binder::new(BindTarget::Sqlite(stmt), 1))?;
+            bind(&mut Binder::<Sqlite>::new(stmt, 1))?;
             stmt.raw_execute()?;
             Ok(tm.conn.last_insert_rowid())
         })?;
@@ -221,9 +221,7 @@ impl<P: Params> ClauseParams<Sqlite> for P {
         mut read: impl FnMut(&mut RowReader<'_, '_, Sqlite>) -> Result<T, ValueError>,
     ) -> Result<Vec<T>, Error> {
         tm.run_statement(sql, |stmt| {
-            let rows = stmt.query_map(self, |row| {
-                Ok(read(&mut RowReader::new(RowSource::Sqlite(row)))?)
-            })?;
+            let rows = stmt.query_map(self, |row| Ok(read(&mut RowReader::new(row))?))?;
             rows.collect()
         })
     }
@@ -233,10 +231,26 @@ impl<P: Params> ClauseParams<Sqlite> for P {
 /// why the key type cannot hold one.
 #[inline]
 fn key_from_rowid<K: FromSqlValue<Sqlite>>(rowid: i64) -> Result<K, ValueError> {
-    K::from_rowid(rowid)
+    K::from_assigned_key(rowid)
 }
 
 // ---------- values: what SQLite binds and reads ----------
+
+/// SQLite binds to its statement and reads from its row; its driver
+/// reports no column type before reading (a value reads or fails as it is
+/// read).
+impl ValueSeam for Sqlite {
+    type BindTarget<'s, 'c>
+        = &'s mut rusqlite::Statement<'c>
+    where
+        'c: 's;
+    type Row<'r, 's>
+        = &'r rusqlite::Row<'s>
+    where
+        's: 'r;
+    type ColumnType = std::convert::Infallible;
+    type AssignedKey = i64;
+}
 
 /// Every type in the list binds and reads here.
 impl CommonValues for Sqlite {}
@@ -244,16 +258,12 @@ impl CommonValues for Sqlite {}
 /// SQLite binds every type rusqlite binds.
 impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
     #[inline(always)] // once per field, on every save
-    fn bind_value(
+    fn bind_value<'s, 'c: 's>(
         value: &T,
-        target: &mut BindTarget<'_, '_>,
+        stmt: &mut &'s mut rusqlite::Statement<'c>,
         index: usize,
     ) -> Result<(), ValueError> {
-        match target {
-            BindTarget::Sqlite(stmt) => Ok(stmt.raw_bind_parameter(index, value)?),
-            #[cfg(feature = "postgres")]
-            BindTarget::Postgres(..) => Err(crate::value::wrong_backend()),
-        }
+        Ok(stmt.raw_bind_parameter(index, value)?)
     }
 
     fn key_value(value: &T) -> KeyValue {
@@ -270,15 +280,12 @@ impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
 /// SQLite reads every type rusqlite reads.
 impl<T: FromSql> ReadsValue<T> for Sqlite {
     #[inline(always)] // once per field, on every load
-    fn read_value(row: &RowSource<'_, '_>, index: usize) -> Result<T, ValueError> {
-        match row {
-            RowSource::Sqlite(row) => Ok(row.get(index)?),
-            #[cfg(feature = "postgres")]
-            RowSource::Postgres(_) => Err(crate::value::wrong_backend()),
-        }
+    fn read_value<'r, 's: 'r>(row: &&'r rusqlite::Row<'s>, index: usize) -> Result<T, ValueError> {
+        Ok(row.get(index)?)
     }
 
-    fn from_rowid(rowid: i64) -> Result<T, ValueError> {
+    /// The rowid SQLite assigned, as `T`.
+    fn from_assigned_key(rowid: i64) -> Result<T, ValueError> {
         T::column_result(ValueRef::Integer(rowid)).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(
                 0,
