@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::value::{ValueError, ValueErrorKind};
+use crate::value::ValueError;
 use crate::{KeyValue, Mode};
 
 /// A transaction-control step that txmanager runs on your behalf.
@@ -764,13 +764,22 @@ impl Error {
     }
 }
 
+/// The client's error a `ValueError` holds (each backend's `ValueSeam::Error`,
+/// or, from a hand-written record impl, any client's), as this database's
+/// variant.
 impl From<ValueError> for Error {
     fn from(e: ValueError) -> Self {
-        match e.0 {
-            ValueErrorKind::Sqlite(e) => Error::Sqlite(e),
-            #[cfg(feature = "postgres")]
-            ValueErrorKind::Postgres(e) => Error::Postgres(e),
-        }
+        let e = match e.into_inner().downcast::<rusqlite::Error>() {
+            Ok(e) => return Error::Sqlite(*e),
+            Err(e) => e,
+        };
+        #[cfg(feature = "postgres")]
+        let e = match e.downcast::<postgres::Error>() {
+            Ok(e) => return Error::Postgres(*e),
+            Err(e) => e,
+        };
+        // Only `From` impls for the clients above make a `ValueError`.
+        Error::Sqlite(rusqlite::Error::ToSqlConversionFailure(e))
     }
 }
 
@@ -778,9 +787,10 @@ impl From<ValueError> for Error {
 impl ValueError {
     /// The statement error for a value of `sql` that could not be read.
     pub(crate) fn into_statement_error(self, sql: &str) -> Error {
-        match self.0 {
-            ValueErrorKind::Sqlite(e) => Error::statement(sql, e),
-            ValueErrorKind::Postgres(e) => Error::statement(sql, e),
+        match Error::from(self) {
+            Error::Sqlite(e) => Error::statement(sql, e),
+            Error::Postgres(e) => Error::statement(sql, e),
+            other => other,
         }
     }
 }

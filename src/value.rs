@@ -23,8 +23,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use rusqlite::types::ValueRef;
-
 /// A value that can be bound as an SQL parameter on backend `B`
 /// ([`Sqlite`](crate::Sqlite), or `Postgres` with the `postgres` feature):
 /// a record's column or its primary key.
@@ -190,6 +188,12 @@ pub trait ValueSeam: Sized {
     /// `Infallible` where an assigned key is read back from a row
     /// (PostgreSQL's `RETURNING`).
     type AssignedKey;
+
+    /// The client's error, which a [`ValueError`] holds (the backend
+    /// module implements `From` for it, through `ValueError::new`), and
+    /// which `error.rs` turns into that database's variant of
+    /// [`Error`](crate::Error).
+    type Error: std::error::Error + Send + Sync + 'static + Into<ValueError>;
 }
 
 /// A backend that binds values of type `T`: implemented by each backend
@@ -277,59 +281,35 @@ pub trait CommonValues:
 /// assert!(matches!(Error::from(err), Error::Sqlite(_)));
 /// ```
 #[derive(Debug)]
-pub struct ValueError(pub(crate) ValueErrorKind);
+pub struct ValueError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
-#[derive(Debug)]
-pub(crate) enum ValueErrorKind {
-    Sqlite(rusqlite::Error),
-    #[cfg(feature = "postgres")]
-    Postgres(postgres::Error),
+impl ValueError {
+    /// A value error holding `error`, the error of backend `B`'s client:
+    /// what each backend's `From` impl for its client's error calls.
+    /// Boxed, so that a `Result<_, ValueError>` on the per-field path
+    /// stays two words, and the box is made only when a value fails.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn new<B: ValueSeam>(error: B::Error) -> Self {
+        ValueError(Box::new(error))
+    }
+
+    /// The client's error this value error holds: `error.rs` and the
+    /// backend modules recover its type by downcasting.
+    pub(crate) fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.0
+    }
 }
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            ValueErrorKind::Sqlite(e) => e.fmt(f),
-            #[cfg(feature = "postgres")]
-            ValueErrorKind::Postgres(e) => e.fmt(f),
-        }
+        self.0.fmt(f)
     }
 }
 
 impl std::error::Error for ValueError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0 {
-            ValueErrorKind::Sqlite(e) => e.source(),
-            #[cfg(feature = "postgres")]
-            ValueErrorKind::Postgres(e) => e.source(),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for ValueError {
-    #[inline]
-    fn from(e: rusqlite::Error) -> Self {
-        ValueError(ValueErrorKind::Sqlite(e))
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl From<postgres::Error> for ValueError {
-    #[inline]
-    fn from(e: postgres::Error) -> Self {
-        ValueError(ValueErrorKind::Postgres(e))
-    }
-}
-
-impl From<ValueError> for rusqlite::Error {
-    #[inline]
-    fn from(e: ValueError) -> Self {
-        match e.0 {
-            ValueErrorKind::Sqlite(e) => e,
-            // Only a record type mixing backends by hand gets here.
-            #[cfg(feature = "postgres")]
-            ValueErrorKind::Postgres(e) => rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        }
+        self.0.source()
     }
 }
 
@@ -513,16 +493,6 @@ impl KeyValue {
     #[must_use]
     pub fn of<B, V: SqlValue<B> + ?Sized>(value: &V) -> Self {
         value.key_value()
-    }
-
-    pub(crate) fn from_ref(value: ValueRef<'_>) -> Self {
-        match value {
-            ValueRef::Integer(i) => KeyValue::Integer(i),
-            ValueRef::Text(t) => KeyValue::Text(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Blob(b) => KeyValue::Blob(b.to_vec()),
-            ValueRef::Real(r) => KeyValue::Other(r.to_string()),
-            ValueRef::Null => KeyValue::Other("NULL".to_owned()),
-        }
     }
 }
 

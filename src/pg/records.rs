@@ -508,6 +508,14 @@ impl ValueSeam for Postgres {
         's: 'r;
     type ColumnType = Type;
     type AssignedKey = std::convert::Infallible;
+    type Error = postgres::Error;
+}
+
+impl From<postgres::Error> for ValueError {
+    #[inline]
+    fn from(e: postgres::Error) -> Self {
+        ValueError::new::<Postgres>(e)
+    }
 }
 
 /// Where a `Binder` binds on PostgreSQL: the prepared statement's parameter

@@ -250,6 +250,28 @@ impl ValueSeam for Sqlite {
         's: 'r;
     type ColumnType = std::convert::Infallible;
     type AssignedKey = i64;
+    type Error = rusqlite::Error;
+}
+
+impl From<rusqlite::Error> for ValueError {
+    #[inline]
+    fn from(e: rusqlite::Error) -> Self {
+        ValueError::new::<Sqlite>(e)
+    }
+}
+
+/// For `?` inside rusqlite's own closures (a statement run through
+/// `run_statement`, a `query_map` row).
+impl From<ValueError> for rusqlite::Error {
+    #[inline]
+    fn from(e: ValueError) -> Self {
+        match e.into_inner().downcast::<rusqlite::Error>() {
+            Ok(e) => *e,
+            // A hand-written `RecordValues<Sqlite>` that returned another
+            // database's error: kept whole, as the conversion's cause.
+            Err(other) => rusqlite::Error::ToSqlConversionFailure(other),
+        }
+    }
 }
 
 /// Every type in the list binds and reads here.
@@ -269,11 +291,22 @@ impl<T: ToSql + ?Sized> BindsValue<T> for Sqlite {
     fn key_value(value: &T) -> KeyValue {
         let value_ref = match ToSql::to_sql(value) {
             Ok(ToSqlOutput::Borrowed(v)) => v,
-            Ok(ToSqlOutput::Owned(ref v)) => return KeyValue::from_ref(v.into()),
+            Ok(ToSqlOutput::Owned(ref v)) => return key_of(v.into()),
             Ok(_) => return KeyValue::Other("(unrepresentable)".to_owned()),
             Err(e) => return KeyValue::Other(format!("(unrepresentable: {e})")),
         };
-        KeyValue::from_ref(value_ref)
+        key_of(value_ref)
+    }
+}
+
+/// A SQLite value as a key.
+fn key_of(value: ValueRef<'_>) -> KeyValue {
+    match value {
+        ValueRef::Integer(i) => KeyValue::Integer(i),
+        ValueRef::Text(t) => KeyValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => KeyValue::Blob(b.to_vec()),
+        ValueRef::Real(r) => KeyValue::Other(r.to_string()),
+        ValueRef::Null => KeyValue::Other("NULL".to_owned()),
     }
 }
 
