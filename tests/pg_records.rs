@@ -9,7 +9,7 @@ mod common;
 
 use common::pg::PgDb;
 use txmanager::{
-    Error, PgBlockOptions, PgIsolation, Postgres, Record, RetryPolicy, Retryable,
+    DatabaseError, Error, PgBlockOptions, PgIsolation, Postgres, Record, RetryPolicy, Retryable,
     TransactionManager, VersionKind, apply_concurrency_check, apply_concurrency_check_for,
     check_version_triggers, drop_version_triggers, version_triggers,
 };
@@ -245,6 +245,25 @@ struct NarrowTag {
     #[record(version(auto_increment))]
     version: Option<i64>,
     label: i32, // the column is TEXT
+}
+
+#[test]
+fn a_column_that_does_not_read_as_its_field_fails_with_postgresqls_own_error_naming_the_select() {
+    let (_db, tm) = with_tag();
+    let err = NarrowTag::get(&tm, 1).unwrap_err(); // its label is TEXT 'a'
+    match &err {
+        Error::Statement {
+            sql,
+            source: DatabaseError::Postgres(source),
+        } => {
+            assert!(sql.starts_with("SELECT"), "{sql}");
+            assert!(
+                source.to_string().contains("deserializing column"),
+                "{source}"
+            );
+        }
+        other => panic!("the client's own read error, naming the SELECT, not {other:?}"),
+    }
 }
 
 #[test]
