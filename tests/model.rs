@@ -1,5 +1,7 @@
 //! Property test: random programs of nested blocks in all three modes, with
-//! writes, reads, commits, rollbacks, hooks, returned errors and panics,
+//! writes, reads, writing reads (a `SELECT` of a function that inserts, on
+//! PostgreSQL: only the server's row counts see that write, alone or handed
+//! up from a nested block), commits, rollbacks, hooks, returned errors and panics,
 //! statements that fail, raw transaction-control statements (alone or
 //! inside a batch after a write) and multi-statement batches that write and
 //! then fail, run against a real database and, in lockstep, against a simple
@@ -35,6 +37,11 @@ enum End {
 #[derive(Debug, Clone)]
 enum Op {
     Insert,
+    /// An insert through a query (`Statements::writing_read`): on
+    /// PostgreSQL a `SELECT` of a writing function, which dirty tracking
+    /// takes for a read, so only the server's row counts tell a manual
+    /// block that it holds a write. The model: a write like `Insert`.
+    WritingRead,
     /// A read (`SELECT count(*)`).
     Read,
     /// A statement the database rejects (no such table).
@@ -63,7 +70,17 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let leaf = prop_oneof![
-        4 => Just(Op::Insert),
+        3 => Just(Op::Insert),
+        1 => Just(Op::WritingRead),
+        // A writing read in a nested block: released or committed into
+        // the block around it, which then holds the write; or left
+        // uncommitted in a manual one. On PostgreSQL only the server's row
+        // counts see these writes.
+        2 => prop_oneof![
+            Just(vec![Op::WritingRead]).prop_map(|body| Op::Block { mode: Mode::CommitOnSuccess, end: End::Ok, body }),
+            Just(vec![Op::WritingRead, Op::Commit]).prop_map(|body| Op::Block { mode: Mode::CommitManually, end: End::Ok, body }),
+            Just(vec![Op::WritingRead]).prop_map(|body| Op::Block { mode: Mode::CommitManually, end: End::Ok, body }),
+        ],
         1 => Just(Op::Read),
         1 => Just(Op::FailingStatement),
         1 => Just(Op::MissingRow),
@@ -488,9 +505,13 @@ impl Run<'_> {
     /// `op` is not one.
     fn statement(&mut self, runs: &impl Statements, op: &Op) -> bool {
         match op {
-            Op::Insert => {
+            Op::Insert | Op::WritingRead => {
                 let v = self.model.value();
-                let result = runs.insert_with_id(v, FIRST_NAME, &v.to_string());
+                let result = if matches!(op, Op::Insert) {
+                    runs.insert_with_id(v, FIRST_NAME, &v.to_string())
+                } else {
+                    runs.writing_read(v, FIRST_NAME, &v.to_string())
+                };
                 if self.model.top_aborted() {
                     assert_refused_as_aborted(&result);
                 } else {
@@ -578,6 +599,7 @@ impl Run<'_> {
             }
             match op {
                 Op::Insert
+                | Op::WritingRead
                 | Op::Read
                 | Op::FailingStatement
                 | Op::MissingRow
@@ -686,6 +708,7 @@ impl Run<'_> {
             match op {
                 // No handle outside a block: nothing to run.
                 Op::Insert
+                | Op::WritingRead
                 | Op::Read
                 | Op::FailingStatement
                 | Op::MissingRow

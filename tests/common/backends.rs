@@ -38,6 +38,12 @@ pub trait Statements {
     /// Inserts a reporter with a chosen primary key (a duplicate key is an
     /// integrity error).
     fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error>;
+    /// The same insert, through a query that returns rows: on PostgreSQL
+    /// `SELECT insert_reporter(..)`, a writing function, which dirty
+    /// tracking takes for a read (only the server's row counts see the
+    /// write); on SQLite `INSERT … RETURNING`, which SQLite itself knows
+    /// writes.
+    fn writing_read(&self, id: i64, first: &str, last: &str) -> Result<(), Error>;
     /// The reporters this connection sees (its own transaction's work
     /// included), "First Last", in id order.
     fn names(&self) -> Result<Vec<String>, Error>;
@@ -90,6 +96,11 @@ macro_rules! sqlite_statements {
             }
             fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
                 self.execute(INSERT_WITH_ID, (id, first, last)).map(drop)
+            }
+            fn writing_read(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
+                let sql = "INSERT INTO reporter (id, first_name, last_name) VALUES ($1, $2, $3) \
+                           RETURNING id";
+                self.query_row(sql, (id, first, last), |_| Ok(()))
             }
             fn names(&self) -> Result<Vec<String>, Error> {
                 let mut stmt = self.prepare(NAMES)?;
@@ -150,6 +161,10 @@ pub mod pg {
                 fn insert_with_id(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
                     self.execute(INSERT_WITH_ID, &[&id, &first, &last])
                         .map(drop)
+                }
+                fn writing_read(&self, id: i64, first: &str, last: &str) -> Result<(), Error> {
+                    let sql = "SELECT insert_reporter($1, $2, $3)";
+                    self.query(sql, &[&id, &first, &last]).map(drop)
                 }
                 fn names(&self) -> Result<Vec<String>, Error> {
                     Ok(self.query(NAMES, &[])?.iter().map(|r| r.get(0)).collect())

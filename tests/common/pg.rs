@@ -32,7 +32,9 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// Creates a fresh schema with a `reporter` table (Django's doctest model).
+    /// Creates a fresh schema with a `reporter` table (Django's doctest
+    /// model), and `insert_reporter(id, first, last)`, a function that
+    /// inserts one (`Statements::writing_read`).
     pub fn new() -> PgDb {
         let url = server_url();
         let mut config: Config = url
@@ -58,7 +60,11 @@ impl PgDb {
                      first_name TEXT NOT NULL,
                      last_name TEXT NOT NULL,
                      email TEXT NOT NULL DEFAULT ''
-                 );"
+                 );
+                 CREATE FUNCTION {schema}.insert_reporter(new_id int8, new_first text, new_last text)
+                     RETURNS void LANGUAGE sql
+                     AS $$ INSERT INTO {schema}.reporter (id, first_name, last_name)
+                           VALUES (new_id, new_first, new_last) $$;"
             ))
             .expect("create the test's schema");
         config.options(&format!("-c search_path={schema}"));
