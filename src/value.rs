@@ -316,11 +316,23 @@ impl std::error::Error for ValueError {
 /// Binds the parameters of a record statement, in order: what
 /// [`RecordValues::bind_columns`](crate::RecordValues::bind_columns) writes its columns to.
 /// It holds backend `B`'s own bind target: a SQLite statement, or a
-/// PostgreSQL parameter list.
+/// PostgreSQL parameter list. `B` is a [`Backend`](crate::Backend) (the
+/// bound the type shows names the backend's value types, which are not
+/// public): code generic over the backend writes `B: Backend`.
 ///
 /// # Example
 ///
-/// See [`Record`](crate::Record) for a hand-written implementation.
+/// See [`Record`](crate::Record) for a hand-written implementation. Code
+/// generic over the backend binds the types every backend converts:
+///
+/// ```
+/// use txmanager::{Backend, Binder, ValueError};
+///
+/// fn bind_label<B: Backend>(values: &mut Binder<'_, '_, B>, id: i64, label: &String) -> Result<(), ValueError> {
+///     values.bind(&id)?;
+///     values.bind(label)
+/// }
+/// ```
 pub struct Binder<'s, 'c: 's, B: ValueSeam> {
     target: B::BindTarget<'s, 'c>,
     next: usize,
@@ -368,7 +380,8 @@ impl<B: ValueSeam> Binder<'_, '_, B> {
 
 /// A result row of a record statement, read column by column in order: what
 /// [`RecordValues::from_row`](crate::RecordValues::from_row) builds a record from.
-/// It holds backend `B`'s own row: a SQLite row, or a PostgreSQL row.
+/// It holds backend `B`'s own row: a SQLite row, or a PostgreSQL row. `B`
+/// is a [`Backend`](crate::Backend), as for [`Binder`].
 ///
 /// # Example
 ///
