@@ -294,6 +294,49 @@ where
     assert_eq!(db.committed(), ["Ben Jones"]);
 }
 
+/// PostgreSQL: a `COMMIT` the server answers with 40003
+/// (statement_completion_unknown) is `CommitOutcomeUnknown`: never retried,
+/// and the manager is broken, as after a connection lost during `COMMIT`
+/// (`tests/postgres.rs`). A deferred constraint trigger raises it here, so
+/// this server did roll back; a client cannot tell that from a real unknown
+/// outcome, so it must not run the work again.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_commit_answered_with_40003_has_an_unknown_outcome_and_is_never_retried() {
+    let db = common::backends::pg::PgHarness::new();
+    db.raw(
+        "CREATE FUNCTION completion_unknown() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'raised by the test at COMMIT' USING ERRCODE = '40003'; END $$;
+         CREATE CONSTRAINT TRIGGER unknown_at_commit AFTER INSERT ON reporter
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION completion_unknown();",
+    );
+    let mut tm = db.manager();
+    let mut runs = 0;
+    let err = tm
+        .commit_on_success_with_retry(&RetryPolicy::default(), |tx| {
+            runs += 1;
+            tx.insert("Alice", "Smith")
+        })
+        .unwrap_err();
+    assert_eq!(runs, 1, "an unknown outcome is never retried");
+    assert_eq!(err.gave_up(), GaveUp::NotRetryable);
+    assert!(
+        matches!(err.error(), Error::CommitOutcomeUnknown { .. }),
+        "{:?}",
+        err.error()
+    );
+    assert_eq!(err.error().sqlstate(), Some("40003"), "{:?}", err.error());
+    assert!(
+        err.to_string().contains("outcome of COMMIT is unknown"),
+        "{err}"
+    );
+    assert!(
+        tm.is_broken(),
+        "after an unknown outcome the manager is broken"
+    );
+    assert!(db.committed().is_empty());
+}
+
 /// A record written by hand whose binding code panics for the label
 /// "panic in bind", and whose row mapper panics for a row labelled "panic
 /// in read". Trigger-versioned: outside a block its save runs in a
