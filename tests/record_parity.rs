@@ -159,6 +159,7 @@ for_each_backend!(
     a_tables_own_after_trigger_that_updates_the_row_causes_no_false_conflict,
     a_records_own_binding_code_may_use_the_manager,
     a_save_whose_read_back_fails_outside_a_block_commits_nothing,
+    per_type_settings_change_the_check_and_the_bump,
 );
 
 #[derive(Debug, Clone, Default, Record)]
@@ -1273,5 +1274,158 @@ fn a_save_in_its_own_transaction_survives_deallocate_all() {
     assert_eq!(
         db.scalar("SELECT version FROM ledger WHERE label = 'after DISCARD ALL'"),
         Some(3)
+    );
+}
+
+/// `check = false`: never checked, still bumped.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "setting", check = false)]
+struct Unchecked {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+    views: i64,
+}
+
+/// `increment = false`: checked, never bumped.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "setting", increment = false)]
+struct Frozen {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+    views: i64,
+}
+
+/// `version_required = false`: a record without a version saves over its row.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "setting", version_required = false)]
+struct Loose {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+    views: i64,
+}
+
+/// A conditional version watching every saved field but `views`.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "setting", ignore(views))]
+struct Watched {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(conditional))]
+    version: Option<i64>,
+    label: String,
+    views: i64,
+}
+
+/// django-concurrency's per-type settings change each backend's SQL alike:
+/// `check = false` lets a stale copy through and still moves the version
+/// on from the row's; `increment = false` checks and keeps the version;
+/// `version_required = false` saves a record without a version over its
+/// row; an ignored field never bumps a conditional version. Full saves and
+/// `save_fields` both.
+fn per_type_settings_change_the_check_and_the_bump<H: Harness>() {
+    let (db, tm) = setup::<H>();
+    db.raw(&format!(
+        "CREATE TABLE setting (id {}, version BIGINT NOT NULL, label TEXT NOT NULL, views BIGINT NOT NULL)",
+        H::SERIAL_KEY
+    ));
+    let version = || db.scalar("SELECT version FROM setting WHERE id = 1");
+
+    let mut a = Unchecked {
+        label: "a".into(),
+        ..Default::default()
+    };
+    a.save(&tm).unwrap();
+    let mut stale = Unchecked::get(&tm, 1).unwrap();
+    a.save(&tm).unwrap();
+    stale.label = "stale wins".into();
+    stale.save(&tm).unwrap();
+    assert_eq!(
+        (stale.version, version()),
+        (Some(3), Some(3)),
+        "unchecked, bumped"
+    );
+    stale.version = Some(1);
+    stale.save_fields(&tm, &["label"]).unwrap();
+    assert_eq!(version(), Some(4), "save_fields: unchecked, bumped");
+
+    let mut frozen = Frozen::get(&tm, 1).unwrap();
+    frozen.label = "frozen".into();
+    frozen.save(&tm).unwrap();
+    frozen.save_fields(&tm, &["label"]).unwrap();
+    assert_eq!(
+        (frozen.version, version()),
+        (Some(4), Some(4)),
+        "checked, not bumped"
+    );
+    frozen.version = Some(3);
+    let err = frozen.save(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 3,
+                found: Some(4),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let mut posted = Loose {
+        id: Some(1),
+        label: "posted".into(),
+        ..Default::default()
+    };
+    posted.save(&tm).unwrap();
+    assert_eq!(
+        (posted.version, version()),
+        (Some(5), Some(5)),
+        "saved over, unchecked"
+    );
+    let mut new = Loose {
+        id: Some(7),
+        label: "new".into(),
+        ..Default::default()
+    };
+    new.save(&tm).unwrap();
+    assert_eq!(new.version, Some(1), "no row under that key: inserted");
+
+    let mut w = Watched::get(&tm, 1).unwrap();
+    let mut reader = w.clone();
+    w.views = 10;
+    w.save(&tm).unwrap();
+    assert_eq!(version(), Some(5), "views is ignored: no bump");
+    w.label = "watched".into();
+    w.save(&tm).unwrap();
+    assert_eq!(
+        (w.version, version()),
+        (Some(6), Some(6)),
+        "label is watched: bumped"
+    );
+    reader.views = 11;
+    let err = reader.save(&tm).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RecordModified {
+                expected: 5,
+                found: Some(6),
+                ..
+            }
+        ),
+        "the check always runs: {err:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT views FROM setting WHERE id = 1"),
+        Some(10)
     );
 }
