@@ -1,6 +1,7 @@
 //! One body of record and versioning tests for both backends: saves,
 //! inserts, updates and deletes of every version kind, stale writes,
-//! disable scopes, version triggers and bad names, each written once as a
+//! disable scopes, version triggers, bad names, the per-type settings and
+//! the conflict handler, each written once as a
 //! generic function over a [`Harness`] and instantiated for SQLite (always)
 //! and PostgreSQL (with the `postgres` feature; it fails without a server).
 //! The same `#[derive(Record)]` declarations serve both.
@@ -11,8 +12,10 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use txmanager::{
-    Backend, ConcurrencyTarget, Error, Record, TransactionManager, VersionKind,
+    Backend, ConcurrencyTarget, Conflict, Error, Record, TransactionManager, VersionKind,
     apply_concurrency_check, apply_concurrency_check_for, check_version_triggers,
     concurrency_check, disable_concurrency, disable_version_increment, drop_version_triggers,
     has_changed, version_triggers,
@@ -160,6 +163,7 @@ for_each_backend!(
     a_records_own_binding_code_may_use_the_manager,
     a_save_whose_read_back_fails_outside_a_block_commits_nothing,
     per_type_settings_change_the_check_and_the_bump,
+    the_conflict_handler_is_told_of_each_conflict_and_the_error_is_still_returned,
 );
 
 #[derive(Debug, Clone, Default, Record)]
@@ -1428,4 +1432,43 @@ fn per_type_settings_change_the_check_and_the_bump<H: Harness>() {
         db.scalar("SELECT views FROM setting WHERE id = 1"),
         Some(10)
     );
+}
+
+/// The per-manager conflict handler is told of each conflict, on either
+/// backend (a stale save in a block, a stale `save_fields`, a stale
+/// delete), with the table, key and both versions; the error is still
+/// returned, and nothing stale is written.
+fn the_conflict_handler_is_told_of_each_conflict_and_the_error_is_still_returned<H: Harness>() {
+    let (db, mut tm) = setup::<H>();
+    let seen: Arc<Mutex<Vec<Conflict>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    tm.set_conflict_handler(move |c: &Conflict| log.lock().unwrap().push(c.clone()));
+    let mut tag = Tag {
+        label: "a".into(),
+        ..Default::default()
+    };
+    tag.save(&tm).unwrap();
+    let mut stale = tag.clone();
+    tag.save(&tm).unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "no conflict, no call");
+
+    stale.label = "stale".into();
+    let in_block = tm.commit_on_success(|tx| stale.save(tx));
+    assert!(
+        matches!(in_block, Err(Error::RecordModified { .. })),
+        "{in_block:?}"
+    );
+    assert!(stale.save_fields(&tm, &["label"]).is_err());
+    assert!(stale.delete(&tm).is_err());
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM tag WHERE label = 'a'"),
+        Some(1)
+    );
+    let expected = Conflict {
+        table: "tag".into(),
+        pk: 1.into(),
+        expected: 1,
+        found: Some(2),
+    };
+    assert_eq!(*seen.lock().unwrap(), vec![expected; 3]);
 }
