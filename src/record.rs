@@ -1012,11 +1012,15 @@ pub trait RecordValues<B: Backend = Sqlite>: Record<Key: SqlValue<B> + FromSqlVa
 
     /// [`from_row`](RecordValues::from_row) for a row loaded by its primary key
     /// `pk` ([`get`](Record::get), [`find`](Record::find)): the row's key
-    /// column holds a value equal to `pk`. The default reads the key back,
-    /// as `from_row` does. The derive, for a plain integer key (`i64`,
-    /// `i32`, …, whose SQL equality is exact, unlike a text key under a
-    /// `NOCASE` collation), skips the key column and takes `pk`, so a
-    /// load does not decode a value it was given.
+    /// column holds a value that SQL compared equal to `pk`. The default,
+    /// which the derive keeps, reads the key back, as `from_row` does, so
+    /// every load path agrees on a row: a key column whose value is not of
+    /// the key's type fails `get` and `find` as it fails
+    /// [`all`](Record::all) (SQLite's `WHERE id = 7` finds `'7'` in a
+    /// `TEXT` column, and `'7'` is no `i64`; a `NOCASE` text key may
+    /// differ from `pk` in case). A hand-written impl may skip the key
+    /// column and take `pk` ([`RowReader::skip`]) only where the column
+    /// always holds exactly the key (SQLite's `INTEGER PRIMARY KEY`).
     ///
     /// ```
     /// # use txmanager::{Record, TransactionManager};
