@@ -651,6 +651,19 @@ fn explain_may_run(sql: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(b"U&"))
 }
 
+/// Whether a read may send a notification (`SELECT pg_notify(..)`, or a
+/// name spelt with Unicode escapes): a side effect no row count shows,
+/// which a manual block ending without `commit()` would drop silently, so
+/// such a read counts as a write. A function that calls `pg_notify` itself
+/// is not seen (docs/postgresql.md, "Dirty tracking").
+fn may_notify(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    bytes
+        .windows(9)
+        .any(|w| w.eq_ignore_ascii_case(b"PG_NOTIFY"))
+        || bytes.windows(2).any(|w| w.eq_ignore_ascii_case(b"U&"))
+}
+
 impl SqlFacts {
     fn of(sql: &str) -> SqlFacts {
         #[cfg(test)]
@@ -672,7 +685,8 @@ impl SqlFacts {
                 .any(|r| r.eq_ignore_ascii_case(keyword));
             explain = statements == 1 && keyword.eq_ignore_ascii_case("EXPLAIN");
         });
-        let read_only = statements > 0 && (all_reads || (explain && !explain_may_run(sql)));
+        let read_only =
+            statements > 0 && (all_reads || explain && !explain_may_run(sql)) && !may_notify(sql);
         SqlFacts { control, read_only }
     }
 
@@ -1559,6 +1573,10 @@ mod tests {
         assert!(is_read_only("SHOW transaction_isolation"));
         assert!(is_read_only("EXPLAIN SELECT 1"));
         assert!(!is_read_only("EXPLAIN ANALYZE DELETE FROM t"));
+        // A notification is a side effect no row count shows.
+        assert!(!is_read_only("SELECT pg_notify('jobs', 'new')"));
+        assert!(!is_read_only("select PG_CATALOG.\"pg_notify\"('jobs', '')"));
+        assert!(!is_read_only("SELECT U&\"pg\\005fnotify\"('jobs', '')"));
         // The EXPLAIN family: whether it may run its statement (a write).
         for (sql, read_only) in [
             ("EXPLAIN SELECT 1", true),

@@ -1045,3 +1045,46 @@ fn a_client_already_inside_a_transaction_is_refused_and_its_work_is_not_committe
     let idle = db.config().connect(postgres::NoTls).unwrap();
     assert!(TransactionManager::<Postgres>::from_client(idle).is_ok());
 }
+
+#[test]
+fn a_notification_in_a_manual_block_that_ends_without_commit_fails_the_block_and_is_never_sent() {
+    let db = PgDb::new();
+    let mut listener = db.observer();
+    listener.batch_execute("LISTEN jobs").unwrap();
+    let mut tm = db.manager();
+    // A notification is sent only at COMMIT, and no row count shows it: a
+    // read that sends one counts as a write.
+    let dropped = tm.commit_manually(|tx| {
+        tx.query("SELECT pg_notify('jobs', 'dropped')", &[])
+            .map(drop)
+    });
+    assert!(
+        matches!(dropped, Err(Error::PendingCommitRollback)),
+        "{dropped:?}"
+    );
+    let nested = tm.commit_on_success(|tx| {
+        tx.commit_manually(|inner| {
+            inner
+                .query("SELECT pg_notify('jobs', 'dropped too')", &[])
+                .map(drop)
+        })
+    });
+    assert!(
+        matches!(nested, Err(Error::PendingCommitRollback)),
+        "{nested:?}"
+    );
+    tm.commit_manually(|tx| {
+        tx.query("SELECT pg_notify('jobs', 'kept')", &[])?;
+        tx.commit()
+    })
+    .unwrap();
+    // Notifications arrive in commit order: the first is the kept one.
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notifications = listener.notifications();
+    let first = notifications.blocking_iter().next().unwrap();
+    let mut payloads: Vec<String> = first.iter().map(|n| n.payload().to_owned()).collect();
+    let rest: Vec<_> = notifications.iter().collect().unwrap();
+    payloads.extend(rest.iter().map(|n| n.payload().to_owned()));
+    assert_eq!(payloads, ["kept"]);
+    assert!(db.outside_transaction(&tm));
+}
