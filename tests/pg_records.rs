@@ -417,3 +417,78 @@ fn a_record_type_used_on_both_backends_keeps_each_backends_sql() {
         .unwrap();
     assert_eq!((on_sqlite, on_pg), (4, 4));
 }
+
+/// A record whose key is a `String`, on a table whose key column is `uuid`.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "ticket")]
+struct Ticket {
+    #[record(primary_key)]
+    id: Option<String>,
+    title: String,
+}
+
+/// A `uuid` key column needs a `uuid::Uuid` key (the `postgres` crate's
+/// `with-uuid-1` feature) or a text column: with a `String` key every load
+/// and save fails before the server runs anything, or (an assigned key)
+/// before the row is kept, and the error names both types.
+#[test]
+fn a_uuid_key_column_read_into_a_string_key_is_refused_naming_both_types() {
+    let db = PgDb::new();
+    let key = "6f1c1a36-5b7e-4d8e-9a52-3f1de8a0c9b1";
+    db.observer()
+        .batch_execute(&format!(
+            "CREATE TABLE ticket (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), title TEXT NOT NULL);
+             INSERT INTO ticket VALUES ('{key}', 'existing');"
+        ))
+        .unwrap();
+    let mut tm = db.manager();
+    let mut assigned = Ticket {
+        id: None,
+        title: "assigned".into(),
+    };
+    let mut chosen = Ticket {
+        id: Some("0b9d7a4e-1111-4c3b-8d2e-5a6b7c8d9e0f".into()),
+        title: "chosen".into(),
+    };
+    let results: Vec<(&str, Result<(), Error>)> = vec![
+        ("get", Ticket::get(&tm, key).map(drop)),
+        ("find", Ticket::find(&tm, key).map(drop)),
+        ("all", Ticket::all(&tm).map(drop)),
+        ("save with the key assigned", assigned.save(&tm)),
+        ("save with a key", chosen.save(&tm)),
+    ];
+    for (path, result) in &results {
+        let Err(err) = result else {
+            panic!("{path}: {result:?}");
+        };
+        // The error and its sources, as a report would print them.
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        assert!(
+            chain.contains("uuid") && chain.contains("String"),
+            "{path}: names neither type: {chain}"
+        );
+    }
+    assert!(
+        matches!(&results[3].1, Err(Error::AssignedKeyType { column_type, .. }) if column_type == "uuid"),
+        "{:?}",
+        results[3].1
+    );
+    assert_eq!(assigned.id, None);
+    // Nothing was written, and a load's failure aborted no block.
+    let rows: i64 = db
+        .observer()
+        .query_one("SELECT count(*) FROM ticket", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    tm.commit_on_success(|tx| {
+        assert!(Ticket::find(tx, key).is_err());
+        tx.execute("INSERT INTO ticket (title) VALUES ('after')", &[])
+    })
+    .unwrap();
+}
