@@ -262,3 +262,69 @@ fn tm_w2(tm: &mut TransactionManager<Postgres>) {
     })
     .expect("W2");
 }
+
+/// A nested block's extra round trips for the row counts of a manual block
+/// that read (docs/postgresql.md, "Dirty tracking"): one as its savepoint
+/// opens, one more if it rolls back, and none in a `commit_on_success`
+/// block, whose reads count nothing.
+#[test]
+fn a_nested_block_costs_round_trips_for_row_counts_only_inside_a_manual_block_that_read() {
+    let db = PgDb::new();
+    create_item(&db);
+    let counter = RoundTripCounter::new(&db);
+    let mut tm = TransactionManager::<Postgres>::from_client(
+        counter
+            .config(&db)
+            .connect(NoTls)
+            .expect("connect through the proxy"),
+    )
+    .expect("a fresh client");
+    let nested = |tx: &mut txmanager::Transaction<'_, Postgres>, keep: bool| {
+        let result = tx.commit_on_success(|inner| {
+            inner.execute(INSERT, &[&"nested", &"row"])?;
+            if keep {
+                Ok(())
+            } else {
+                Err(Error::PendingCommitRollback) // any error
+            }
+        });
+        assert_eq!(result.is_ok(), keep);
+    };
+    let mut per_block = |manual: bool, keep: bool| {
+        let mut block = |tm: &mut TransactionManager<Postgres>| {
+            let body = |tx: &mut txmanager::Transaction<'_, Postgres>| {
+                tx.query_one(GET, &[&1i64])?;
+                nested(tx, keep);
+                if manual {
+                    tx.rollback()?;
+                }
+                Ok::<_, Error>(())
+            };
+            if manual {
+                tm.commit_manually(body).expect("manual block");
+            } else {
+                tm.commit_on_success(body).expect("commit_on_success block");
+            }
+        };
+        block(&mut tm); // warm: statements prepared once per connection
+        counter.per_run(5, || block(&mut tm))
+    };
+    let manual = [per_block(true, true), per_block(true, false)];
+    let on_success = [per_block(false, true), per_block(false, false)];
+    // commit_on_success: BEGIN, the read, SAVEPOINT, insert, RELEASE (or
+    // ROLLBACK TO and RELEASE), COMMIT.
+    assert_eq!(
+        on_success,
+        [6.0, 7.0],
+        "commit_on_success: released, rolled back"
+    );
+    // The manual block counts before its read (its rollback() ends it, so
+    // no count at its end), then as the savepoint opens, and after it
+    // rolled back: one and two more for the nested block.
+    let extra = [manual[0] - on_success[0], manual[1] - on_success[1]];
+    assert_eq!(
+        extra,
+        [2.0, 3.0],
+        "manual over commit_on_success: released, rolled back"
+    );
+}
