@@ -291,7 +291,7 @@ fn a_nested_block_costs_round_trips_for_row_counts_only_inside_a_manual_block_th
         assert_eq!(result.is_ok(), keep);
     };
     let mut per_block = |manual: bool, keep: bool| {
-        let mut block = |tm: &mut TransactionManager<Postgres>| {
+        let block = |tm: &mut TransactionManager<Postgres>| {
             let body = |tx: &mut txmanager::Transaction<'_, Postgres>| {
                 tx.query_one(GET, &[&1i64])?;
                 nested(tx, keep);
