@@ -289,7 +289,7 @@ impl ValueError {
     /// Boxed, so that a `Result<_, ValueError>` on the per-field path
     /// stays two words, and the box is made only when a value fails.
     #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn new<B: ValueSeam>(error: B::Error) -> Self {
         ValueError(Box::new(error))
     }
