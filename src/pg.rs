@@ -24,13 +24,13 @@
 //! `docs/postgresql.md` covers isolation levels, retries, and the
 //! PostgreSQL-compatible distributed engines.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row, Statement};
 
 use crate::backend::Backend;
@@ -308,6 +308,13 @@ pub struct PgConnection {
     /// server warns "there is already a transaction in progress" (25001):
     /// after txmanager's own `BEGIN`, a transaction was open underneath.
     already_in_transaction: Arc<AtomicBool>,
+    /// The server's count of rows written (`Postgres::rows_written`), taken
+    /// in the open transaction while it had no transaction id: the counts
+    /// of the session's earlier transactions that the server has not
+    /// flushed yet, which stay as they are until this transaction ends.
+    /// `None` until such a count, and again from the next `BEGIN`,
+    /// `COMMIT` or `ROLLBACK` on.
+    rows_before_first_write: Cell<Option<i64>>,
 }
 
 impl fmt::Debug for PgConnection {
@@ -328,6 +335,7 @@ impl PgConnection {
             client: RefCell::new(client),
             statements: RefCell::new(StatementCache::default()),
             already_in_transaction,
+            rows_before_first_write: Cell::new(None),
         }
     }
 }
@@ -364,6 +372,14 @@ impl TransactionControl for Postgres {
     fn run_control(conn: &PgConnection, sql: &str) -> Result<(), DatabaseError> {
         // A warning left over from an earlier statement is not this one's.
         conn.already_in_transaction.store(false, Ordering::SeqCst);
+        // Only the savepoint statements (`savepoint_sql`) stay inside the
+        // transaction whose count without writes is known.
+        if !["SAVEPOINT ", "RELEASE ", "ROLLBACK TO "]
+            .iter()
+            .any(|savepoint| sql.starts_with(savepoint))
+        {
+            conn.rows_before_first_write.set(None);
+        }
         // The simple query protocol: one round trip, no statement to prepare.
         conn.client
             .borrow_mut()
@@ -397,6 +413,7 @@ impl TransactionControl for Postgres {
     /// engine missed the abort or the end. The transaction the failed guard
     /// leaves open is rolled back.
     fn commit(conn: &PgConnection) -> Result<(), DatabaseError> {
+        conn.rows_before_first_write.set(None);
         let mut client = conn.client.borrow_mut();
         match client.batch_execute("SAVEPOINT txmanager_commit_guard; COMMIT") {
             Ok(()) => Ok(()),
@@ -418,18 +435,42 @@ impl TransactionControl for Postgres {
     /// do not. They include counts not yet flushed from the session's
     /// earlier transactions, and are flushed only between transactions, so
     /// within one transaction only a difference means anything.
-    const ROWS_WRITTEN_SQL: &'static str = "SELECT coalesce(sum(\
+    ///
+    /// Only heap relations are summed (tables, partitions, materialized
+    /// views: relkind `r`, `m`): a toast table's rows are written only with
+    /// a row of their table, which is counted already, and a partitioned
+    /// table (`p`) stores no rows (its partitions are `r`).
+    ///
+    /// The sum is a scan of `pg_class`, whose cost grows with the tables in
+    /// the whole database, so it is gated on the transaction id: until the
+    /// transaction (or any of its subtransactions) writes a row it has
+    /// none, and its count is the same as at any earlier moment in it. So
+    /// the first count while it has no id scans and is kept
+    /// (`PgConnection::rows_before_first_write`, passed as `$1`); every
+    /// later count while it still has none returns `$1` without scanning.
+    /// Once it has an id (a row written, or locked: `FOR UPDATE` assigns
+    /// one too) every count scans, as exact as before. Returns whether the
+    /// transaction had no id, and the count.
+    /// `pg_current_xact_id_if_assigned()` needs PostgreSQL 13.
+    const ROWS_WRITTEN_SQL: &'static str = "SELECT pg_current_xact_id_if_assigned() IS NULL, \
+        CASE WHEN pg_current_xact_id_if_assigned() IS NULL AND $1::int8 IS NOT NULL THEN $1::int8 \
+        ELSE (SELECT coalesce(sum(\
         pg_stat_get_xact_tuples_inserted(oid) + pg_stat_get_xact_tuples_updated(oid) \
         + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 \
-        FROM pg_class WHERE relkind IN ('r', 't', 'm', 'p')";
+        FROM pg_class WHERE relkind IN ('r', 'm')) END";
 
     /// One round trip (sent unprepared, so it needs no cache).
     fn rows_written(conn: &PgConnection) -> Result<i64, DatabaseError> {
+        let known = conn.rows_before_first_write.get();
         let row = conn
             .client
             .borrow_mut()
-            .query_typed_one(Self::ROWS_WRITTEN_SQL, &[])?;
-        Ok(row.try_get(0)?)
+            .query_typed_one(Self::ROWS_WRITTEN_SQL, &[(&known, Type::INT8)])?;
+        let (no_transaction_id, rows): (bool, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if no_transaction_id {
+            conn.rows_before_first_write.set(Some(rows));
+        }
+        Ok(rows)
     }
 
     /// 26000 (the server knows no such prepared statement: `DISCARD ALL`),
@@ -471,6 +512,7 @@ impl TransactionControl for Postgres {
     /// its one `ROLLBACK`, whatever it believed was open).
     fn reset_connection(conn: &mut PgConnection) -> Result<(), Error> {
         conn.statements.get_mut().by_sql.clear();
+        conn.rows_before_first_write.set(None);
         Ok(())
     }
 }

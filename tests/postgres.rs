@@ -715,6 +715,154 @@ fn rolled_back_write(tx: &mut Transaction<'_, Postgres>, sql: &str) -> Result<()
     Ok(())
 }
 
+/// The rows the session's transactions wrote that the server has not
+/// flushed to its statistics yet (it flushes between transactions, at most
+/// once a second): what every count of the manual-block check includes
+/// besides the transaction's own rows. Read in a block, where it stays
+/// the same until the block ends.
+const UNFLUSHED_ROWS: &str = "SELECT coalesce(sum(pg_stat_get_xact_tuples_inserted(oid)), 0)::int8 \
+     FROM pg_class WHERE relkind = 'r'";
+
+#[test]
+fn a_manual_block_that_reads_then_locks_rows_ends_ok_after_writes_the_server_has_not_flushed() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    // The count is gated on the transaction id: the block's first read
+    // finds none and counts the unflushed rows of the writes before; the
+    // lock then gives it an id, so its end counts again, the same rows.
+    // The check is exact only if both counts include them.
+    let mut unflushed_seen = false;
+    for attempt in 0..20 {
+        // Two writing transactions in a row: the server flushes after the
+        // first, and not again within a second, so the second's row stays.
+        for _ in 0..2 {
+            tm.execute(INSERT_NOBODY, &[]).unwrap();
+        }
+        let unflushed = tm
+            .commit_manually(|tx| {
+                let unflushed: i64 = tx.query_one(UNFLUSHED_ROWS, &[])?.get(0);
+                tx.query("SELECT * FROM reporter FOR UPDATE", &[])?;
+                Ok::<_, Error>(unflushed)
+            })
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e:?}"));
+        let nested = tm.commit_on_success(|tx| {
+            tx.commit_manually(|inner| {
+                inner.query(READ, &[])?;
+                inner
+                    .query("SELECT * FROM reporter FOR SHARE", &[])
+                    .map(|_| ())
+            })
+        });
+        assert!(nested.is_ok(), "attempt {attempt}, nested: {nested:?}");
+        assert!(db.outside_transaction(&tm));
+        if unflushed > 0 {
+            unflushed_seen = true;
+            break;
+        }
+    }
+    assert!(
+        unflushed_seen,
+        "the server flushed every write at once: this test checked nothing"
+    );
+}
+
+#[test]
+fn the_count_a_manual_block_keeps_is_not_reused_by_the_next_transaction() {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    let mut unflushed_grew = false;
+    for attempt in 0..20 {
+        tm.execute(INSERT_NOBODY, &[]).unwrap();
+        // Its read counts while the transaction has no id, and keeps that
+        // count for the rest of the transaction.
+        let before: i64 = tm
+            .commit_manually(|tx| Ok::<_, Error>(tx.query_one(UNFLUSHED_ROWS, &[])?.get(0)))
+            .unwrap();
+        // A write outside any block: its row is not flushed at once.
+        tm.execute(INSERT_NOBODY, &[]).unwrap();
+        // A new transaction: a count kept from the one before would miss
+        // that row, and the lock's scan would find it.
+        let unflushed = tm
+            .commit_manually(|tx| {
+                let unflushed: i64 = tx.query_one(UNFLUSHED_ROWS, &[])?.get(0);
+                tx.query("SELECT * FROM reporter FOR UPDATE", &[])?;
+                Ok::<_, Error>(unflushed)
+            })
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e:?}"));
+        if unflushed != before {
+            unflushed_grew = true;
+            break;
+        }
+    }
+    assert!(
+        unflushed_grew,
+        "the unflushed rows never changed between the blocks: this test checked nothing"
+    );
+}
+
+#[test]
+fn once_a_manual_block_counted_every_write_it_kept_fails_it_wherever_it_was_written() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    db.observer()
+        .batch_execute(
+            "CREATE TABLE big (body TEXT);
+             CREATE TABLE parted (k INT) PARTITION BY RANGE (k);
+             CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);",
+        )
+        .unwrap();
+    let mut tm = db.manager();
+    tm.execute_batch(
+        "CREATE TEMP TABLE scratch (x INT);
+         CREATE FUNCTION pg_temp.add_scratch() RETURNS void LANGUAGE sql AS
+         $$ INSERT INTO scratch VALUES (1) $$;
+         CREATE FUNCTION add_big() RETURNS void LANGUAGE sql AS
+         $$ INSERT INTO big VALUES (repeat('z', 100000)) $$;
+         CREATE FUNCTION add_part() RETURNS void LANGUAGE sql AS
+         $$ INSERT INTO parted VALUES (1) $$",
+    )
+    .unwrap();
+    // Each runs after the block's first read, which counted while the
+    // transaction had no id; each gives it one, so the end counts again.
+    for sql in [
+        "SELECT add_reporter()",
+        "SELECT pg_temp.add_scratch()",
+        // A toasted value: counted with its table's row, not its chunks.
+        "SELECT add_big()",
+        // A partitioned table: counted on its partition.
+        "SELECT add_part()",
+    ] {
+        let result = tm.commit_manually(|tx| {
+            tx.query(READ, &[])?;
+            tx.query(sql, &[]).map(|_| ())
+        });
+        assert!(
+            matches!(result, Err(Error::PendingCommitRollback)),
+            "{sql}: {result:?}"
+        );
+        assert!(db.outside_transaction(&tm), "{sql}");
+    }
+    // A write only in a rolled-back savepoint gives the transaction an id
+    // too, and leaves nothing: the block ends Ok, its later reads counted
+    // by scanning.
+    tm.commit_manually(|tx| {
+        tx.query(READ, &[])?;
+        rolled_back_write(tx, "SELECT add_reporter()")?;
+        tx.query(READ, &[]).map(|_| ())
+    })
+    .unwrap();
+    let rows: i64 = tm
+        .query_one(
+            "SELECT (SELECT count(*) FROM scratch) + (SELECT count(*) FROM big) \
+             + (SELECT count(*) FROM parted)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    assert_eq!(db.committed(), Vec::<String>::new());
+}
+
 /// Manual blocks whose reads ran before, after or between nested blocks
 /// whose writes were all rolled back, in every way a nested block rolls
 /// back: each holds nothing uncommitted and ends `Ok`, as on SQLite.
