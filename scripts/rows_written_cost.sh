@@ -4,26 +4,32 @@
 #   scripts/with-postgres.sh scripts/rows_written_cost.sh
 #
 # A manual block that runs a known read before any known write counts the
-# rows its transaction wrote, before that read and at its end, with
-# `ROWS_WRITTEN_SQL` (src/pg.rs; read from there, so this script measures
-# what the code sends): three per-relation counters summed over the rows of
-# pg_class, so its cost grows with the number of relations in the whole
-# database, every schema's. For 10, 100 and 1,000 user tables (each with a
-# BIGSERIAL key and a TEXT column: a table, its toast table, a sequence and
-# two indexes in pg_class), it prints the server's own planning and
-# execution times (EXPLAIN ANALYZE, median of 21, inside a transaction that
-# wrote a row) of:
-#   - the count as txmanager sends it;
-#   - the count over heap relations only (relkind 'r' and 'm'): a toast
-#     row is only written together with a row of its table, which the sum
-#     counts already, and a partitioned table ('p') holds no rows itself;
-#   - the count gated on the transaction id, for the end-of-block check:
-#     `CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN $before ELSE
-#     <count> END`; a transaction without an id has written no row, so the
-#     scan is skipped (EXPLAIN shows it "never executed");
+# rows its transaction wrote, before that read and at its end (and as
+# nested blocks open and roll back inside it), with `ROWS_WRITTEN_SQL`
+# (src/pg.rs; read from there, so this script measures what the code
+# sends). The count sums three per-relation counters over the heap
+# relations of pg_class, so a scan costs more as the database grows; it
+# is gated on the transaction id: the first count while the transaction
+# has none scans and is kept (passed as $1 afterwards), and every later
+# count while it still has none returns $1 without scanning. For 10, 100
+# and 1,000 user tables (each with a BIGSERIAL key and a TEXT column: a
+# table, its toast table, a sequence and two indexes in pg_class), it
+# prints the server's own planning and execution times (EXPLAIN ANALYZE,
+# median of 21) of:
+#   - the former count (every table, toast table, materialized view and
+#     partitioned table: relkind 'r', 't', 'm', 'p'; no gate), in a
+#     transaction that wrote a row;
+#   - the count as sent, in a transaction that wrote a row (it has an id:
+#     the scan runs);
+#   - the count as sent, first in a transaction without an id ($1 NULL:
+#     the scan runs, and its result is kept);
+#   - the count as sent, later in a transaction without an id ($1 the kept
+#     count: no scan, EXPLAIN shows it "never executed");
 # and, with pgbench (one client, ROWS_WRITTEN_SECONDS each, default 3), the
-# client-side latency of `SELECT 1` and of the count, sent as txmanager
-# sends it (an unnamed statement: parse, bind, execute in one round trip).
+# client-side latency of `SELECT 1`, the former count as it was sent (an
+# unnamed statement: parse, bind, execute in one round trip), and the
+# first and later counts as sent now (prepared once: bind and execute);
+# each its own transaction, so without an id.
 # Server-side times are the figures to compare: on a shared machine the
 # client-side ones carry the scheduler's noise.
 #
@@ -40,33 +46,41 @@ if [ -z "$bin" ] || [ ! -x "$bin/pgbench" ]; then
     bin=$(dirname "$(command -v pgbench)")
 fi
 
-check=$(python3 - <<'EOF'
+sent=$(python3 - <<'EOF'
 import re
 src = open("src/pg.rs").read()
 m = re.search(r'const ROWS_WRITTEN_SQL: &\'static str = "(.*?)";', src, re.S)
 print(re.sub(r'\\\n\s*', '', m.group(1)))
 EOF
 )
-heap_only=${check/"relkind IN ('r', 't', 'm', 'p')"/"relkind IN ('r', 'm')"}
-if [ "$heap_only" = "$check" ]; then
-    echo "rows_written_cost: ROWS_WRITTEN_SQL no longer selects relkind IN ('r', 't', 'm', 'p'); update this script" >&2
+case "$sent" in
+*"pg_current_xact_id_if_assigned() IS NULL AND \$1::int8"*"relkind IN ('r', 'm')"*) ;;
+*)
+    echo "rows_written_cost: ROWS_WRITTEN_SQL is no longer gated on \$1 over relkind IN ('r', 'm'); update this script" >&2
     exit 1
-fi
-gated="SELECT CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 0::int8 ELSE ($check) END"
+    ;;
+esac
+former="SELECT coalesce(sum(pg_stat_get_xact_tuples_inserted(oid) + pg_stat_get_xact_tuples_updated(oid) + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 FROM pg_class WHERE relkind IN ('r', 't', 'm', 'p')"
+first=${sent//\$1/NULL}
+later=${sent//\$1/0}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "SELECT 1" >"$work/baseline.sql"
-echo "$check" >"$work/check.sql"
+echo "$former" >"$work/former.sql"
+echo "$first" >"$work/first.sql"
+printf '\\set kept 0\n%s\n' "${sent//\$1/:kept}" >"$work/later.sql"
 
 psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 "$TXMANAGER_PG_URL" "$@"; }
 
-# "planning / execution" medians in ms of 21 EXPLAIN ANALYZE runs of $1,
-# in a transaction that has written a row (so it has a transaction id).
+# "planning / execution" medians in ms of 21 EXPLAIN ANALYZE runs of $2,
+# in a transaction that has written a row (so it has a transaction id)
+# when $1 is "id", or has not when it is "no-id".
 server_ms() {
     {
-        echo "BEGIN; INSERT INTO t_1 (label) VALUES ('x');"
-        for _ in $(seq 21); do echo "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) $1;"; done
+        echo "BEGIN;"
+        if [ "$1" = id ]; then echo "INSERT INTO t_1 (label) VALUES ('x');"; fi
+        for _ in $(seq 21); do echo "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) $2;"; done
         echo "ROLLBACK;"
     } | psql -At | python3 -c '
 import statistics, sys
@@ -74,16 +88,17 @@ times = [float(l.split()[2]) for l in sys.stdin if l.startswith(("Planning Time"
 print("%.3f / %.3f" % (statistics.median(times[0::2]), statistics.median(times[1::2])))'
 }
 
-# Average client-side latency in µs of one query file, one client.
+# Average client-side latency in µs of one query file, one client, sent
+# with pgbench's protocol $2 (extended: unnamed; prepared: once).
 latency() {
-    "$bin/pgbench" -n -c 1 -j 1 -T "$seconds" -M extended -f "$1" "$TXMANAGER_PG_URL" 2>/dev/null \
+    "$bin/pgbench" -n -c 1 -j 1 -T "$seconds" -M "$2" -f "$1" "$TXMANAGER_PG_URL" 2>/dev/null \
         | awk '/latency average/ { printf "%.0f", $4 * 1000 }'
 }
 
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); PostgreSQL $("$bin/postgres" --version | awk '{print $3}'); $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| user tables | pg_class rows counted | count as sent: planning / execution, ms | heap relations only | gated, transaction id assigned | client latency: SELECT 1 / count, µs |"
-echo "|---|---|---|---|---|---|"
+echo "| user tables | pg_class rows: former kinds / heap | former count (id) | as sent, id | as sent, no id, first | as sent, no id, later | client latency, µs: SELECT 1 / former / first / later |"
+echo "|---|---|---|---|---|---|---|"
 made=0
 for n in $tables; do
     psql -c "DO \$\$ BEGIN FOR i IN $((made + 1))..$n LOOP
@@ -91,10 +106,10 @@ for n in $tables; do
         END LOOP; END \$\$"
     made=$n
     psql -c "VACUUM ANALYZE pg_class" >/dev/null
-    rows=$(psql -At -c "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 't', 'm', 'p')")
-    echo "| $n | $rows | $(server_ms "$check") | $(server_ms "$heap_only") | $(server_ms "$gated") | $(latency "$work/baseline.sql") / $(latency "$work/check.sql") |"
+    rows=$(psql -At -c "SELECT count(*) FILTER (WHERE relkind IN ('r', 't', 'm', 'p')) || ' / ' || count(*) FILTER (WHERE relkind IN ('r', 'm')) FROM pg_class")
+    echo "| $n | $rows | $(server_ms id "$former") | $(server_ms id "$first") | $(server_ms no-id "$first") | $(server_ms no-id "$later") | $(latency "$work/baseline.sql" extended) / $(latency "$work/former.sql" extended) / $(latency "$work/first.sql" prepared) / $(latency "$work/later.sql" prepared) |"
 done
 echo
-echo "The gated form in a transaction without an id (nothing written): its scan is"
-psql -At -c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $gated" | grep -m1 'Seq Scan on pg_class' | sed 's/^ *-> *//'
+echo "A later count as sent, in a transaction without an id: its scan is"
+psql -At -c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $later" | grep -m1 'Seq Scan on pg_class' | sed 's/^ *-> *//'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -242,6 +242,16 @@ struct StatementCache {
 }
 
 impl StatementCache {
+    /// The statement cached for `sql`, marked as used now, with whether
+    /// it is a known read.
+    fn get(&mut self, sql: &str) -> Option<(Statement, bool)> {
+        self.clock += 1;
+        let entry = self.by_sql.get_mut(sql)?;
+        entry.last_used = self.clock;
+        // A `Statement` is an `Arc`: the clone is cheap.
+        Some((entry.statement.clone(), entry.read_only))
+    }
+
     /// Caches `statement` for `sql`, first evicting the least recently used
     /// statement when the cache is full (an O(n) scan, only on a miss of a
     /// full cache).
@@ -459,13 +469,29 @@ impl TransactionControl for Postgres {
         + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 \
         FROM pg_class WHERE relkind IN ('r', 'm')) END";
 
-    /// One round trip (sent unprepared, so it needs no cache).
+    /// One round trip, prepared once in the connection's statement cache
+    /// (parsing and planning it cost more than running it without a
+    /// scan). A stale statement fails like any cached one inside a
+    /// transaction (the count fails, and its block can only roll back),
+    /// and is forgotten, so the next count prepares it afresh.
     fn rows_written(conn: &PgConnection) -> Result<i64, DatabaseError> {
+        let sql = Self::ROWS_WRITTEN_SQL;
+        let cached = conn.statements.borrow_mut().get(sql);
+        let statement = match cached {
+            Some((statement, _)) => statement,
+            None => {
+                let statement = conn.client.borrow_mut().prepare_typed(sql, &[Type::INT8])?;
+                conn.statements
+                    .borrow_mut()
+                    .insert(sql, statement, true)
+                    .clone()
+            }
+        };
         let known = conn.rows_before_first_write.get();
-        let row = conn
-            .client
-            .borrow_mut()
-            .query_typed_one(Self::ROWS_WRITTEN_SQL, &[(&known, Type::INT8)])?;
+        let counted = conn.client.borrow_mut().query_one(&statement, &[&known]);
+        let row = counted.inspect_err(|e| {
+            conn.statements.borrow_mut().forget_stale(sql, e);
+        })?;
         let (no_transaction_id, rows): (bool, i64) = (row.try_get(0)?, row.try_get(1)?);
         if no_transaction_id {
             conn.rows_before_first_write.set(Some(rows));
@@ -1026,18 +1052,10 @@ impl Engine<Postgres> {
         encode: impl Fn(&Statement) -> P,
         op: impl Fn(&mut Client, &Statement, P) -> Result<R, postgres::Error>,
     ) -> Result<R, Error> {
-        let (cached, read_only) = {
-            let mut cache = self.conn.statements.borrow_mut();
-            cache.clock += 1;
-            let clock = cache.clock;
-            match cache.by_sql.get_mut(sql) {
-                Some(entry) => {
-                    entry.last_used = clock;
-                    // A `Statement` is an `Arc`: the clone is cheap.
-                    (Some(entry.statement.clone()), entry.read_only)
-                }
-                None => (None, SqlFacts::of(sql).refuse_control(sql)?.read_only),
-            }
+        let cached = self.conn.statements.borrow_mut().get(sql);
+        let (cached, read_only) = match cached {
+            Some((statement, read_only)) => (Some(statement), read_only),
+            None => (None, SqlFacts::of(sql).refuse_control(sql)?.read_only),
         };
         self.before_statement()?;
         if read_only {

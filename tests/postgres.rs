@@ -801,6 +801,35 @@ fn the_count_a_manual_block_keeps_is_not_reused_by_the_next_transaction() {
 }
 
 #[test]
+fn after_discard_all_the_first_count_of_a_manual_block_fails_with_its_sql_and_the_next_block_counts_again()
+ {
+    let db = PgDb::new();
+    let mut tm = db.manager();
+    // The count is prepared once per connection, in its statement cache.
+    tm.commit_manually(|tx| tx.query(READ, &[]).map(|_| ()))
+        .unwrap();
+    // Deallocates every prepared statement, the count's too (26000).
+    tm.execute_batch("DISCARD ALL").unwrap();
+    // Never run before, so not cached: only the count is stale.
+    let read = "SELECT count(*) FROM reporter";
+    let err = tm
+        .commit_manually(|tx| tx.query(read, &[]).map(|_| ()))
+        .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("26000"), "{err}");
+    match &err {
+        Error::Statement { sql, .. } => assert!(
+            sql.contains("pg_current_xact_id_if_assigned()"),
+            "the count failed, not the read: {sql}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(db.outside_transaction(&tm));
+    // Forgotten, then prepared afresh: the block runs again.
+    tm.commit_manually(|tx| tx.query(read, &[]).map(|_| ()))
+        .unwrap();
+}
+
+#[test]
 fn once_a_manual_block_counted_every_write_it_kept_fails_it_wherever_it_was_written() {
     let db = PgDb::new();
     create_add_reporter(&db);
