@@ -641,6 +641,27 @@ impl DatabaseError {
 }
 
 impl DatabaseError {
+    /// Why running the work again may succeed, as the database says: the
+    /// cause a retry reports, or `None`. Each database answers for its own
+    /// errors: SQLite's BUSY and LOCKED (`busy`); PostgreSQL's SQLSTATE
+    /// 40001 (`serialization_failure`), 40P01 (`deadlock`) and 55P03
+    /// (`lock_not_available`: a `lock_timeout` or `NOWAIT` met a lock,
+    /// SQLite's BUSY after its busy timeout), all safe to run again from
+    /// the outermost block. Never 40003 (statement_completion_unknown),
+    /// whose COMMIT may have succeeded.
+    pub(crate) fn transient_cause(&self) -> Option<&'static str> {
+        match self {
+            DatabaseError::Sqlite(e) => sqlite_transient_cause(e),
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(e) => match e.code().map(postgres::error::SqlState::code) {
+                Some("40001") => Some("serialization_failure"),
+                Some("40P01") => Some("deadlock"),
+                Some("55P03") => Some("lock_not_available"),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether the database itself reported the error (a PostgreSQL error
     /// response; any SQLite error), as opposed to the client failing before
     /// or after the statement ran: a parameter that could not be encoded, or
@@ -653,6 +674,16 @@ impl DatabaseError {
             DatabaseError::Postgres(e) => e.as_db_error().is_some(),
         }
     }
+}
+
+/// SQLite's answer for [`DatabaseError::transient_cause`], also for the
+/// plain rusqlite errors of [`Error::Sqlite`] and [`Error::Configure`].
+fn sqlite_transient_cause(e: &rusqlite::Error) -> Option<&'static str> {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+    .then_some("busy")
 }
 
 #[cfg(feature = "postgres")]
@@ -754,6 +785,21 @@ impl Error {
     #[must_use]
     pub fn sqlstate(&self) -> Option<&str> {
         self.database_error().and_then(DatabaseError::sqlstate)
+    }
+
+    /// Why running the work again may succeed
+    /// ([`DatabaseError::transient_cause`]), what `Retryable` reads. Never
+    /// for [`Error::CommitOutcomeUnknown`]: that COMMIT may have committed.
+    pub(crate) fn transient_cause(&self) -> Option<&'static str> {
+        match self {
+            Error::CommitOutcomeUnknown { .. } => None,
+            Error::Configure { source, .. } | Error::Sqlite(source) => {
+                sqlite_transient_cause(source)
+            }
+            _ => self
+                .database_error()
+                .and_then(DatabaseError::transient_cause),
+        }
     }
 
     pub(crate) fn statement(sql: &str, source: impl Into<DatabaseError>) -> Self {

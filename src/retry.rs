@@ -7,8 +7,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rusqlite::ErrorCode;
-
 use crate::backend::Backend;
 use crate::block::Engine;
 use crate::trace;
@@ -269,18 +267,10 @@ pub trait Retryable {
 }
 
 impl Retryable for Error {
+    /// Each database classifies its own errors (`DatabaseError`'s
+    /// transient cause, in error.rs), so retry names no database.
     fn is_retryable(&self) -> bool {
-        matches!(
-            self.sqlite_error_code(),
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-        )
-            // PostgreSQL: serialization_failure, deadlock_detected and
-            // lock_not_available (SQLite's BUSY after its busy timeout),
-            // safe to run again from the outermost block. Never 40003
-            // (statement_completion_unknown), whose COMMIT may have
-            // succeeded: that is `Error::CommitOutcomeUnknown`.
-            || (!matches!(self, Error::CommitOutcomeUnknown { .. })
-                && matches!(self.sqlstate(), Some("40001" | "40P01" | "55P03")))
+        self.transient_cause().is_some()
     }
 
     fn is_conflict(&self) -> bool {
@@ -288,19 +278,10 @@ impl Retryable for Error {
     }
 
     fn retry_cause(&self) -> &'static str {
-        match self.sqlstate() {
-            _ if self.is_conflict() => "conflict",
-            Some("40001") => "serialization_failure",
-            Some("40P01") => "deadlock",
-            Some("55P03") => "lock_not_available",
-            _ if matches!(
-                self.sqlite_error_code(),
-                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-            ) =>
-            {
-                "busy"
-            }
-            _ => "retryable",
+        if self.is_conflict() {
+            "conflict"
+        } else {
+            self.transient_cause().unwrap_or("retryable")
         }
     }
 }
@@ -713,6 +694,41 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DatabaseError;
+
+    #[test]
+    fn sqlite_busy_and_locked_are_retried_as_busy_and_never_as_an_unknown_commit() {
+        let sqlite = |code| {
+            DatabaseError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        for code in [5, 6] {
+            // SQLITE_BUSY, SQLITE_LOCKED
+            let err = Error::statement("INSERT INTO t VALUES (1)", sqlite(code));
+            assert!(err.is_retryable(), "{code}");
+            assert_eq!(err.retry_cause(), "busy", "{code}");
+            assert!(
+                Error::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code),
+                    None
+                ))
+                .is_retryable()
+            );
+            assert!(
+                !Error::CommitOutcomeUnknown {
+                    source: sqlite(code)
+                }
+                .is_retryable(),
+                "{code}"
+            );
+        }
+        // SQLITE_CONSTRAINT
+        let err = Error::statement("INSERT INTO t VALUES (1)", sqlite(19));
+        assert!(!err.is_retryable());
+        assert_eq!(err.retry_cause(), "retryable");
+    }
 
     #[test]
     fn backoff_grows_exponentially_within_jitter_bounds_and_is_capped() {
