@@ -662,6 +662,19 @@ impl DatabaseError {
         }
     }
 
+    /// Whether the error says a query found no row where one was expected,
+    /// as each database's client reports it: SQLite's `query_row`
+    /// (`QueryReturnedNoRows`). PostgreSQL's client reports no such kind
+    /// (its `query_one` error also covers too many rows): its statement
+    /// API has `query_opt` instead.
+    pub(crate) fn is_missing_row(&self) -> bool {
+        match self {
+            DatabaseError::Sqlite(e) => matches!(**e, rusqlite::Error::QueryReturnedNoRows),
+            #[cfg(feature = "postgres")]
+            DatabaseError::Postgres(_) => false,
+        }
+    }
+
     /// Whether the database itself reported the error (a PostgreSQL error
     /// response; any SQLite error), as opposed to the client failing before
     /// or after the statement ran: a parameter that could not be encoded, or
@@ -799,6 +812,20 @@ impl Error {
             _ => self
                 .database_error()
                 .and_then(DatabaseError::transient_cause),
+        }
+    }
+
+    /// Whether this is the error for a missing row, which `.optional()`
+    /// turns into `Ok(None)`: [`Error::RecordNotFound`], or a database's
+    /// own ([`DatabaseError::is_missing_row`]).
+    pub(crate) fn is_missing_row(&self) -> bool {
+        match self {
+            Error::RecordNotFound { .. } | Error::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
+                true
+            }
+            _ => self
+                .database_error()
+                .is_some_and(DatabaseError::is_missing_row),
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`OptionalExtension`]: "no such row" as `Ok(None)`, for the calls that
 //! report a missing row as an error.
 
-use crate::{DatabaseError, Error};
+use crate::Error;
 
 /// Turns the error for a missing row into `Ok(None)`, as rusqlite's and
 /// diesel's `.optional()` do: for [`Record::get`](crate::Record::get) and
@@ -47,13 +47,8 @@ impl<T> OptionalExtension<T> for Result<T, Error> {
     fn optional(self) -> Result<Option<T>, Error> {
         match self {
             Ok(value) => Ok(Some(value)),
-            Err(
-                Error::RecordNotFound { .. } | Error::Sqlite(rusqlite::Error::QueryReturnedNoRows),
-            ) => Ok(None),
-            Err(Error::Statement {
-                source: DatabaseError::Sqlite(ref source),
-                ..
-            }) if matches!(**source, rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            // Each database says which of its errors is a missing row.
+            Err(err) if err.is_missing_row() => Ok(None),
             Err(err) => Err(err),
         }
     }
