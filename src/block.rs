@@ -116,6 +116,34 @@ impl RowCounts {
     }
 }
 
+impl Frame {
+    /// A clean manual block that counted (`RowCounts::before_read`): the
+    /// only kind of block whose count can still change how it ends. A
+    /// dirty block ends with `PendingCommitRollback` or a `commit()`
+    /// whatever the count says, and only `reset_top_frame` makes it clean
+    /// again (forgetting its count), so its count is moot: nothing is
+    /// counted for it.
+    fn counts_rows(&self) -> bool {
+        self.rows.before_read.get().is_some() && !self.dirty.get()
+    }
+
+    /// A nested block released (or committed by a manual `commit()`) into
+    /// `self`: what it wrote, read and rolled back is now the parent's.
+    fn take_up(&self, released: &Frame) {
+        self.dirty.set(self.dirty.get() || released.dirty.get());
+        self.read.set(self.read.get() || released.read.get());
+        self.rows
+            .rolled_back_inside_add(released.rows.rolled_back_inside.get());
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+thread_local! {
+    /// Tests only: the next count of rows written on this thread fails
+    /// on the server (`Engine::count_rows_written`).
+    pub(crate) static FAIL_NEXT_COUNT: Cell<bool> = const { Cell::new(false) };
+}
+
 /// The three statements that manage one nesting level's savepoint.
 #[derive(Debug)]
 pub(crate) struct SavepointSql {
@@ -174,8 +202,6 @@ struct ManualFrame {
     /// The frame's index, which is also its savepoint's depth.
     depth: usize,
     scope: FrameScope,
-    dirty: bool,
-    read: bool,
     hooks_mark: usize,
     open: bool,
     failed: bool,
@@ -360,7 +386,7 @@ impl<B: TransactionControl> Engine<B> {
                 }
                 // Before the savepoint: the same count, and a failure to
                 // take it leaves no savepoint behind.
-                rows.at_savepoint.set(self.rows_written_if_counted()?);
+                rows.at_savepoint.set(self.rows_written_if_counted(depth)?);
                 let sql = &self.savepoints.get::<B>(depth).open;
                 if let Err(source) = run_control::<B>(&self.conn, &self.state_checked, sql) {
                     // On PostgreSQL a failed SAVEPOINT aborts the enclosing
@@ -444,9 +470,10 @@ impl<B: TransactionControl> Engine<B> {
         })
     }
 
-    /// The transaction's rows written now, if a block on the stack has
-    /// counted them (`Frame::rows`): a savepoint opened now must know
-    /// where its rollback starts. `None`, and no round trip, otherwise, or
+    /// The transaction's rows written now, if a clean block among
+    /// `frames[..below]` (the blocks below a savepoint about to open) has
+    /// counted them (`Frame::counts_rows`): the savepoint must know where
+    /// its rollback starts. `None`, and no round trip, otherwise, or
     /// when the top block was aborted (its savepoint fails with its own
     /// error; no count could run there).
     ///
@@ -454,11 +481,9 @@ impl<B: TransactionControl> Engine<B> {
     ///
     /// [`Error::Statement`] when the count fails.
     #[inline]
-    fn rows_written_if_counted(&self) -> Result<Option<i64>, Error> {
-        let counted = self
-            .frames
-            .iter()
-            .any(|f| f.rows.before_read.get().is_some());
+    fn rows_written_if_counted(&self, below: usize) -> Result<Option<i64>, Error> {
+        let below = self.frames.get(..below).unwrap_or(&self.frames);
+        let counted = below.iter().any(Frame::counts_rows);
         if !counted || self.frames.last().is_some_and(|f| f.failed.get()) {
             return Ok(None);
         }
@@ -468,8 +493,27 @@ impl<B: TransactionControl> Engine<B> {
     /// One count of the rows the transaction wrote (`TransactionControl::rows_written`).
     #[cold]
     fn count_rows_written(&self) -> Result<i64, Error> {
+        #[cfg(all(test, feature = "postgres"))]
+        if FAIL_NEXT_COUNT.with(|fail| fail.replace(false)) {
+            // A real server error in the count's place (as a cancel or a
+            // timeout would give): it aborts the transaction the same way.
+            if let Err(source) = B::run_control(&self.conn, "SELECT txmanager_count_refused()") {
+                return Err(self.statement_failed(B::ROWS_WRITTEN_SQL, source));
+            }
+        }
         B::rows_written(&self.conn)
             .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))
+    }
+
+    /// A count that the blocks that counted needed could not be taken:
+    /// they cannot tell any more what a rollback undid, so they count as
+    /// dirty (none of them can end `Ok` on a write it did not keep), and
+    /// count no more.
+    #[cold]
+    fn distrust_counts(&self) {
+        for frame in self.frames.iter().filter(|f| f.counts_rows()) {
+            frame.dirty.set(true);
+        }
     }
 
     /// After a savepoint was rolled back (`rolled_back` is its frame's
@@ -496,11 +540,10 @@ impl<B: TransactionControl> Engine<B> {
         let below = self.frames.get(..below).unwrap_or(&self.frames);
         let at_savepoint = rolled_back.at_savepoint.get();
         let mut counted_before = false;
-        for frame in below {
+        for frame in below.iter().filter(|f| f.counts_rows()) {
             match (frame.rows.before_read.get(), at_savepoint) {
-                (None, _) => {}
                 (Some(before), Some(at)) if before <= at => counted_before = true,
-                (Some(_), _) => {
+                _ => {
                     frame.rows.before_read.set(None);
                     frame.rows.rolled_back_since_read.set(0);
                 }
@@ -509,21 +552,13 @@ impl<B: TransactionControl> Engine<B> {
         let Some(at_savepoint) = at_savepoint.filter(|_| counted_before) else {
             return Ok(None);
         };
-        let now = match self.count_rows_written() {
-            Ok(now) => now,
-            Err(err) => {
-                for frame in below.iter().filter(|f| f.rows.before_read.get().is_some()) {
-                    frame.dirty.set(true);
-                }
-                return Err(err);
-            }
-        };
+        let now = self
+            .count_rows_written()
+            .inspect_err(|_| self.distrust_counts())?;
         let undone = now - at_savepoint - rolled_back.rolled_back_inside.get();
-        for frame in below {
-            if frame.rows.before_read.get().is_some() {
-                let since_read = &frame.rows.rolled_back_since_read;
-                since_read.set(since_read.get() + undone);
-            }
+        for frame in below.iter().filter(|f| f.counts_rows()) {
+            let since_read = &frame.rows.rolled_back_since_read;
+            since_read.set(since_read.get() + undone);
         }
         Ok(Some(now - at_savepoint))
     }
@@ -577,11 +612,7 @@ impl<B: TransactionControl> Engine<B> {
                 Ok(()) => {
                     trace::savepoint("released", depth);
                     if let Some(parent) = self.frames.last() {
-                        parent.dirty.set(parent.dirty.get() || frame.dirty.get());
-                        parent.read.set(parent.read.get() || frame.read.get());
-                        parent
-                            .rows
-                            .rolled_back_inside_add(frame.rows.rolled_back_inside.get());
+                        parent.take_up(frame);
                     }
                     return Ok(());
                 }
@@ -762,8 +793,6 @@ impl<B: TransactionControl> Engine<B> {
         let ManualFrame {
             depth,
             scope,
-            dirty,
-            read,
             hooks_mark,
             open,
             failed,
@@ -796,6 +825,12 @@ impl<B: TransactionControl> Engine<B> {
                 }
             },
             FrameScope::Savepoint => {
+                // A savepoint anew: its rollback starts at this count.
+                // Taken before the RELEASE (which writes no rows, so the
+                // number is the same), so that a failure to take it
+                // releases nothing: `commit()` returns its error, and the
+                // block (poisoned by it) can only roll back.
+                let at_savepoint = self.rows_written_if_counted(depth)?;
                 let sql = self.savepoints.get::<B>(depth);
                 let checked = &self.state_checked;
                 run_control::<B>(&self.conn, checked, &sql.release)
@@ -805,33 +840,16 @@ impl<B: TransactionControl> Engine<B> {
                             .map_err(|source| (Step::Savepoint, source))
                     })
                     .map_err(|(step, source)| self.break_on(step, source))?;
-                if let Some(parent) = depth.checked_sub(1).and_then(|i| self.frames.get(i)) {
-                    parent.dirty.set(parent.dirty.get() || dirty);
-                    parent.read.set(parent.read.get() || read);
-                    if let Some(top) = self.frames.last() {
-                        parent
-                            .rows
-                            .rolled_back_inside_add(top.rows.rolled_back_inside.get());
-                    }
+                if let (Some(parent), Some(top)) = (
+                    depth.checked_sub(1).and_then(|i| self.frames.get(i)),
+                    self.frames.last(),
+                ) {
+                    parent.take_up(top);
                 }
                 self.reset_top_frame(true);
                 if let Some(top) = self.frames.last_mut() {
                     top.hooks_mark = self.hooks.len();
-                }
-                // A savepoint anew: its rollback starts here. If that
-                // cannot be counted, the blocks below cannot tell what a
-                // later rollback undoes, so they count as dirty.
-                let at_savepoint = self.rows_written_if_counted().inspect_err(|_| {
-                    for frame in self
-                        .frames
-                        .iter()
-                        .filter(|f| f.rows.before_read.get().is_some())
-                    {
-                        frame.dirty.set(true);
-                    }
-                });
-                if let Some(top) = self.frames.last() {
-                    top.rows.at_savepoint.set(at_savepoint?);
+                    top.rows.at_savepoint.set(at_savepoint);
                     top.rows.rolled_back_inside.set(0);
                 }
                 Ok(())
@@ -898,8 +916,6 @@ impl<B: TransactionControl> Engine<B> {
         Ok(ManualFrame {
             depth: self.frames.len() - 1,
             scope: frame.scope,
-            dirty: frame.dirty.get(),
-            read: frame.read.get(),
             hooks_mark: frame.hooks_mark,
             open: frame.open.get(),
             failed: frame.failed.get(),

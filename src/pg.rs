@@ -1435,6 +1435,40 @@ mod tests {
         assert!(!tm.is_broken());
     }
 
+    /// Review 4 finding 7: a nested manual `commit()` whose count of rows
+    /// written fails (a cancel, a timeout) has released nothing: its `Err`
+    /// means "not kept", so the enclosing block's commit keeps nothing of
+    /// it.
+    #[test]
+    fn a_nested_manual_commit_whose_count_fails_releases_nothing() {
+        let table = table("nested_commit_count");
+        let mut tm = TransactionManager::<Postgres>::from_client(client()).unwrap();
+        let mut nested_commit = None;
+        let outer = tm.commit_manually(|tx| {
+            // The outer block counts before its read, so the nested
+            // commit() must count for the savepoint it opens anew.
+            tx.query_one("SELECT 1", &[])?;
+            let nested = tx.commit_manually(|inner| {
+                inner.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])?;
+                crate::block::FAIL_NEXT_COUNT.with(|fail| fail.set(true));
+                nested_commit = Some(inner.commit());
+                Ok::<_, Error>(())
+            });
+            assert!(matches!(nested, Err(Error::BlockAborted)), "{nested:?}");
+            tx.commit()
+        });
+        assert!(outer.is_ok(), "{outer:?}");
+        let Some(Err(Error::Statement { sql, .. })) = nested_commit else {
+            panic!("commit() ended {nested_commit:?}, not the count's error");
+        };
+        assert_eq!(sql, Postgres::ROWS_WRITTEN_SQL);
+        assert_eq!(
+            committed(&table),
+            Vec::<i64>::new(),
+            "commit() returned Err, yet its row was committed"
+        );
+    }
+
     #[test]
     fn a_broken_manager_keeps_the_servers_error_as_its_cause() {
         let table = table("broken_cause");

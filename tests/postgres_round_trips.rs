@@ -328,3 +328,66 @@ fn a_nested_block_costs_round_trips_for_row_counts_only_inside_a_manual_block_th
         "manual over commit_on_success: released, rolled back"
     );
 }
+
+/// A manual block that reads, then writes (the usual shape: look
+/// something up, then change it), then runs five nested blocks and
+/// commits. Its first read costs one count of the rows written (it is
+/// clean then); once it wrote, its count is moot (it ends with
+/// `commit()` or `PendingCommitRollback` whatever the count says), so its
+/// nested blocks cost what they cost in a block that wrote first: no
+/// count at their savepoints or their rollbacks.
+#[test]
+fn a_manual_block_that_wrote_pays_no_count_at_its_nested_blocks() {
+    let db = PgDb::new();
+    let counter = RoundTripCounter::new(&db);
+    let mut tm = TransactionManager::<Postgres>::from_client(
+        counter
+            .config(&db)
+            .connect(NoTls)
+            .expect("connect through the proxy"),
+    )
+    .expect("a fresh client");
+    let read = "SELECT count(*) FROM reporter";
+    let block = |tm: &mut TransactionManager<Postgres>, read_first: bool, roll_back: bool| {
+        tm.commit_manually(|tx| {
+            if read_first {
+                tx.query(read, &[])?;
+            }
+            tx.execute(INSERT, &[&"a", &"b"])?;
+            if !read_first {
+                tx.query(read, &[])?;
+            }
+            for _ in 0..5 {
+                let nested = tx.commit_on_success(|inner| {
+                    inner.execute(INSERT, &[&"c", &"d"])?;
+                    if roll_back {
+                        Err(Error::PendingCommitRollback) // any error
+                    } else {
+                        Ok(())
+                    }
+                });
+                assert_eq!(nested.is_err(), roll_back, "{nested:?}");
+            }
+            tx.commit()
+        })
+        .expect("the block commits");
+    };
+    // Warm: each statement is prepared once per connection.
+    block(&mut tm, true, false);
+    block(&mut tm, true, true);
+    let runs = 3;
+    let mut per_block = Vec::new();
+    for roll_back in [false, true] {
+        for read_first in [false, true] {
+            per_block.push(counter.per_run(runs, || block(&mut tm, read_first, roll_back)));
+        }
+    }
+    // BEGIN, the insert, the read, five nested blocks (SAVEPOINT, insert,
+    // RELEASE; or SAVEPOINT, insert, ROLLBACK TO, RELEASE), COMMIT; and
+    // one count before a first read.
+    assert_eq!(
+        per_block,
+        [19.0, 20.0, 24.0, 25.0],
+        "released: write first, read first; rolled back: write first, read first"
+    );
+}
