@@ -346,8 +346,14 @@ impl<B: TransactionControl> Engine<B> {
                 Ok(value)
             }
             Err(err) => {
-                // The caller's error wins; a failed rollback marks the manager broken.
-                let _ = tm.finish(Outcome::Discard);
+                // The caller's error wins; a failed rollback marks the
+                // manager broken, and a failed count of the rows written
+                // (PostgreSQL) poisons the enclosing block: both are told
+                // to the trace, so that the enclosing block's bare
+                // "transaction is aborted" can be traced to its cause.
+                if let Err(dropped) = tm.finish(Outcome::Discard) {
+                    trace::cleanup_failed(&dropped);
+                }
                 span.outcome("rolled_back");
                 Err(err)
             }
@@ -459,15 +465,21 @@ impl<B: TransactionControl> Engine<B> {
     /// asked only when such a block ends after a known read. A write that
     /// dirty tracking missed (a `SELECT` of a writing function, `EXPLAIN
     /// ANALYZE` of a write) moves the count; a row lock (`SELECT … FOR
-    /// UPDATE`) does not. If it cannot be asked, the answer is yes.
+    /// UPDATE`) does not. If it cannot be asked, or the server cannot
+    /// tell (`TransactionControl::rows_written`), the answer is yes.
     #[cold]
     fn wrote_since_read(&self, frame: &Frame) -> bool {
         let rows = &frame.rows;
-        rows.before_read.get().is_none_or(|before| {
-            B::rows_written(&self.conn).map_or(true, |now| {
-                now - before != rows.rolled_back_since_read.get()
+        rows.before_read
+            .get()
+            .is_none_or(|before| match B::rows_written(&self.conn) {
+                Ok(Some(now)) => now - before != rows.rolled_back_since_read.get(),
+                Ok(None) => {
+                    trace::rows_uncounted();
+                    true
+                }
+                Err(_) => true,
             })
-        })
     }
 
     /// The transaction's rows written now, if a clean block among
@@ -487,12 +499,19 @@ impl<B: TransactionControl> Engine<B> {
         if !counted || self.frames.last().is_some_and(|f| f.failed.get()) {
             return Ok(None);
         }
-        self.count_rows_written().map(Some)
+        let rows = self.count_rows_written()?;
+        if rows.is_none() {
+            self.distrust_counts();
+        }
+        Ok(rows)
     }
 
-    /// One count of the rows the transaction wrote (`TransactionControl::rows_written`).
+    /// One count of the rows the transaction wrote
+    /// (`TransactionControl::rows_written`); `None` when the server cannot
+    /// tell (`track_counts` off, or a count that fell): the caller then
+    /// distrusts the counts (`distrust_counts`), as when one fails.
     #[cold]
-    fn count_rows_written(&self) -> Result<i64, Error> {
+    fn count_rows_written(&self) -> Result<Option<i64>, Error> {
         #[cfg(all(test, feature = "postgres"))]
         if FAIL_NEXT_COUNT.with(|fail| fail.replace(false)) {
             // A real server error in the count's place (as a cancel or a
@@ -501,14 +520,18 @@ impl<B: TransactionControl> Engine<B> {
                 return Err(self.statement_failed(B::ROWS_WRITTEN_SQL, source));
             }
         }
-        B::rows_written(&self.conn)
-            .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))
+        let rows = B::rows_written(&self.conn)
+            .map_err(|source| self.statement_failed(B::ROWS_WRITTEN_SQL, source))?;
+        if rows.is_none() {
+            trace::rows_uncounted();
+        }
+        Ok(rows)
     }
 
-    /// A count that the blocks that counted needed could not be taken:
-    /// they cannot tell any more what a rollback undid, so they count as
-    /// dirty (none of them can end `Ok` on a write it did not keep), and
-    /// count no more.
+    /// A count that the blocks that counted needed could not be taken, or
+    /// the server could not tell it: they cannot tell any more what a
+    /// rollback undid, so they count as dirty (none of them can end `Ok`
+    /// on a write it did not keep), and count no more.
     #[cold]
     fn distrust_counts(&self) {
         for frame in self.frames.iter().filter(|f| f.counts_rows()) {
@@ -552,9 +575,13 @@ impl<B: TransactionControl> Engine<B> {
         let Some(at_savepoint) = at_savepoint.filter(|_| counted_before) else {
             return Ok(None);
         };
-        let now = self
+        let Some(now) = self
             .count_rows_written()
-            .inspect_err(|_| self.distrust_counts())?;
+            .inspect_err(|_| self.distrust_counts())?
+        else {
+            self.distrust_counts();
+            return Ok(None);
+        };
         let undone = now - at_savepoint - rolled_back.rolled_back_inside.get();
         for frame in below.iter().filter(|f| f.counts_rows()) {
             let since_read = &frame.rows.rolled_back_since_read;
@@ -1056,7 +1083,10 @@ impl<B: TransactionControl> Engine<B> {
         if !top.failed.get() && self.frames.iter().any(uncounted) {
             let rows = self.count_rows_written()?;
             for frame in self.frames.iter().filter(|f| uncounted(f)) {
-                frame.rows.before_read.set(Some(rows));
+                // A count the server cannot tell: the block cannot know
+                // whether its reads write, so it counts as having written.
+                frame.dirty.set(frame.dirty.get() || rows.is_none());
+                frame.rows.before_read.set(rows);
                 frame.rows.rolled_back_since_read.set(0);
             }
         }

@@ -66,9 +66,12 @@ pub trait TransactionControl: Sized {
     /// difference between two counts in one transaction means anything.
     /// Asked when a known read runs in a clean manual block, and when
     /// such a block ends without known writes (see `Frame::read`).
+    /// `None` when the server cannot tell (PostgreSQL with `track_counts`
+    /// off, or a count that fell): the engine then treats the blocks that
+    /// counted as having written.
     #[inline]
-    fn rows_written(_conn: &Self::Connection) -> Result<i64, DatabaseError> {
-        Ok(0)
+    fn rows_written(_conn: &Self::Connection) -> Result<Option<i64>, DatabaseError> {
+        Ok(Some(0))
     }
 
     /// Whether `error` says that a prepared statement was stale (the

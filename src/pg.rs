@@ -24,7 +24,7 @@
 //! `docs/postgresql.md` covers isolation levels, retries, and the
 //! PostgreSQL-compatible distributed engines.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -318,13 +318,53 @@ pub struct PgConnection {
     /// server warns "there is already a transaction in progress" (25001):
     /// after txmanager's own `BEGIN`, a transaction was open underneath.
     already_in_transaction: Arc<AtomicBool>,
-    /// The server's count of rows written (`Postgres::rows_written`), taken
-    /// in the open transaction while it had no transaction id: the counts
-    /// of the session's earlier transactions that the server has not
-    /// flushed yet, which stay as they are until this transaction ends.
-    /// `None` until such a count, and again from the next `BEGIN`,
-    /// `COMMIT` or `ROLLBACK` on.
-    rows_before_first_write: Cell<Option<i64>>,
+    /// What the counts of rows written (`Postgres::rows_written`) learned
+    /// in the open transaction; forgotten at its `BEGIN`, `COMMIT` or
+    /// `ROLLBACK`.
+    rows_written: RefCell<WrittenRows>,
+}
+
+/// What `Postgres::rows_written` learned of the open transaction.
+#[derive(Debug, Default)]
+struct WrittenRows {
+    /// The count taken in the open transaction while it had no
+    /// transaction id: the counts of the session's earlier transactions
+    /// that the server has not flushed yet, which stay as they are until
+    /// this transaction ends. `None` until such a count.
+    before_first_write: Option<i64>,
+    /// Each relation with rows written in the counts, by oid, with its
+    /// count when last counted. A relation that left `pg_class` since
+    /// (dropped by this transaction, or by another session when its rows
+    /// are from an earlier transaction of this one) keeps its last count:
+    /// its rows were written all the same, and taking them out of the sum
+    /// could cancel a write made since (review 4, finding 1).
+    by_relation: Vec<(u32, i64)>,
+    /// The counts could not tell at some count of this transaction:
+    /// `track_counts` was off (the server counted nothing), or a
+    /// relation's count fell (a `TRUNCATE` forgets the rows its
+    /// transaction level wrote to the table).
+    untrusted: bool,
+}
+
+impl WrittenRows {
+    /// Takes in a scan: the relations in `pg_class` with rows written, and
+    /// those counted before that are still there; returns the sum.
+    fn update(&mut self, counting: bool, scanned: impl Iterator<Item = (u32, i64)>) -> i64 {
+        self.untrusted |= !counting;
+        for (oid, rows) in scanned {
+            match self
+                .by_relation
+                .binary_search_by_key(&oid, |&(kept, _)| kept)
+            {
+                Ok(i) => {
+                    self.untrusted |= rows < self.by_relation[i].1;
+                    self.by_relation[i].1 = rows;
+                }
+                Err(i) => self.by_relation.insert(i, (oid, rows)),
+            }
+        }
+        self.by_relation.iter().map(|&(_, rows)| rows).sum()
+    }
 }
 
 impl fmt::Debug for PgConnection {
@@ -345,7 +385,7 @@ impl PgConnection {
             client: RefCell::new(client),
             statements: RefCell::new(StatementCache::default()),
             already_in_transaction,
-            rows_before_first_write: Cell::new(None),
+            rows_written: RefCell::new(WrittenRows::default()),
         }
     }
 }
@@ -388,7 +428,7 @@ impl TransactionControl for Postgres {
             .iter()
             .any(|savepoint| sql.starts_with(savepoint))
         {
-            conn.rows_before_first_write.set(None);
+            conn.rows_written.take();
         }
         // The simple query protocol: one round trip, no statement to prepare.
         conn.client
@@ -423,7 +463,7 @@ impl TransactionControl for Postgres {
     /// engine missed the abort or the end. The transaction the failed guard
     /// leaves open is rolled back.
     fn commit(conn: &PgConnection) -> Result<(), DatabaseError> {
-        conn.rows_before_first_write.set(None);
+        conn.rows_written.take();
         let mut client = conn.client.borrow_mut();
         match client.batch_execute("SAVEPOINT txmanager_commit_guard; COMMIT") {
             Ok(()) => Ok(()),
@@ -456,47 +496,90 @@ impl TransactionControl for Postgres {
     /// transaction (or any of its subtransactions) writes a row it has
     /// none, and its count is the same as at any earlier moment in it. So
     /// the first count while it has no id scans and is kept
-    /// (`PgConnection::rows_before_first_write`, passed as `$1`); every
+    /// (`WrittenRows::before_first_write`, passed as `$1`); every
     /// later count while it still has none returns `$1` without scanning.
     /// Once it has an id (a row written, or locked: `FOR UPDATE` assigns
     /// one too) every count scans, as exact as before. Returns whether the
     /// transaction had no id, and the count.
     /// `pg_current_xact_id_if_assigned()` needs PostgreSQL 13.
-    const ROWS_WRITTEN_SQL: &'static str = "SELECT pg_current_xact_id_if_assigned() IS NULL, \
-        CASE WHEN pg_current_xact_id_if_assigned() IS NULL AND $1::int8 IS NOT NULL THEN $1::int8 \
-        ELSE (SELECT coalesce(sum(\
-        pg_stat_get_xact_tuples_inserted(oid) + pg_stat_get_xact_tuples_updated(oid) \
-        + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 \
-        FROM pg_class WHERE relkind IN ('r', 'm')) END";
+    ///
+    /// The scan returns each relation's count, not only their sum: a
+    /// relation that left `pg_class` (another session's `DROP TABLE` is
+    /// visible at once under READ COMMITTED) would take its counts out of
+    /// the sum and could cancel a write (see `WrittenRows::by_relation`).
+    /// It also says whether `track_counts` is on: when it is off the
+    /// server counts nothing, so once the transaction has an id the count
+    /// cannot tell (`None`). Every name is qualified with `pg_catalog.`
+    /// (operators and types too), so that no `search_path` can shadow it.
+    const ROWS_WRITTEN_SQL: &'static str = "SELECT \
+        pg_catalog.pg_current_xact_id_if_assigned() IS NULL, \
+        pg_catalog.current_setting('track_counts') OPERATOR(pg_catalog.=) 'on', \
+        pg_catalog.array_agg(c.oid), pg_catalog.array_agg(c.n) \
+        FROM (SELECT r.oid, pg_catalog.int8pl(pg_catalog.int8pl(\
+        pg_catalog.pg_stat_get_xact_tuples_inserted(r.oid), \
+        pg_catalog.pg_stat_get_xact_tuples_updated(r.oid)), \
+        pg_catalog.pg_stat_get_xact_tuples_deleted(r.oid)) AS n \
+        FROM pg_catalog.pg_class r \
+        WHERE (r.relkind OPERATOR(pg_catalog.=) 'r' OR r.relkind OPERATOR(pg_catalog.=) 'm') \
+        AND NOT (pg_catalog.pg_current_xact_id_if_assigned() IS NULL \
+        AND $1::pg_catalog.int8 IS NOT NULL)) c \
+        WHERE c.n OPERATOR(pg_catalog.<>) 0 \
+        OR c.oid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])";
 
     /// One round trip, prepared once in the connection's statement cache
     /// (parsing and planning it cost more than running it without a
     /// scan). A stale statement fails like any cached one inside a
     /// transaction (the count fails, and its block can only roll back),
     /// and is forgotten, so the next count prepares it afresh.
-    fn rows_written(conn: &PgConnection) -> Result<i64, DatabaseError> {
+    fn rows_written(conn: &PgConnection) -> Result<Option<i64>, DatabaseError> {
         let sql = Self::ROWS_WRITTEN_SQL;
         let cached = conn.statements.borrow_mut().get(sql);
         let statement = match cached {
             Some((statement, _)) => statement,
             None => {
-                let statement = conn.client.borrow_mut().prepare_typed(sql, &[Type::INT8])?;
+                let statement = conn
+                    .client
+                    .borrow_mut()
+                    .prepare_typed(sql, &[Type::INT8, Type::OID_ARRAY])?;
                 conn.statements
                     .borrow_mut()
                     .insert(sql, statement, true)
                     .clone()
             }
         };
-        let known = conn.rows_before_first_write.get();
-        let counted = conn.client.borrow_mut().query_one(&statement, &[&known]);
+        let (known, kept): (Option<i64>, Vec<u32>) = {
+            let written = conn.rows_written.borrow();
+            let kept = written.by_relation.iter().map(|&(oid, _)| oid).collect();
+            (written.before_first_write, kept)
+        };
+        let counted = conn
+            .client
+            .borrow_mut()
+            .query_one(&statement, &[&known, &kept]);
         let row = counted.inspect_err(|e| {
             conn.statements.borrow_mut().forget_stale(sql, e);
         })?;
-        let (no_transaction_id, rows): (bool, i64) = (row.try_get(0)?, row.try_get(1)?);
-        if no_transaction_id {
-            conn.rows_before_first_write.set(Some(rows));
+        let no_transaction_id: bool = row.try_get(0)?;
+        if no_transaction_id && let Some(rows) = known {
+            return Ok(Some(rows));
         }
-        Ok(rows)
+        let counting: bool = row.try_get(1)?;
+        let relations: Option<Vec<u32>> = row.try_get(2)?;
+        let counts: Option<Vec<i64>> = row.try_get(3)?;
+        let mut written = conn.rows_written.borrow_mut();
+        let rows = written.update(
+            counting,
+            relations
+                .unwrap_or_default()
+                .into_iter()
+                .zip(counts.unwrap_or_default()),
+        );
+        if no_transaction_id {
+            written.before_first_write = Some(rows);
+        }
+        // Without a transaction id the transaction wrote nothing: the
+        // count is exact whatever the server counts.
+        Ok((no_transaction_id || !written.untrusted).then_some(rows))
     }
 
     /// 26000 (the server knows no such prepared statement: `DISCARD ALL`),
@@ -538,7 +621,7 @@ impl TransactionControl for Postgres {
     /// its one `ROLLBACK`, whatever it believed was open).
     fn reset_connection(conn: &mut PgConnection) -> Result<(), Error> {
         conn.statements.get_mut().by_sql.clear();
-        conn.rows_before_first_write.set(None);
+        conn.rows_written.take();
         Ok(())
     }
 }

@@ -100,6 +100,30 @@ pub(crate) fn hook_failed(error: &dyn std::fmt::Display) {
     let _ = error;
 }
 
+/// A block's closure returned its own error, which wins, and ending the
+/// block failed too (a rollback, or PostgreSQL's count of rows written
+/// after a nested rollback, which leaves the enclosing block aborted).
+#[cold]
+pub(crate) fn cleanup_failed(error: &crate::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(error = %error, "ending the block after its error failed too; the block's own error is returned");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
+/// PostgreSQL's count of rows written could not tell whether a manual
+/// block's reads wrote (`track_counts` off, or a relation's count fell):
+/// the blocks that counted now count as having written.
+#[cold]
+pub(crate) fn rows_uncounted() {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "the server's row counts cannot tell whether a read wrote (track_counts is off, or a count \
+         fell), so the manual block counts as having written: end it with commit() or rollback(), \
+         or turn track_counts on"
+    );
+}
+
 /// A savepoint was opened, released or rolled back.
 #[inline]
 pub(crate) fn savepoint(what: &'static str, depth: usize) {

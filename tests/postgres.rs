@@ -1265,3 +1265,169 @@ fn a_notification_in_a_manual_block_that_ends_without_commit_fails_the_block_and
     assert_eq!(payloads, ["kept"]);
     assert!(db.outside_transaction(&tm));
 }
+
+/// Review 4 finding 1: a relation with counts in the session leaves
+/// `pg_class` while a manual block runs. Another session drops a table
+/// this session wrote one row to just before the block (its counts not
+/// yet flushed): the sum of the counts would fall by that row and hide a
+/// writing read of one row. Its last count is kept instead.
+#[test]
+fn another_sessions_drop_of_a_table_this_session_wrote_hides_no_writing_read() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    let mut tm = db.manager();
+    let mut other = db.observer();
+    for attempt in 0..3 {
+        other
+            .batch_execute("DROP TABLE IF EXISTS recent; CREATE TABLE recent (x int)")
+            .unwrap();
+        tm.execute("INSERT INTO recent VALUES (1)", &[]).unwrap();
+        let result = tm.commit_manually(|tx| {
+            tx.query(READ, &[])?;
+            tx.query("SELECT add_reporter()", &[])?;
+            // This session holds no lock on `recent`: its write committed.
+            other.batch_execute("DROP TABLE recent").unwrap();
+            Ok::<_, Error>(())
+        });
+        assert!(
+            matches!(result, Err(Error::PendingCommitRollback)),
+            "attempt {attempt}: {result:?}"
+        );
+        assert!(db.outside_transaction(&tm));
+    }
+    // A block that only read ends Ok, the drop notwithstanding.
+    other
+        .batch_execute("DROP TABLE IF EXISTS recent; CREATE TABLE recent (x int)")
+        .unwrap();
+    tm.execute("INSERT INTO recent VALUES (1)", &[]).unwrap();
+    let result = tm.commit_manually(|tx| {
+        tx.query(READ, &[])?;
+        other.batch_execute("DROP TABLE recent").unwrap();
+        tx.query(READ, &[]).map(|_| ())
+    });
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(db.committed(), Vec::<String>::new());
+}
+
+/// Review 4 finding 1: a writing read that also drops a table holding `n`
+/// rows this session wrote (in the enclosing block, or in its previous
+/// transaction): the drop takes the table's counts out of the sum, which
+/// for one `n` (14 on PostgreSQL 15) cancelled the read's own row.
+#[test]
+fn a_writing_read_that_drops_a_table_the_session_filled_does_not_end_ok() {
+    let db = PgDb::new();
+    db.observer()
+        .batch_execute(
+            "CREATE FUNCTION add_and_drop() RETURNS void LANGUAGE plpgsql AS $$
+             BEGIN
+                 INSERT INTO reporter (first_name, last_name) VALUES ('Lost', 'Write');
+                 DROP TABLE scratch;
+             END $$;",
+        )
+        .unwrap();
+    let mut tm = db.manager();
+    let fill = "INSERT INTO scratch SELECT generate_series(1, $1)";
+    let manual = |tx: &mut Transaction<'_, Postgres>| {
+        tx.query(READ, &[])?;
+        tx.query("SELECT add_and_drop()", &[]).map(|_| ())
+    };
+    let mut wrong = Vec::new();
+    for n in 1..=24_i32 {
+        for nested in [false, true] {
+            tm.execute("DROP TABLE IF EXISTS scratch", &[]).unwrap();
+            tm.execute("CREATE TABLE scratch (x int)", &[]).unwrap();
+            let result = if nested {
+                let mut inner = None;
+                tm.commit_on_success(|tx| {
+                    tx.execute(fill, &[&n])?;
+                    inner = Some(tx.commit_manually(manual));
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+                inner.expect("the nested block ran")
+            } else {
+                tm.execute(fill, &[&n]).unwrap();
+                tm.commit_manually(manual)
+            };
+            if !matches!(result, Err(Error::PendingCommitRollback)) {
+                wrong.push(format!("{n} rows, nested {nested}: {result:?}"));
+            }
+        }
+    }
+    assert_eq!(wrong, Vec::<String>::new());
+    assert_eq!(db.committed(), Vec::<String>::new());
+}
+
+/// Review 4 finding 2: with `track_counts` off (a server setting, or a
+/// superuser's `SET`) the server counts no rows, so the count cannot see
+/// a writing read: a manual block whose transaction has an id (it wrote,
+/// or locked rows) then counts as having written. One without an id wrote
+/// nothing, and still ends `Ok`.
+#[test]
+fn with_track_counts_off_a_manual_block_whose_transaction_has_an_id_does_not_end_ok() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    db.observer()
+        .batch_execute("INSERT INTO reporter (first_name, last_name) VALUES ('Old', 'Row')")
+        .unwrap();
+    let mut tm = db.manager();
+    tm.execute("SET track_counts = off", &[]).unwrap();
+    let writing = tm.commit_manually(|tx| {
+        tx.query(READ, &[])?;
+        tx.query("SELECT add_reporter()", &[]).map(|_| ())
+    });
+    assert!(
+        matches!(writing, Err(Error::PendingCommitRollback)),
+        "{writing:?}"
+    );
+    let nested = tm.commit_on_success(|tx| {
+        tx.commit_manually(|inner| inner.query("SELECT add_reporter()", &[]).map(|_| ()))
+    });
+    assert!(
+        matches!(nested, Err(Error::PendingCommitRollback)),
+        "{nested:?}"
+    );
+    // A row lock gives the transaction an id too: the block cannot tell.
+    let locking = tm.commit_manually(|tx| {
+        tx.query("SELECT * FROM reporter FOR UPDATE", &[])
+            .map(|_| ())
+    });
+    assert!(
+        matches!(locking, Err(Error::PendingCommitRollback)),
+        "{locking:?}"
+    );
+    tm.commit_manually(|tx| tx.query(READ, &[]).map(|_| ()))
+        .expect("a block that only read ends Ok");
+    assert_eq!(db.committed(), ["Old Row"]);
+    assert!(db.outside_transaction(&tm));
+}
+
+/// The count names every function, catalog and operator with
+/// `pg_catalog.`: a user's `search_path` that puts a schema of their own
+/// first cannot shadow them (here with a counter that always says 0).
+#[test]
+fn a_search_path_that_shadows_the_statistics_functions_hides_no_writing_read() {
+    let db = PgDb::new();
+    create_add_reporter(&db);
+    db.observer()
+        .batch_execute(&format!(
+            "CREATE FUNCTION {0}.pg_stat_get_xact_tuples_inserted(oid) RETURNS int8
+                 LANGUAGE sql AS 'SELECT 0::int8';
+             CREATE FUNCTION {0}.pg_current_xact_id_if_assigned() RETURNS xid8
+                 LANGUAGE sql AS 'SELECT NULL::xid8';",
+            db.schema
+        ))
+        .unwrap();
+    let mut tm = db.manager();
+    tm.execute(&format!("SET search_path = {}, pg_catalog", db.schema), &[])
+        .unwrap();
+    let result = tm.commit_manually(|tx| {
+        tx.query(READ, &[])?;
+        tx.query("SELECT add_reporter()", &[]).map(|_| ())
+    });
+    assert!(
+        matches!(result, Err(Error::PendingCommitRollback)),
+        "{result:?}"
+    );
+    assert_eq!(db.committed(), Vec::<String>::new());
+}
