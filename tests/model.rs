@@ -80,6 +80,15 @@ fn op() -> impl Strategy<Value = Op> {
             Just(vec![Op::WritingRead]).prop_map(|body| Op::Block { mode: Mode::CommitOnSuccess, end: End::Ok, body }),
             Just(vec![Op::WritingRead, Op::Commit]).prop_map(|body| Op::Block { mode: Mode::CommitManually, end: End::Ok, body }),
             Just(vec![Op::WritingRead]).prop_map(|body| Op::Block { mode: Mode::CommitManually, end: End::Ok, body }),
+            // A clean manual block whose count is taken inside a nested
+            // block that wrote one row and then rolled back (the count
+            // belongs to the rollback and must be forgotten), then a
+            // writing read of one row, which it keeps (review 4, finding 6).
+            Just(vec![
+                Op::Block { mode: Mode::CommitOnSuccess, end: End::Err, body: vec![Op::Insert, Op::Read] },
+                Op::WritingRead,
+            ])
+            .prop_map(|body| Op::Block { mode: Mode::CommitManually, end: End::Ok, body }),
         ],
         1 => Just(Op::Read),
         1 => Just(Op::FailingStatement),
