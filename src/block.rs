@@ -221,11 +221,16 @@ enum Outcome {
 /// it. A [`TransactionManager`](crate::TransactionManager) owns one; a
 /// [`Transaction`](crate::Transaction) handle borrows it for its block.
 ///
-/// `pub` in this private module because the sealed `Scope` trait's methods
-/// name it (a `pub(crate)` type there is a private type in a public
-/// interface); it cannot be named from outside the crate, and is hidden
-/// from the documentation.
+/// `pub` in this private module because the record seam's methods take
+/// one (`store::RecordStore`'s, and the hidden
+/// [`ClauseParams::query_all`](crate::ClauseParams)); it cannot be named
+/// from outside the crate, no public item hands one out (`Scope`'s
+/// accessors are on a crate-private trait), so those methods cannot be
+/// called there, and it is hidden from the documentation. Its bound is on
+/// the crate-private `TransactionControl`, hence `private_bounds` here and
+/// on its `impl`s.
 #[doc(hidden)]
+#[allow(private_bounds)]
 pub struct Engine<B: TransactionControl> {
     pub(crate) conn: B::Connection,
     /// The running blocks, outermost first.
@@ -280,6 +285,7 @@ impl<B: TransactionControl> fmt::Debug for Engine<B> {
     }
 }
 
+#[allow(private_bounds)] // see `Engine`
 impl<B: TransactionControl> Engine<B> {
     /// An engine around a connection its backend has opened and configured.
     pub(crate) fn new(conn: B::Connection, options: B::BeginOptions) -> Self {
@@ -312,6 +318,7 @@ impl<B: TransactionControl> Engine<B> {
     }
 }
 
+#[allow(private_bounds)] // see `Engine`
 impl<B: TransactionControl> Engine<B> {
     /// Runs `f` as a block in `mode`: the single code path behind every mode
     /// method, outermost or nested. `options` says how to `BEGIN` if this

@@ -15,14 +15,18 @@ use std::fmt;
 use crate::error::DatabaseError;
 
 /// The engine's side of a backend: what `block.rs` calls. Only
-/// txmanager's own backends implement it, and it lives in a private
-/// module, so none of it is public API: users can neither name these
-/// items nor call them on a concrete backend.
+/// txmanager's own backends implement it, and none of it is public API.
 ///
-/// `pub` in this private module because it is a supertrait of the public
-/// [`Backend`](crate::Backend) (a `pub(crate)` trait there is a private
-/// bound in a public interface); it cannot be named from outside the crate.
-pub trait TransactionControl: Sized {
+/// `pub(crate)`, though it is a supertrait of the public
+/// [`Backend`](crate::Backend) (`backend.rs` allows the `private_bounds`
+/// lint for it): a supertrait's items resolve through a `B: Backend` bound
+/// without any import, so a `pub` trait here, even in a private module,
+/// would let users' generic code write `B::commit_sql()` or name
+/// `B::Connection`. Being private, its items are refused outside the crate
+/// on a concrete backend and through the bound alike (E0624, "associated
+/// function `commit_sql` is private"; see the `compile_fail` examples on
+/// `Backend`).
+pub(crate) trait TransactionControl: Sized {
     /// The connection the manager owns (`SqliteConnection`,
     /// `PgConnection`: crate-private types).
     type Connection;

@@ -311,7 +311,7 @@ fn is_stale_plan(error: &postgres::Error) -> bool {
 
 /// A PostgreSQL client with txmanager's prepared-statement cache: what a
 /// `TransactionManager<Postgres>` owns.
-pub struct PgConnection {
+pub(crate) struct PgConnection {
     client: RefCell<Client>,
     statements: RefCell<StatementCache>,
     /// Set by the client's notice callback (installed by `connect`) when the

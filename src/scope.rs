@@ -15,9 +15,17 @@ pub(crate) mod sealed {
     use crate::backend::Backend;
     use crate::block::Engine;
 
-    /// Gives crate code the engine behind a scope. The module is private,
-    /// so the trait and its methods cannot be named outside the crate.
-    pub trait Sealed<B: Backend> {
+    /// Gives crate code the engine behind a scope.
+    ///
+    /// `pub(crate)`, though it is a supertrait of the public
+    /// [`Scope`](crate::Scope) (which allows the `private_bounds` lint for
+    /// it): method calls resolve through a bound's supertraits without any
+    /// import, so with a `pub` trait here users' generic code could call
+    /// `s.engine_mut()` on any `S: Scope` and, say, swap two managers'
+    /// engines under a running block. Private, its methods are refused
+    /// outside the crate (E0624, "method `engine_mut` is private"; see
+    /// `tests/ui/scope_swap_engines.rs`).
+    pub(crate) trait Sealed<B: Backend> {
         fn engine(&self) -> &Engine<B>;
         fn engine_mut(&mut self) -> &mut Engine<B>;
     }
@@ -66,6 +74,16 @@ pub(crate) mod sealed {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// The engine behind a scope is not API, not even through the bound:
+///
+/// ```compile_fail,E0624
+/// fn engine<S: txmanager::Scope>(scope: &mut S) {
+///     let _ = scope.engine_mut();
+/// }
+/// ```
+// The sealing supertrait is crate-private on purpose: see `sealed::Sealed`.
+#[allow(private_bounds)]
 pub trait Scope<B: Backend = Sqlite>: sealed::Sealed<B> {
     /// Runs `f` as a block in `mode`.
     ///

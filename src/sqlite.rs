@@ -144,7 +144,7 @@ impl TransactionControl for Sqlite {
 /// A rusqlite connection with txmanager's [`ControlGate`] installed: what a
 /// `TransactionManager<Sqlite>` owns. It dereferences to the connection.
 #[derive(Debug)]
-pub struct SqliteConnection {
+pub(crate) struct SqliteConnection {
     conn: Connection,
     pub(crate) gate: ControlGate,
     /// Room in rusqlite's statement cache for the application's statements,

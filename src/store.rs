@@ -132,8 +132,14 @@ pub trait RecordBackend {
 /// marker type named in the backend's [`RecordBackend::Records`].
 ///
 /// The trait is public only so that it can bound that associated type; it
-/// lives in a private module and cannot be named. `B` is bounded on each
-/// method, not here, so that `RecordBackend` can name `RecordStore<Self>`.
+/// lives in a private module and cannot be named, so its methods cannot
+/// be called outside the crate (not even through `B::Records`: a method
+/// of an associated type's bound needs its trait in scope), and most take
+/// an `&Engine`, which no public item hands out. `B` is bounded on each
+/// method, not here, so that `RecordBackend` can name `RecordStore<Self>`;
+/// the bound is the crate-private `TransactionControl`, hence
+/// `private_bounds`.
+#[allow(private_bounds)]
 pub trait RecordStore<B: ?Sized> {
     /// This backend's SQL for every record type used on it: a `static` in
     /// the backend's records module.
@@ -317,7 +323,11 @@ pub(crate) mod sealed {
 /// ```
 pub trait ClauseParams<B>: sealed::Params<B> {
     /// Runs `sql` with these parameters and reads every row with `read`.
+    /// Not API, and harmless: callable outside the crate only with an
+    /// `&Engine`, which no public item hands out (its bound is the
+    /// crate-private `TransactionControl`, hence `private_bounds`).
     #[doc(hidden)]
+    #[allow(private_bounds)]
     fn query_all<T>(
         self,
         tm: &Engine<B>,

@@ -54,7 +54,10 @@ use std::marker::PhantomData;
     note = "a record's field and key types must convert on every backend the record is used on: use a type that backend's driver binds (PostgreSQL has no unsigned integers: use i64), or implement the driver's ToSql for your type"
 )]
 pub trait SqlValue<B> {
-    /// Binds the value to parameter `index` (1-based) of `target`.
+    /// Binds the value to parameter `index` (1-based) of `target`. Hidden,
+    /// not API, and harmless outside the crate: the only targets users can
+    /// reach are statements of their own (a `rusqlite::Statement` on
+    /// SQLite), never one a [`Binder`] holds or the engine runs.
     #[doc(hidden)]
     fn bind_param<'s, 'c>(
         &self,
@@ -113,7 +116,9 @@ impl<T: ?Sized, B: BindsValue<T>> SqlValue<B> for T {
     note = "a record's field and key types must convert on every backend the record is used on: use a type that backend's driver reads (PostgreSQL has no unsigned integers: use i64), or implement the driver's FromSql for your type"
 )]
 pub trait FromSqlValue<B>: Sized {
-    /// Reads column `index` (0-based) of `row`.
+    /// Reads column `index` (0-based) of `row`. Hidden, not API, and
+    /// harmless outside the crate, as [`SqlValue`]'s `bind_param` is: it
+    /// only reads a row the caller already has.
     #[doc(hidden)]
     fn read_column<'r, 's>(row: &B::Row<'r, 's>, index: usize) -> Result<Self, ValueError>
     where
@@ -165,6 +170,16 @@ impl<T, B: ReadsValue<T>> FromSqlValue<B> for T {
 /// backend's statement. `pub` in this private module because the value
 /// traits name it; it cannot be named, or implemented, from outside the
 /// crate.
+///
+/// Its `on_unimplemented` message is what generic code that names
+/// `Binder<'_, '_, B>` or `RowReader<'_, '_, B>` without bounding `B` sees:
+/// it points at [`Backend`](crate::Backend), the bound users can write,
+/// rather than at this trait, which they cannot (`tests/ui/binder_without_backend_bound.rs`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a txmanager backend",
+    label = "not a txmanager backend",
+    note = "code generic over the backend bounds its type parameter with `B: txmanager::Backend`"
+)]
 pub trait ValueSeam: Sized {
     /// What a [`Binder`] binds parameters to, for a statement borrowed for
     /// `'s` from a connection borrowed for `'c`.
