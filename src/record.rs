@@ -1012,15 +1012,20 @@ pub trait RecordValues<B: Backend = Sqlite>: Record<Key: SqlValue<B> + FromSqlVa
 
     /// [`from_row`](RecordValues::from_row) for a row loaded by its primary key
     /// `pk` ([`get`](Record::get), [`find`](Record::find)): the row's key
-    /// column holds a value that SQL compared equal to `pk`. The default,
-    /// which the derive keeps, reads the key back, as `from_row` does, so
-    /// every load path agrees on a row: a key column whose value is not of
-    /// the key's type fails `get` and `find` as it fails
-    /// [`all`](Record::all) (SQLite's `WHERE id = 7` finds `'7'` in a
-    /// `TEXT` column, and `'7'` is no `i64`; a `NOCASE` text key may
-    /// differ from `pk` in case). A hand-written impl may skip the key
-    /// column and take `pk` ([`RowReader::skip`]) only where the column
-    /// always holds exactly the key (SQLite's `INTEGER PRIMARY KEY`).
+    /// column holds a value equal to `pk`. The default reads the key back,
+    /// as `from_row` does. The derive, for a plain integer key (`i64`,
+    /// `i32`, …, whose SQL equality is exact, unlike a text key under a
+    /// `NOCASE` collation), skips the key column and takes `pk`, so a
+    /// load does not decode a value it was given (W2's hot path).
+    ///
+    /// One visible difference follows, on SQLite only: an integer key on a
+    /// column of `TEXT` affinity that holds `'7'`. `WHERE id = 7` finds
+    /// that row (SQLite turns 7 into `'7'` for the comparison), so `get`
+    /// and `find` load it with key 7, while [`all`](Record::all), which
+    /// reads the key, fails on `'7'`, as it fails on any column that does
+    /// not convert. Nothing is lost either way: a save of the loaded record
+    /// runs `WHERE id = 7` too, so it updates that row, checked. Declare
+    /// integer keys `INTEGER PRIMARY KEY` and every path agrees.
     ///
     /// ```
     /// # use txmanager::{Record, TransactionManager};

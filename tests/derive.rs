@@ -226,6 +226,72 @@ fn an_integer_key_loaded_by_get_holds_the_key_and_reads_every_other_column() {
     );
 }
 
+/// An integer key on a column of `TEXT` affinity.
+#[derive(Debug, Clone, Default, Record)]
+#[record(table = "textcol")]
+struct IntKeyOnText {
+    #[record(primary_key)]
+    id: Option<i64>,
+    #[record(version(auto_increment))]
+    version: Option<i64>,
+    label: String,
+}
+
+/// The documented difference of `RecordValues::from_row_with_key`: `get`
+/// and `find` take the integer key they were given, so they load `'7'`
+/// from a `TEXT` key column that `WHERE id = 7` matches, while `all`
+/// reads the key and refuses it. The test pins that nothing is lost on
+/// the lenient path: the loaded record's save updates that very row,
+/// version-checked, and inserts no second one.
+#[test]
+fn an_integer_key_on_a_text_column_loads_by_key_and_saves_back_to_the_same_row() {
+    let db = Db::new();
+    db.observer()
+        .execute_batch(
+            "CREATE TABLE textcol (id TEXT PRIMARY KEY, version INTEGER NOT NULL, label TEXT NOT NULL);
+             INSERT INTO textcol VALUES ('7', 1, 'seven');",
+        )
+        .unwrap();
+    let tm = db.manager();
+    let mut found = IntKeyOnText::find(&tm, 7)
+        .unwrap()
+        .expect("WHERE id = 7 matches '7'");
+    let mut stale = IntKeyOnText::get(&tm, 7).unwrap();
+    assert_eq!(
+        (found.id, found.version, found.label.as_str()),
+        (Some(7), Some(1), "seven")
+    );
+    let Err(Error::Statement { sql, .. }) = IntKeyOnText::all(&tm) else {
+        panic!("all() reads the key column, and '7' is no i64");
+    };
+    assert!(sql.contains("textcol"), "{sql}");
+
+    found.label = "SEVEN".into();
+    found.save(&tm).unwrap();
+    let rows: Vec<(String, i64, String)> = db
+        .observer()
+        .prepare("SELECT id, version, label FROM textcol")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![("7".to_owned(), 2, "SEVEN".to_owned())],
+        "updated in place"
+    );
+
+    stale.label = "lost?".into();
+    let err = stale.save(&tm).unwrap_err();
+    assert!(matches!(err, Error::RecordModified { .. }), "{err:?}");
+    let label: String = db
+        .observer()
+        .query_row("SELECT label FROM textcol", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(label, "SEVEN", "the stale save changed nothing");
+}
+
 #[test]
 fn a_text_key_left_empty_is_refused_before_anything_is_written() {
     let db = Db::new();

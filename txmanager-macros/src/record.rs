@@ -505,11 +505,27 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
         inits
             .push(quote_spanned!(ty.span()=> #ident: <#ty as ::core::default::Default>::default()));
     }
-    // Every load reads the key column back, `get` and `find` too: a row
-    // found by its key may hold a value of another type that SQL compared
-    // equal (SQLite: '7' in a TEXT column for `WHERE id = 7`), and every
-    // load path must refuse it alike, as `all` does.
+    // A plain integer key compares exactly in SQL, so a row loaded by its
+    // key holds the caller's key: skip its column instead of decoding it.
+    // (A text key may match under a collation, `NOCASE`, without being
+    // equal: read it back.)
     let backend = Ident::new("__TxmanagerBackend", Span::call_site());
+    let keyed_from_row = is_integer(key_ty).then(|| {
+        let key_local = format_ident!("__txmanager_column_0");
+        let rest = &reads[1..];
+        quote! {
+            #[inline]
+            fn from_row_with_key(
+                pk: &Self::Key,
+                row: &mut #krate::RowReader<'_, '_, #backend>,
+            ) -> ::core::result::Result<Self, #krate::ValueError> {
+                row.skip();
+                let #key_local = ::core::option::Option::Some(*pk);
+                #(#rest)*
+                ::core::result::Result::Ok(Self { #(#inits),* })
+            }
+        }
+    });
 
     // Generic structs: the key clones, skipped fields default.
     let mut generics = input.generics.clone();
@@ -614,6 +630,8 @@ fn expand(input: &DeriveInput, table: &str, fields: &[Field], settings: &Setting
                 #(#reads)*
                 ::core::result::Result::Ok(Self { #(#inits),* })
             }
+
+            #keyed_from_row
         }
     }
 }
@@ -636,6 +654,16 @@ fn option_inner(ty: &Type) -> Option<&Type> {
 
 fn is_i64(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("i64"))
+}
+
+/// Whether `ty` is written as a primitive integer type (`i64`, `u32`, …):
+/// `Copy`, and equal in SQL only to itself.
+fn is_integer(ty: &Type) -> bool {
+    const INTEGERS: [&str; 10] = [
+        "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128",
+    ];
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && INTEGERS.iter().any(|name| p.path.is_ident(name)))
 }
 
 /// The rule txmanager applies at run time, applied at compile time: ASCII
