@@ -407,6 +407,39 @@ where
         assert!(db.committed().contains(&"Ben Jones".to_owned()));
     }
     assert!(db.outside_transaction(&tm));
+
+    // In manual mode, the closure returns Ok without committing: the
+    // aborted block says so first (SQLite: the forgotten commit).
+    let result = tm.commit_manually(|tx| {
+        tx.insert("Carol", "Doe")?;
+        let _ignored = tx.failing();
+        Ok::<_, Error>(())
+    });
+    if H::ERROR_ABORTS {
+        assert!(matches!(result, Err(Error::BlockAborted)), "{result:?}");
+    } else {
+        assert!(
+            matches!(result, Err(Error::PendingCommitRollback)),
+            "{result:?}"
+        );
+    }
+    assert!(!db.committed().contains(&"Carol Doe".to_owned()));
+    assert!(db.outside_transaction(&tm));
+
+    // rollback() undoes the work since the last commit and, on PostgreSQL,
+    // makes the aborted block usable again: what follows commits.
+    tm.commit_manually(|tx| {
+        tx.insert("Dan", "Roe")?;
+        let _ignored = tx.failing();
+        tx.rollback()?;
+        tx.insert("Eve", "Poe")?;
+        tx.commit()
+    })
+    .unwrap();
+    let committed = db.committed();
+    assert!(committed.contains(&"Eve Poe".to_owned()), "{committed:?}");
+    assert!(!committed.contains(&"Dan Roe".to_owned()), "{committed:?}");
+    assert!(db.outside_transaction(&tm));
 }
 
 fn a_statement_error_returned_from_a_nested_block_leaves_the_outer_work<H: Harness>()
