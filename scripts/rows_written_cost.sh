@@ -54,13 +54,15 @@ print(re.sub(r'\\\n\s*', '', m.group(1)))
 EOF
 )
 case "$sent" in
-*"pg_current_xact_id_if_assigned() IS NULL AND \$1::int8"*"relkind IN ('r', 'm')"*) ;;
+*"pg_current_xact_id_if_assigned() IS NULL"*"\$1::pg_catalog.int8"*"\$2::pg_catalog.oid[]"*) ;;
 *)
-    echo "rows_written_cost: ROWS_WRITTEN_SQL is no longer gated on \$1 over relkind IN ('r', 'm'); update this script" >&2
+    echo "rows_written_cost: ROWS_WRITTEN_SQL no longer takes the kept count as \$1 and the counted tables as \$2; update this script" >&2
     exit 1
     ;;
 esac
 former="SELECT coalesce(sum(pg_stat_get_xact_tuples_inserted(oid) + pg_stat_get_xact_tuples_updated(oid) + pg_stat_get_xact_tuples_deleted(oid)), 0)::int8 FROM pg_class WHERE relkind IN ('r', 't', 'm', 'p')"
+# $2 is the ids of the tables already counted in the transaction: none.
+sent=${sent//\$2/\'\{\}\'}
 first=${sent//\$1/NULL}
 later=${sent//\$1/0}
 

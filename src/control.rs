@@ -72,10 +72,14 @@ pub(crate) trait TransactionControl: Sized {
     /// such a block ends without known writes (see `Frame::read`).
     /// `None` when the server cannot tell (PostgreSQL with `track_counts`
     /// off, or a count that fell): the engine then treats the blocks that
-    /// counted as having written.
+    /// counted as having written. The default says exactly that: a
+    /// backend that reports reads (`Engine::mark_read`) but does not
+    /// implement this gets a false `PendingCommitRollback` from a manual
+    /// block that only read, never an `Ok` that drops a write. (SQLite
+    /// never asks: its dirty tracking sees every write.)
     #[inline]
     fn rows_written(_conn: &Self::Connection) -> Result<Option<i64>, DatabaseError> {
-        Ok(Some(0))
+        Ok(None)
     }
 
     /// Whether `error` says that a prepared statement was stale (the

@@ -892,14 +892,13 @@ fn once_a_manual_block_counted_every_write_it_kept_fails_it_wherever_it_was_writ
     assert_eq!(db.committed(), Vec::<String>::new());
 }
 
+/// The body of a manual block in the tables below.
+type ManualBody = fn(&mut Transaction<'_, Postgres>) -> Result<(), Error>;
+
 /// Manual blocks whose reads ran before, after or between nested blocks
 /// whose writes were all rolled back, in every way a nested block rolls
 /// back: each holds nothing uncommitted and ends `Ok`, as on SQLite.
-#[allow(clippy::type_complexity)]
-const NOTHING_KEPT: &[(
-    &str,
-    fn(&mut Transaction<'_, Postgres>) -> Result<(), Error>,
-)] = &[
+const NOTHING_KEPT: &[(&str, ManualBody)] = &[
     ("read after the rolled-back write", |tx| {
         rolled_back_write(tx, INSERT_NOBODY)?;
         tx.query(READ, &[]).map(|_| ())
@@ -992,11 +991,7 @@ const NOTHING_KEPT: &[(
 
 /// Manual blocks that kept a write dirty tracking cannot see (a writing
 /// read), next to rolled-back writes: each must still fail.
-#[allow(clippy::type_complexity)]
-const WRITE_KEPT: &[(
-    &str,
-    fn(&mut Transaction<'_, Postgres>) -> Result<(), Error>,
-)] = &[
+const WRITE_KEPT: &[(&str, ManualBody)] = &[
     ("a writing read, then a rolled-back write", |tx| {
         tx.query(READ, &[])?;
         tx.query("SELECT add_reporter()", &[])?;
