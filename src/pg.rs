@@ -793,13 +793,7 @@ thread_local! {
 /// (`U&"…"`) that could spell either. Anywhere, comments and literals
 /// included: a false "may run" only costs a `PendingCommitRollback`.
 fn explain_may_run(sql: &str) -> bool {
-    sql.as_bytes()
-        .windows(7)
-        .any(|w| w.eq_ignore_ascii_case(b"ANALYZE") || w.eq_ignore_ascii_case(b"ANALYSE"))
-        || sql
-            .as_bytes()
-            .windows(2)
-            .any(|w| w.eq_ignore_ascii_case(b"U&"))
+    may_name(sql, &[b"ANALYZE", b"ANALYSE"])
 }
 
 /// Whether a read may send a notification (`SELECT pg_notify(..)`, or a
@@ -808,11 +802,20 @@ fn explain_may_run(sql: &str) -> bool {
 /// such a read counts as a write. A function that calls `pg_notify` itself
 /// is not seen (docs/postgresql.md, "Dirty tracking").
 fn may_notify(sql: &str) -> bool {
+    may_name(sql, &[b"PG_NOTIFY"])
+}
+
+/// Whether `sql` may name one of `words` (each the same length, upper
+/// case): it holds one anywhere, in any case, or a Unicode-escaped
+/// identifier (`U&"…"`) that could spell it. The scan behind
+/// `explain_may_run` and `may_notify`, run once per statement text.
+fn may_name(sql: &str, words: &[&[u8]]) -> bool {
     let bytes = sql.as_bytes();
-    bytes
-        .windows(9)
-        .any(|w| w.eq_ignore_ascii_case(b"PG_NOTIFY"))
-        || bytes.windows(2).any(|w| w.eq_ignore_ascii_case(b"U&"))
+    words.iter().any(|word| {
+        bytes
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    }) || bytes.windows(2).any(|w| w.eq_ignore_ascii_case(b"U&"))
 }
 
 impl SqlFacts {

@@ -63,6 +63,16 @@ impl RoundTripCounter {
         RoundTripCounter { port, round_trips }
     }
 
+    /// A manager on a fresh client of `db`'s server, through the proxy.
+    fn manager(&self, db: &PgDb) -> TransactionManager<Postgres> {
+        TransactionManager::<Postgres>::from_client(
+            self.config(db)
+                .connect(NoTls)
+                .expect("connect through the proxy"),
+        )
+        .expect("a fresh client")
+    }
+
     /// `db`'s connection settings, through the proxy.
     fn config(&self, db: &PgDb) -> Config {
         let mut config = Config::new();
@@ -185,13 +195,7 @@ fn txmanager_needs_no_more_round_trips_per_block_than_hand_written_postgres_code
     let db = PgDb::new();
     create_item(&db);
     let counter = RoundTripCounter::new(&db);
-    let mut tm = TransactionManager::<Postgres>::from_client(
-        counter
-            .config(&db)
-            .connect(NoTls)
-            .expect("connect through the proxy"),
-    )
-    .expect("a fresh client");
+    let mut tm = counter.manager(&db);
     let mut client: Client = counter
         .config(&db)
         .connect(NoTls)
@@ -272,13 +276,7 @@ fn a_nested_block_costs_round_trips_for_row_counts_only_inside_a_manual_block_th
     let db = PgDb::new();
     create_item(&db);
     let counter = RoundTripCounter::new(&db);
-    let mut tm = TransactionManager::<Postgres>::from_client(
-        counter
-            .config(&db)
-            .connect(NoTls)
-            .expect("connect through the proxy"),
-    )
-    .expect("a fresh client");
+    let mut tm = counter.manager(&db);
     let nested = |tx: &mut txmanager::Transaction<'_, Postgres>, keep: bool| {
         let result = tx.commit_on_success(|inner| {
             inner.execute(INSERT, &[&"nested", &"row"])?;
@@ -340,13 +338,7 @@ fn a_nested_block_costs_round_trips_for_row_counts_only_inside_a_manual_block_th
 fn a_manual_block_that_wrote_pays_no_count_at_its_nested_blocks() {
     let db = PgDb::new();
     let counter = RoundTripCounter::new(&db);
-    let mut tm = TransactionManager::<Postgres>::from_client(
-        counter
-            .config(&db)
-            .connect(NoTls)
-            .expect("connect through the proxy"),
-    )
-    .expect("a fresh client");
+    let mut tm = counter.manager(&db);
     let read = "SELECT count(*) FROM reporter";
     let block = |tm: &mut TransactionManager<Postgres>, read_first: bool, roll_back: bool| {
         tm.commit_manually(|tx| {
